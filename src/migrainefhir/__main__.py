@@ -1,0 +1,5 @@
+"""`python -m migrainefhir`."""
+
+from migrainefhir.cli import main
+
+main()

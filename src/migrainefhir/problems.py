@@ -1,0 +1,174 @@
+"""Problems: the one value type for everything the tool reports about data.
+
+A Problem is data, not an exception: a bad record becomes Problems and the batch goes on.
+Every Problem carries a permanent code (see docs/problem-codes.md), a severity, a message
+that never quotes free text or personal data, a JSONPath into the record or resource, and
+the place in the input it came from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """FHIR OperationOutcome.issue.severity values we use (fatal is reserved for errors.py)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFORMATION = "information"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a record or resource came from.
+
+    `line` is the 1-based line of a JSON/NDJSON file where the record starts; `row` is the
+    1-based row of a CSV file as a spreadsheet numbers it (the header is row 1, so the first
+    record is row 2). `entry` is the index of a resource inside a Bundle, when there is one.
+    """
+
+    file: str
+    line: int | None = None
+    row: int | None = None
+    entry: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.row is not None:
+            where += f" row {self.row}"
+        if self.entry is not None:
+            where += f" entry[{self.entry}]"
+        return where
+
+    def to_json(self) -> dict[str, str | int]:
+        out: dict[str, str | int] = {"file": self.file}
+        if self.line is not None:
+            out["line"] = self.line
+        if self.row is not None:
+            out["row"] = self.row
+        if self.entry is not None:
+            out["entry"] = self.entry
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong (or worth knowing) about one record or resource."""
+
+    code: str
+    severity: Severity
+    message: str
+    path: str = "$"
+    source: Source | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def at(self, source: Source) -> Problem:
+        """The same problem, placed at `source` (readers and validators know where; rules don't)."""
+        return Problem(self.code, self.severity, self.message, self.path, source)
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "path": self.path,
+        }
+        if self.source is not None:
+            out["source"] = self.source.to_json()
+        return out
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}{self.severity.value} [{self.code}] {self.path}: {self.message}"
+
+
+def error(code: str, message: str, path: str = "$") -> Problem:
+    return Problem(code, Severity.ERROR, message, path)
+
+
+def warning(code: str, message: str, path: str = "$") -> Problem:
+    return Problem(code, Severity.WARNING, message, path)
+
+
+def has_errors(problems: Iterable[Problem]) -> bool:
+    return any(p.is_error for p in problems)
+
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def json_path(parts: Sequence[str | int]) -> str:
+    """Render path parts as JSONPath: ("vitals", 0, "time") -> "$.vitals[0].time"."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_NAME.match(part):
+            out += f".{part}"
+        else:
+            escaped = part.replace("\\", "\\\\").replace("'", "\\'")
+            out += f"['{escaped}']"
+    return out
+
+
+def child_path(path: str, *parts: str | int) -> str:
+    """Extend an already rendered JSONPath with more parts."""
+    return path + json_path(parts)[1:]
+
+
+@dataclass(slots=True)
+class Counts:
+    """Records read, accepted (or exported) and rejected, per record type."""
+
+    read: dict[str, int] = field(default_factory=dict)
+    accepted: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    def count(self, record_type: str, accepted: bool) -> None:
+        self.read[record_type] = self.read.get(record_type, 0) + 1
+        bucket = self.accepted if accepted else self.rejected
+        bucket[record_type] = bucket.get(record_type, 0) + 1
+
+    @property
+    def total_read(self) -> int:
+        return sum(self.read.values())
+
+    @property
+    def total_accepted(self) -> int:
+        return sum(self.accepted.values())
+
+    @property
+    def total_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+    def reconciles(self) -> bool:
+        return self.total_read == self.total_accepted + self.total_rejected
+
+
+@dataclass(slots=True)
+class Report:
+    """What a run found: every Problem, and the record counts that must reconcile."""
+
+    problems: list[Problem] = field(default_factory=list)
+    counts: Counts = field(default_factory=Counts)
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for p in self.problems if p.severity is Severity.ERROR)
+
+    @property
+    def warning_count(self) -> int:
+        return sum(1 for p in self.problems if p.severity is Severity.WARNING)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0

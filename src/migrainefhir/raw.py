@@ -1,0 +1,38 @@
+"""RawRecord: one record as a reader found it, before the contract is checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from migrainefhir.problems import Problem, Source
+from migrainefhir.records import RECORD_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One input record, verbatim, with where it came from.
+
+    `data` is the decoded JSON value (a dict when the record is well formed; for CSV, the row
+    already turned into the JSON shape of the contract), or None when the line or row could not
+    be decoded at all. `original` is what goes, verbatim, to the rejects output: the JSON value
+    as read, the CSV row as {column: cell text}, or the undecodable line as text.
+    `problems` are the reader's own findings (malformed line, bad CSV cell); a record with a
+    reader error is rejected without further checks.
+    """
+
+    source: Source
+    data: object
+    original: object
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def record_type(self) -> str:
+        """The record's declared type, or "unknown" when it is missing or not a known type.
+
+        Used to count records per type, so no unchecked input string ever becomes a key.
+        """
+        if isinstance(self.data, dict):
+            declared = self.data.get("record_type")
+            if declared in RECORD_TYPES:
+                return str(declared)
+        return "unknown"

@@ -91,6 +91,32 @@ class Problem:
         return f"{where}{self.severity.value} [{self.code}] {self.path}: {self.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    """The registry row of one permanent problem code (rendered into docs/problem-codes.md)."""
+
+    code: str
+    severity: Severity
+    summary: str
+    layer: str
+
+
+# Every problem code the tool can report. A code is never reused for another meaning.
+PROBLEM_CODES: dict[str, CodeInfo] = {}
+
+
+def register_code(code: str, severity: Severity, summary: str, layer: str) -> str:
+    """Register a permanent problem code at import time; returns the code for use as a constant.
+
+    `layer` groups the docs table (read, input, structure, profile, rule, bundle, export).
+    """
+    known = PROBLEM_CODES.get(code)
+    if known is not None and known != CodeInfo(code, severity, summary, layer):
+        raise ValueError(f"problem code {code} registered twice with different meanings")
+    PROBLEM_CODES[code] = CodeInfo(code, severity, summary, layer)
+    return code
+
+
 def error(code: str, message: str, path: str = "$") -> Problem:
     return Problem(code, Severity.ERROR, message, path)
 

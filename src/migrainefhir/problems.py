@@ -158,11 +158,17 @@ class Counts:
     read: dict[str, int] = field(default_factory=dict)
     accepted: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
+    # Valid records left out on purpose (export --since: unchanged since the last run).
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def count(self, record_type: str, accepted: bool) -> None:
         self.read[record_type] = self.read.get(record_type, 0) + 1
         bucket = self.accepted if accepted else self.rejected
         bucket[record_type] = bucket.get(record_type, 0) + 1
+
+    def count_skipped(self, record_type: str) -> None:
+        self.read[record_type] = self.read.get(record_type, 0) + 1
+        self.skipped[record_type] = self.skipped.get(record_type, 0) + 1
 
     @property
     def total_read(self) -> int:
@@ -176,8 +182,12 @@ class Counts:
     def total_rejected(self) -> int:
         return sum(self.rejected.values())
 
+    @property
+    def total_skipped(self) -> int:
+        return sum(self.skipped.values())
+
     def reconciles(self) -> bool:
-        return self.total_read == self.total_accepted + self.total_rejected
+        return self.total_read == self.total_accepted + self.total_rejected + self.total_skipped
 
 
 @dataclass(slots=True)

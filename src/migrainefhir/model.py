@@ -1,0 +1,380 @@
+"""RawRecord -> typed record (records.py) or Problems: the input contract applied to one record.
+
+The steps, in order: the reader's own findings (a record with a reader error is rejected as
+is); the record type; date-times without UTC offset (read in `--timezone`, daylight saving
+included, or reported); the JSON Schema of the record type; building the frozen dataclass
+(aware datetimes, dates, tuples, the contract's defaults); the record rules of contract.py.
+A record comes back iff no error was found; warnings come back with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from migrainefhir import contract
+from migrainefhir.problems import (
+    Problem,
+    Severity,
+    Source,
+    error,
+    has_errors,
+    json_path,
+    register_code,
+)
+from migrainefhir.raw import RawRecord
+from migrainefhir.records import (
+    DIARY_ENTRY,
+    KETAMINE_SESSION,
+    PATIENT,
+    RECORD_TYPES,
+    AdverseEffect,
+    DiaryEntry,
+    KetamineSession,
+    MedicationIntake,
+    PatientIdentifier,
+    PatientRecord,
+    Record,
+    VitalsReading,
+)
+from migrainefhir.schema import (
+    TYPE,
+    Location,
+    SchemaChecker,
+    input_checker,
+    locations,
+    parse_date,
+    parse_date_time,
+    parse_local_date_time,
+)
+
+_LAYER = "input"
+RECORD_TYPE = register_code(
+    "input.record-type",
+    Severity.ERROR,
+    "record_type missing, or not one of diary-entry, ketamine-session, patient",
+    _LAYER,
+)
+NO_OFFSET = register_code(
+    "input.no-offset",
+    Severity.ERROR,
+    "a date-time without UTC offset and no --timezone given (message names the field)",
+    _LAYER,
+)
+LOCAL_TIME_INVALID = register_code(
+    "input.local-time-invalid",
+    Severity.ERROR,
+    "with --timezone: a local time that does not exist (DST gap) or is ambiguous (DST overlap)",
+    _LAYER,
+)
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """How to read records: `timezone` is the IANA zone for date-times written without offset."""
+
+    timezone: ZoneInfo | None = None
+
+
+def parse_record(raw: RawRecord, options: ParseOptions) -> tuple[Record | None, list[Problem]]:
+    """One raw record -> (typed record, warnings) or (None, problems with at least one error)."""
+    if has_errors(raw.problems):
+        return None, list(raw.problems)
+    problems = list(raw.problems)
+    instance, found = _check(raw.data, options)
+    if instance is None or has_errors(found):
+        return None, problems + [p.at(raw.source) for p in found]
+    record = _build(instance, raw.source)
+    for rule in contract.RULES.values():
+        found.extend(rule(record))
+    problems += [p.at(raw.source) for p in found]
+    return (None if has_errors(found) else record), problems
+
+
+# -- checking --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What model.py needs to know about one record type's schema."""
+
+    checker: SchemaChecker
+    date_times: tuple[Location, ...]
+    texts: tuple[Location, ...]
+
+
+@cache
+def _shape(record_type: str) -> _Shape:
+    checker = input_checker(record_type)
+    return _Shape(
+        checker,
+        date_times=tuple(locations(checker.schema, lambda s: s.get("format") == "date-time")),
+        texts=tuple(locations(checker.schema, lambda s: s.get("$ref") == "#/$defs/text")),
+    )
+
+
+def _check(data: object, options: ParseOptions) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The record as checked (times localised, blank text dropped) and its problems."""
+    if not isinstance(data, dict):
+        return None, [error(TYPE, "the record must be a JSON object", "$")]
+    record_type = data.get("record_type")
+    if record_type not in RECORD_TYPES:
+        allowed = ", ".join(RECORD_TYPES)
+        rule = "is required" if "record_type" not in data else "must be one of"
+        return None, [error(RECORD_TYPE, f"record_type {rule}: {allowed}", "$.record_type")]
+    shape = _shape(str(record_type))
+    instance, problems = _normalise(data, shape, options.timezone)
+    reported = {p.path for p in problems}
+    problems += [p for p in shape.checker.problems(instance) if p.path not in reported]
+    return instance, problems
+
+
+def _normalise(
+    data: dict[str, Any], shape: _Shape, zone: ZoneInfo | None
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The record as the schema should see it, and the problems of times without offset.
+
+    Blank free text counts as absent (so it cannot satisfy a requirement). A date-time without
+    offset is replaced by its reading in `zone`; without a zone, or when the local time does
+    not exist or is ambiguous there, it is reported here (and the schema's format error at the
+    same path is then dropped as a duplicate by the caller).
+    """
+    problems: list[Problem] = []
+    edits: dict[tuple[str | int, ...], str | None] = {}
+    for location in shape.texts:
+        for path, value in _values_at(data, location):
+            if isinstance(value, str) and not value.strip():
+                edits[path] = None
+    for location in shape.date_times:
+        for path, value in _values_at(data, location):
+            if not isinstance(value, str) or parse_date_time(value) is not None:
+                continue
+            local = parse_local_date_time(value)
+            if local is None:
+                continue  # malformed: the schema reports input.format
+            field = json_path(path)
+            if zone is None:
+                problems.append(error(NO_OFFSET, _no_offset_message(field), field))
+                continue
+            localised, trouble = _localise(local, zone)
+            if localised is None:
+                problems.append(error(LOCAL_TIME_INVALID, f"{_label(field)} {trouble}", field))
+            else:
+                edits[path] = localised.isoformat()
+    return (_edited(data, edits) if edits else data), problems
+
+
+def _no_offset_message(field: str) -> str:
+    return (
+        f"{_label(field)} has no UTC offset: write it like 2026-03-01T14:30:00+01:00, "
+        "or run with --timezone ZONE to read such times in that zone"
+    )
+
+
+def _localise(local: datetime, zone: ZoneInfo) -> tuple[datetime | None, str]:
+    """`local` read in `zone`, or None and why (a DST gap or overlap makes it invalid)."""
+    earlier = local.replace(tzinfo=zone, fold=0)
+    later = local.replace(tzinfo=zone, fold=1)
+    if earlier.utcoffset() == later.utcoffset():
+        return earlier, ""
+    round_trip = earlier.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    if round_trip != local:
+        return None, (
+            f"is a local time that does not exist in {zone.key} (the clocks skip it at the "
+            "daylight-saving change): write it with a UTC offset"
+        )
+    return None, (
+        f"is an ambiguous local time in {zone.key} (it occurs twice when the clocks go back): "
+        "write it with a UTC offset"
+    )
+
+
+def _label(field: str) -> str:
+    return field.removeprefix("$.")
+
+
+def _values_at(
+    data: object, location: Location, prefix: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], object]]:
+    """Every (path, value) an instance has at a schema location ("*" = each list item)."""
+    if not location:
+        yield prefix, data
+        return
+    head, rest = location[0], location[1:]
+    if head == "*":
+        if isinstance(data, list):
+            for index, item in enumerate(data):
+                yield from _values_at(item, rest, (*prefix, index))
+    elif isinstance(data, dict) and head in data:
+        yield from _values_at(data[head], rest, (*prefix, head))
+
+
+def _edited(
+    data: dict[str, Any], edits: Mapping[tuple[str | int, ...], str | None]
+) -> dict[str, Any]:
+    """A copy of `data` with each path set to its new value (None: removed); data is untouched."""
+    copy: dict[str, Any] = _copy_containers(data)
+    for path, value in edits.items():
+        parent: Any = copy
+        for part in path[:-1]:
+            parent = parent[part]
+        if value is None:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = value
+    return copy
+
+
+def _copy_containers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy_containers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_containers(item) for item in value]
+    return value
+
+
+# -- building --------------------------------------------------------------------------------
+# The record has passed its schema here, so every field has its contract type.
+
+
+def _build(data: dict[str, Any], source: Source) -> Record:
+    record_type = data["record_type"]
+    if record_type == DIARY_ENTRY:
+        return _diary_entry(data, source)
+    if record_type == KETAMINE_SESSION:
+        return _ketamine_session(data, source)
+    assert record_type == PATIENT
+    return _patient(data, source)
+
+
+def _diary_entry(d: dict[str, Any], source: Source) -> DiaryEntry:
+    return DiaryEntry(
+        entry_id=d["entry_id"],
+        patient_id=d["patient_id"],
+        date=_date(d["date"]),
+        headache=d["headache"],
+        source=source,
+        onset=_optional_date_time(d.get("onset")),
+        end=_optional_date_time(d.get("end")),
+        duration_minutes=_optional_int(d.get("duration_minutes")),
+        severity=_optional_int(d.get("severity")),
+        severity_category=d.get("severity_category"),
+        laterality=d.get("laterality"),
+        aura=d.get("aura"),
+        aura_symptoms=tuple(d.get("aura_symptoms", ())),
+        symptoms=tuple(d.get("symptoms", ())),
+        prodrome=d.get("prodrome"),
+        postdrome=d.get("postdrome"),
+        triggers=tuple(d.get("triggers", ())),
+        trigger_text=d.get("trigger_text"),
+        medications=tuple(_medication(m) for m in d.get("medications", ())),
+        disability=d.get("disability"),
+        sleep_hours=_optional_float(d.get("sleep_hours")),
+        stress_level=_optional_int(d.get("stress_level")),
+        exercise_minutes=_optional_int(d.get("exercise_minutes")),
+        notes=d.get("notes"),
+        recorded_at=_optional_date_time(d.get("recorded_at")),
+    )
+
+
+def _medication(m: dict[str, Any]) -> MedicationIntake:
+    return MedicationIntake(
+        drug=m["drug"],
+        drug_text=m.get("drug_text"),
+        dose_mg=_optional_float(m.get("dose_mg")),
+        taken_at=_optional_date_time(m.get("taken_at")),
+        relief=m.get("relief"),
+    )
+
+
+def _ketamine_session(d: dict[str, Any], source: Source) -> KetamineSession:
+    return KetamineSession(
+        session_id=d["session_id"],
+        patient_id=d["patient_id"],
+        start=_date_time(d["start"]),
+        route=d["route"],
+        source=source,
+        end=_optional_date_time(d.get("end")),
+        status=d.get("status", "completed"),
+        status_reason=d.get("status_reason"),
+        product=d.get("product", "ketamine"),
+        dose_mg=_optional_float(d.get("dose_mg")),
+        weight_kg=_optional_float(d.get("weight_kg")),
+        dose_mg_per_kg=_optional_float(d.get("dose_mg_per_kg")),
+        rate_mg_per_kg_per_h=_optional_float(d.get("rate_mg_per_kg_per_h")),
+        course_id=d.get("course_id"),
+        session_number=_optional_int(d.get("session_number")),
+        indication=d.get("indication", "migraine"),
+        performer_id=d.get("performer_id"),
+        performer_name=d.get("performer_name"),
+        performer_role=d.get("performer_role"),
+        location_id=d.get("location_id"),
+        vitals=tuple(_vitals(v) for v in d.get("vitals", ())),
+        adverse_effects=tuple(_adverse_effect(a) for a in d.get("adverse_effects", ())),
+        post_care=d.get("post_care"),
+        notes=d.get("notes"),
+        recorded_at=_optional_date_time(d.get("recorded_at")),
+    )
+
+
+def _vitals(v: dict[str, Any]) -> VitalsReading:
+    return VitalsReading(
+        time=_date_time(v["time"]),
+        phase=v.get("phase"),
+        heart_rate=_optional_float(v.get("heart_rate")),
+        systolic=_optional_float(v.get("systolic")),
+        diastolic=_optional_float(v.get("diastolic")),
+        spo2=_optional_float(v.get("spo2")),
+        respiratory_rate=_optional_float(v.get("respiratory_rate")),
+    )
+
+
+def _adverse_effect(a: dict[str, Any]) -> AdverseEffect:
+    return AdverseEffect(effect=a["effect"], severity=a.get("severity"), text=a.get("text"))
+
+
+def _patient(d: dict[str, Any], source: Source) -> PatientRecord:
+    given = d.get("given", ())
+    names = (given,) if isinstance(given, str) else tuple(given)
+    return PatientRecord(
+        patient_id=d["patient_id"],
+        source=source,
+        identifiers=tuple(
+            PatientIdentifier(system=i["system"], value=i["value"])
+            for i in d.get("identifiers", ())
+        ),
+        family=d.get("family"),
+        given=tuple(name for name in names if name.strip()),
+        birth_date=None if d.get("birth_date") is None else _date(d["birth_date"]),
+        gender=d.get("gender"),
+        recorded_at=_optional_date_time(d.get("recorded_at")),
+    )
+
+
+def _date(text: str) -> date:
+    parsed = parse_date(text)
+    assert parsed is not None, "checked by the schema"
+    return parsed
+
+
+def _date_time(text: str) -> datetime:
+    parsed = parse_date_time(text)
+    assert parsed is not None, "checked by the schema (offsets added by _normalise)"
+    return parsed
+
+
+def _optional_date_time(value: str | None) -> datetime | None:
+    return None if value is None else _date_time(value)
+
+
+def _optional_int(value: float | None) -> int | None:
+    # JSON Schema counts 5.0 as an integer; the record holds it as 5.
+    return None if value is None else int(value)
+
+
+def _optional_float(value: float | None) -> float | None:
+    return None if value is None else float(value)

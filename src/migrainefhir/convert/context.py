@@ -1,0 +1,141 @@
+"""The run context and the small FHIR building blocks every converter shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from migrainefhir import codes, ids
+from migrainefhir.codes import Code, Unit
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertContext:
+    """What a conversion needs besides the record: where the data comes from, and when."""
+
+    source_system: str  # the source system's URI; qualifies every id and identifier
+    export_time: datetime  # timezone-aware; Provenance.recorded
+    software_version: str  # of migrainefhir; named in Provenance
+
+
+def fhir_datetime(value: datetime) -> str:
+    """A FHIR dateTime/instant keeping the record's offset; UTC is written `Z`."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("FHIR date-times need a UTC offset; the model stage guarantees one")
+    text = value.isoformat()
+    if value.utcoffset() == timedelta(0):
+        text = text.removesuffix("+00:00") + "Z"
+    return text
+
+
+def fhir_instant_utc(value: datetime) -> str:
+    """An instant in UTC written with `Z` (Provenance.recorded, Bundle.timestamp)."""
+    return fhir_datetime(value.astimezone(UTC))
+
+
+def fhir_date(value: date) -> str:
+    return value.isoformat()
+
+
+def number(value: float) -> int | float:
+    """A JSON number for a FHIR decimal: integral values without a trailing `.0`."""
+    if isinstance(value, int):
+        return value
+    return int(value) if value.is_integer() else value
+
+
+def quantity(value: float, unit: Unit) -> dict[str, Any]:
+    """A UCUM Quantity."""
+    return {"value": number(value), "unit": unit.unit, "system": codes.UCUM, "code": unit.code}
+
+
+def reference(resource_type: str, resource_id: str) -> dict[str, str]:
+    return {"reference": f"{resource_type}/{resource_id}"}
+
+
+def ref_to(resource: dict[str, Any]) -> dict[str, str]:
+    """A relative reference to a resource dict built here."""
+    return reference(resource["resourceType"], resource["id"])
+
+
+def concept_or_text(code: Code | None, text: str) -> dict[str, Any]:
+    """A CodeableConcept with the code when there is one, and always the text."""
+    if code is None:
+        return {"text": text}
+    return code.concept(text)
+
+
+def extension(url: str, value_key: str, value: Any) -> dict[str, Any]:
+    return {"url": url, value_key: value}
+
+
+def add_extensions(element: dict[str, Any], extensions: list[dict[str, Any]]) -> None:
+    """Append extensions, keeping `extension` where FHIR puts it: after `meta` in a resource,
+    first in a data type or backbone element (JSON order is not significant, but readers
+    expect it)."""
+    if not extensions:
+        return
+    merged = [*element.pop("extension", []), *extensions]
+    items = list(element.items())
+    element.clear()
+    if "meta" not in dict(items):
+        element["extension"] = merged
+    for key, value in items:
+        element[key] = value
+        if key == "meta":
+            element["extension"] = merged
+
+
+@dataclass(frozen=True, slots=True)
+class RecordScope:
+    """Ids, identifiers and meta for the resources made from one record."""
+
+    ctx: ConvertContext
+    record_type: str
+    record_id: str
+    patient_id: str
+    recorded_at: datetime | None
+
+    def resource_id(self, role: str) -> str:
+        return ids.resource_id(self.ctx.source_system, self.record_type, self.record_id, role)
+
+    def identifier(self, role: str) -> dict[str, str]:
+        return ids.identifier(self.ctx.source_system, self.record_type, self.record_id, role)
+
+    @property
+    def source_uri(self) -> str:
+        """meta.source: the source system with a fragment naming the record."""
+        return f"{self.ctx.source_system}#{self.record_type}/{self.record_id}"
+
+    def meta(self, *profiles: str, last_updated: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        # recorded_at is when the source last wrote the record: the content's last change.
+        if last_updated and self.recorded_at is not None:
+            out["lastUpdated"] = fhir_datetime(self.recorded_at)
+        out["source"] = self.source_uri
+        out["profile"] = list(profiles)
+        return out
+
+    def start(self, resource_type: str, role: str, *profiles: str) -> dict[str, Any]:
+        """The common head of a resource: type, id, meta, business identifier."""
+        return {
+            "resourceType": resource_type,
+            "id": self.resource_id(role),
+            "meta": self.meta(*profiles),
+            "identifier": [self.identifier(role)],
+        }
+
+    @property
+    def patient(self) -> dict[str, str]:
+        return reference("Patient", ids.patient_id(self.ctx.source_system, self.patient_id))
+
+    def logical(self, resource_type: str, id_space: str, value: str) -> dict[str, Any]:
+        """A logical reference by identifier in one of the source system's id spaces."""
+        return {
+            "type": resource_type,
+            "identifier": {
+                "system": ids.identifier_system(self.ctx.source_system, id_space),
+                "value": value,
+            },
+        }

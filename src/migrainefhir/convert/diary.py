@@ -1,0 +1,314 @@
+"""Diary entries -> HL7 Symptoms IG Observations, MedicationStatements and a Provenance.
+
+An attack day is a SymptomObservation (code LOINC 75325-1 "Symptom", value Headache) with the
+severity, triggers and medications as the IG's components; a headache-free day is a
+SymptomAbsentObservation (LOINC 111551-8) for Headache, so these days never vanish from a
+headache-day rate. Associated symptoms, aura, prodrome and postdrome are their own Symptom(Absent)
+Observations linked from the headache one (the IG's associatedSymptomOrCondition extension);
+sleep, stress and exercise are separate daily Observations. docs/mapping.md says why.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from migrainefhir import codes
+from migrainefhir.codes import Code
+from migrainefhir.convert.context import (
+    ConvertContext,
+    RecordScope,
+    add_extensions,
+    concept_or_text,
+    extension,
+    fhir_date,
+    fhir_datetime,
+    quantity,
+    ref_to,
+)
+from migrainefhir.convert.provenance import provenance
+from migrainefhir.records import DIARY_ENTRY, DiaryEntry, MedicationIntake
+
+LATERALITY_TEXT = {
+    "left": "Left side of head",
+    "right": "Right side of head",
+    "bilateral": "Both sides of head",
+}
+
+
+def convert_diary_entry(entry: DiaryEntry, ctx: ConvertContext) -> list[dict[str, Any]]:
+    """[headache Observation, symptom Observations..., MedicationStatements..., lifestyle
+    Observations..., Provenance]."""
+    scope = RecordScope(ctx, DIARY_ENTRY, entry.entry_id, entry.patient_id, entry.recorded_at)
+    primary = _headache_observation(entry, scope)
+    related = _related_symptoms(entry, scope)
+    add_extensions(
+        primary,
+        [
+            extension(codes.SUPPORTING_INFO_EXTENSION, "valueReference", ref_to(observation))
+            for observation in related
+        ],
+    )
+    medications = [
+        _medication_statement(entry, scope, index, intake, primary)
+        for index, intake in enumerate(entry.medications)
+    ]
+    _add_components(entry, primary, medications)
+    resources = [primary, *related, *medications, *_lifestyle(entry, scope)]
+    return [*resources, provenance(scope, resources, author=scope.patient)]
+
+
+# --- when ------------------------------------------------------------------------------------
+
+
+def _attack_effective(entry: DiaryEntry) -> dict[str, Any]:
+    """The attack as effectivePeriod (onset to end, or onset + duration); else the diary day."""
+    if not entry.headache or entry.onset is None:
+        return _day_effective(entry)
+    period = {"start": fhir_datetime(entry.onset)}
+    end = entry.end
+    if end is None and entry.duration_minutes is not None:
+        end = entry.onset + timedelta(minutes=entry.duration_minutes)
+    if end is not None:
+        period["end"] = fhir_datetime(end)
+    return {"effectivePeriod": period}
+
+
+def _day_effective(entry: DiaryEntry) -> dict[str, Any]:
+    """The whole diary day: a date-precision dateTime covers the day."""
+    return {"effectiveDateTime": fhir_date(entry.date)}
+
+
+# --- Observations ----------------------------------------------------------------------------
+
+
+def _observation(
+    scope: RecordScope,
+    role: str,
+    profiles: tuple[str, ...],
+    category: Code,
+    code: Code,
+    effective: dict[str, Any],
+) -> dict[str, Any]:
+    """A patient-reported Observation: the patient is subject and performer."""
+    observation = scope.start("Observation", role, *profiles)
+    observation["status"] = "final"
+    observation["category"] = [category.concept()]
+    observation["code"] = code.concept()
+    observation["subject"] = scope.patient
+    observation.update(effective)
+    if scope.recorded_at is not None:
+        # Symptoms IG: issued = when this version of the symptom information was recorded.
+        observation["issued"] = fhir_datetime(scope.recorded_at)
+    observation["performer"] = [scope.patient]
+    return observation
+
+
+def _symptom(
+    scope: RecordScope,
+    role: str,
+    present: bool,
+    symptom: Code,
+    effective: dict[str, Any],
+    profile: str,
+) -> dict[str, Any]:
+    """A SymptomObservation (present) or SymptomAbsentObservation (absent) for one symptom."""
+    if present:
+        ig_profile, code = codes.SYMPTOM_OBSERVATION_PROFILE, codes.SYMPTOM
+    else:
+        ig_profile, code = codes.SYMPTOM_ABSENT_PROFILE, codes.SYMPTOM_ABSENT
+    observation = _observation(
+        scope, role, (ig_profile, profile), codes.CATEGORY_SYMPTOM, code, effective
+    )
+    observation["valueCodeableConcept"] = symptom.concept()
+    return observation
+
+
+def _headache_observation(entry: DiaryEntry, scope: RecordScope) -> dict[str, Any]:
+    profile = codes.HEADACHE_ATTACK_PROFILE if entry.headache else codes.HEADACHE_FREE_DAY_PROFILE
+    observation = _symptom(
+        scope, "primary", entry.headache, codes.HEADACHE, _attack_effective(entry), profile
+    )
+    if entry.notes is not None:
+        observation["note"] = [{"text": entry.notes}]
+    if entry.laterality is not None:
+        observation["bodySite"] = codes.LATERALITY[entry.laterality].concept(
+            LATERALITY_TEXT[entry.laterality]
+        )
+    return observation
+
+
+def _related_symptoms(entry: DiaryEntry, scope: RecordScope) -> list[dict[str, Any]]:
+    """Associated symptoms (during the attack), then aura, prodrome, postdrome (the day)."""
+    related = [
+        _symptom(
+            scope,
+            f"symptom/{symptom}",
+            True,
+            codes.SYMPTOMS[symptom],
+            _attack_effective(entry),
+            codes.ASSOCIATED_SYMPTOM_PROFILE,
+        )
+        for symptom in dict.fromkeys(entry.symptoms)  # a symptom listed twice is one symptom
+    ]
+    if entry.aura is not None or entry.aura_symptoms:
+        aura = _phase(entry, scope, "aura", entry.aura is not False, codes.AURA)
+        aura_components = [
+            {
+                "code": codes.SYMPTOM_QUALITY.concept(),
+                "valueCodeableConcept": codes.AURA_SYMPTOMS[kind].concept(),
+            }
+            for kind in entry.aura_symptoms
+        ]
+        if aura_components:
+            aura["component"] = aura_components
+        related.append(aura)
+    if entry.prodrome is not None:
+        related.append(_phase(entry, scope, "prodrome", entry.prodrome, codes.PRODROME))
+    if entry.postdrome is not None:
+        related.append(_phase(entry, scope, "postdrome", entry.postdrome, codes.POSTDROME))
+    return related
+
+
+def _phase(
+    entry: DiaryEntry, scope: RecordScope, role: str, present: bool, symptom: Code
+) -> dict[str, Any]:
+    """Aura, prodrome, postdrome: around rather than within the headache, so the diary day."""
+    profile = codes.ASSOCIATED_SYMPTOM_PROFILE if present else codes.ABSENT_SYMPTOM_PROFILE
+    return _symptom(scope, role, present, symptom, _day_effective(entry), profile)
+
+
+def _add_components(
+    entry: DiaryEntry, observation: dict[str, Any], medications: list[dict[str, Any]]
+) -> None:
+    """Severity, triggers, medications taken and disability as the IG's components."""
+    components: list[dict[str, Any]] = []
+    if entry.severity is not None:
+        components.append(
+            {"code": codes.PAIN_SEVERITY_0_10.concept(), "valueInteger": entry.severity}
+        )
+    if entry.severity_category is not None:
+        components.append(
+            {
+                "code": codes.SYMPTOM_SEVERITY.concept(),
+                "valueCodeableConcept": codes.SEVERITY_CATEGORY[entry.severity_category].concept(
+                    entry.severity_category
+                ),
+            }
+        )
+    components.extend(_trigger_components(entry))
+    for intake, statement in zip(entry.medications, medications, strict=True):
+        components.append(
+            {
+                "extension": [
+                    extension(
+                        codes.RELATED_MEDICATION_EXTENSION, "valueReference", ref_to(statement)
+                    )
+                ],
+                "code": codes.ALLEVIATING_FACTOR.concept(),
+                "valueCodeableConcept": _drug_concept(intake),
+            }
+        )
+    if entry.disability is not None:
+        components.append(
+            {
+                "code": codes.DISABILITY_COMPONENT.concept(),
+                "valueCodeableConcept": codes.DISABILITY[entry.disability].concept(),
+            }
+        )
+    if components:
+        observation["component"] = components
+
+
+def _trigger_components(entry: DiaryEntry) -> list[dict[str, Any]]:
+    """One exacerbating-factor component per trigger; trigger_text rides on `other` (or, with
+    no `other`, on a text-only component of its own)."""
+    text_placed = entry.trigger_text is None
+    components = []
+    for trigger in entry.triggers:
+        text = None
+        if trigger == "other" and not text_placed:
+            text, text_placed = entry.trigger_text, True
+        components.append(
+            {
+                "code": codes.EXACERBATING_FACTOR.concept(),
+                "valueCodeableConcept": codes.TRIGGERS[trigger].concept(text),
+            }
+        )
+    if not text_placed:
+        components.append(
+            {
+                "code": codes.EXACERBATING_FACTOR.concept(),
+                "valueCodeableConcept": {"text": entry.trigger_text},
+            }
+        )
+    return components
+
+
+def _lifestyle(entry: DiaryEntry, scope: RecordScope) -> list[dict[str, Any]]:
+    """Sleep the night before, stress and exercise: observations of the day, not of the attack."""
+    out = []
+    profiles = (codes.DIARY_LIFESTYLE_PROFILE,)
+    day = _day_effective(entry)
+    if entry.sleep_hours is not None:
+        sleep = _observation(
+            scope, "sleep", profiles, codes.CATEGORY_ACTIVITY, codes.SLEEP_DURATION, day
+        )
+        sleep["valueQuantity"] = quantity(entry.sleep_hours, codes.HOUR)
+        out.append(sleep)
+    if entry.stress_level is not None:
+        stress = _observation(
+            scope, "stress", profiles, codes.CATEGORY_SURVEY, codes.STRESS_LEVEL, day
+        )
+        stress["valueInteger"] = entry.stress_level
+        out.append(stress)
+    if entry.exercise_minutes is not None:
+        exercise = _observation(
+            scope, "exercise", profiles, codes.CATEGORY_ACTIVITY, codes.EXERCISE_DURATION, day
+        )
+        exercise["valueQuantity"] = quantity(entry.exercise_minutes, codes.MINUTE)
+        out.append(exercise)
+    return out
+
+
+# --- MedicationStatement ---------------------------------------------------------------------
+
+
+def _drug_concept(intake: MedicationIntake) -> dict[str, Any]:
+    """RxNorm ingredient where verified; the text is the patient's wording or the drug name."""
+    text = intake.drug_text if intake.drug_text is not None else codes.DRUG_NAMES[intake.drug]
+    return concept_or_text(codes.ACUTE_DRUGS[intake.drug], text)
+
+
+def _medication_statement(
+    entry: DiaryEntry,
+    scope: RecordScope,
+    index: int,
+    intake: MedicationIntake,
+    attack: dict[str, Any],
+) -> dict[str, Any]:
+    statement = scope.start(
+        "MedicationStatement", f"medication/{index}", codes.ACUTE_MEDICATION_PROFILE
+    )
+    if intake.relief is not None:
+        relief = codes.RELIEF[intake.relief].concept()
+        add_extensions(
+            statement, [extension(codes.RELIEF_EXTENSION, "valueCodeableConcept", relief)]
+        )
+    statement["status"] = "completed"
+    statement["medicationCodeableConcept"] = _drug_concept(intake)
+    statement["subject"] = scope.patient
+    if intake.taken_at is not None:
+        statement["effectiveDateTime"] = fhir_datetime(intake.taken_at)
+    else:
+        statement.update(_attack_effective(entry))
+    if scope.recorded_at is not None:
+        statement["dateAsserted"] = fhir_datetime(scope.recorded_at)
+    statement["informationSource"] = scope.patient
+    if entry.headache:
+        statement["reasonReference"] = [ref_to(attack)]
+    if intake.dose_mg is not None:
+        statement["dosage"] = [
+            {"doseAndRate": [{"doseQuantity": quantity(intake.dose_mg, codes.MG)}]}
+        ]
+    return statement

@@ -1,0 +1,385 @@
+"""Ketamine sessions -> Procedure, MedicationAdministration, vital-sign Observations,
+AdverseEvents and a Provenance.
+
+The Procedure is the session (status, time, indication, performer, place, complications,
+notes, post-care); the MedicationAdministration (partOf the Procedure) carries drug, route,
+dose and rate and is not made for a session that never began; each vitals measurement is an
+Observation conforming to the FHIR R4 vital-signs profiles, partOf the Procedure; each adverse
+effect is an AdverseEvent (severity has a home there) and a Procedure.complication.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migrainefhir import codes
+from migrainefhir.codes import Code, Unit
+from migrainefhir.convert.context import (
+    ConvertContext,
+    RecordScope,
+    add_extensions,
+    concept_or_text,
+    extension,
+    fhir_datetime,
+    number,
+    quantity,
+    ref_to,
+)
+from migrainefhir.convert.provenance import provenance
+from migrainefhir.records import KETAMINE_SESSION, AdverseEffect, KetamineSession, VitalsReading
+
+PRODUCT_NAMES = {"ketamine": "Ketamine", "esketamine": "Esketamine"}
+ROUTE_TEXT = {
+    "intravenous": "Intravenous route",
+    "intranasal": "Nasal route",
+    "intramuscular": "Intramuscular route",
+}
+INDICATION_TEXT = {
+    "migraine": "Migraine",
+    "chronic-migraine": "Chronic migraine",
+    "migraine-with-aura": "Migraine with aura",
+    "migraine-without-aura": "Migraine without aura",
+    "medication-overuse-headache": "Medication overuse headache",
+}
+ADMINISTRATION_STATUS = {"completed": "completed", "stopped": "stopped"}
+
+# Practitioner, Location and treatment-course ids live in these id spaces of the source system.
+PRACTITIONER_ID_SPACE = "practitioner"
+LOCATION_ID_SPACE = "location"
+COURSE_ID_SPACE = "course"
+
+
+def convert_ketamine_session(session: KetamineSession, ctx: ConvertContext) -> list[dict[str, Any]]:
+    """[Procedure, MedicationAdministration?, weight?, vital signs..., AdverseEvents...,
+    Provenance]."""
+    scope = RecordScope(
+        ctx, KETAMINE_SESSION, session.session_id, session.patient_id, session.recorded_at
+    )
+    procedure = _procedure(session, scope)
+    weight = _body_weight(session, scope, procedure) if session.weight_kg is not None else None
+    administration = (
+        _administration(session, scope, procedure, weight) if session.status != "not-done" else None
+    )
+    vitals = [
+        observation
+        for index, reading in enumerate(session.vitals)
+        for observation in _vital_signs(scope, procedure, index, reading)
+    ]
+    suspect = administration if administration is not None else procedure
+    adverse_events = [
+        _adverse_event(session, scope, index, effect, suspect)
+        for index, effect in enumerate(session.adverse_effects)
+    ]
+    resources = [
+        procedure,
+        *([administration] if administration is not None else []),
+        *([weight] if weight is not None else []),
+        *vitals,
+        *adverse_events,
+    ]
+    return [*resources, provenance(scope, resources, author=_performer_reference(session, scope))]
+
+
+def _performer_reference(session: KetamineSession, scope: RecordScope) -> dict[str, Any] | None:
+    """The supervising clinician: a logical Practitioner reference by the source's id."""
+    if session.performer_id is None and session.performer_name is None:
+        return None
+    out: dict[str, Any] = {"type": "Practitioner"}
+    if session.performer_id is not None:
+        out = scope.logical("Practitioner", PRACTITIONER_ID_SPACE, session.performer_id)
+    if session.performer_name is not None:
+        out["display"] = session.performer_name
+    return out
+
+
+def _session_text(session: KetamineSession) -> str:
+    return f"{PRODUCT_NAMES[session.product]} administration, {session.route}"
+
+
+# --- Procedure -------------------------------------------------------------------------------
+
+
+def _procedure(session: KetamineSession, scope: RecordScope) -> dict[str, Any]:
+    procedure = scope.start("Procedure", "primary", codes.KETAMINE_PROCEDURE_PROFILE)
+    if session.session_number is not None:
+        number_ext = extension(
+            codes.SESSION_NUMBER_EXTENSION, "valuePositiveInt", session.session_number
+        )
+        add_extensions(procedure, [number_ext])
+    if session.course_id is not None:
+        # The sessions of one course are based on the course's plan (a logical CarePlan).
+        procedure["basedOn"] = [scope.logical("CarePlan", COURSE_ID_SPACE, session.course_id)]
+    procedure["status"] = session.status
+    if session.status_reason is not None:
+        procedure["statusReason"] = {"text": session.status_reason}
+    procedure["code"] = codes.ADMINISTRATION_OF_MEDICINE.concept(_session_text(session))
+    procedure["subject"] = scope.patient
+    procedure.update(_performed(session))
+    performer = _performer_reference(session, scope)
+    if performer is not None:
+        entry: dict[str, Any] = {}
+        if session.performer_role is not None:
+            entry["function"] = codes.PERFORMER_ROLES[session.performer_role].concept()
+        entry["actor"] = performer
+        procedure["performer"] = [entry]
+    if session.location_id is not None:
+        procedure["location"] = scope.logical("Location", LOCATION_ID_SPACE, session.location_id)
+    procedure["reasonCode"] = [
+        codes.INDICATIONS[session.indication].concept(INDICATION_TEXT[session.indication])
+    ]
+    if session.adverse_effects:
+        procedure["complication"] = [_effect_concept(effect) for effect in session.adverse_effects]
+    if session.post_care is not None:
+        procedure["followUp"] = [{"text": session.post_care}]
+    if session.notes is not None:
+        procedure["note"] = [{"text": session.notes}]
+    return procedure
+
+
+def _performed(session: KetamineSession) -> dict[str, Any]:
+    """performedPeriod for a session that began; a not-done session keeps its planned start
+    as performedDateTime (R4 Procedure has no planned-time element)."""
+    if session.status == "not-done" and session.end is None:
+        return {"performedDateTime": fhir_datetime(session.start)}
+    period = {"start": fhir_datetime(session.start)}
+    if session.end is not None:
+        period["end"] = fhir_datetime(session.end)
+    return {"performedPeriod": period}
+
+
+def _effect_concept(effect: AdverseEffect) -> dict[str, Any]:
+    code = codes.ADVERSE_EFFECTS[effect.effect]
+    text = effect.text if effect.text is not None else code.display
+    return code.concept(text)
+
+
+# --- MedicationAdministration ----------------------------------------------------------------
+
+
+def _administration(
+    session: KetamineSession,
+    scope: RecordScope,
+    procedure: dict[str, Any],
+    weight: dict[str, Any] | None,
+) -> dict[str, Any]:
+    administration = scope.start(
+        "MedicationAdministration", "administration", codes.KETAMINE_ADMINISTRATION_PROFILE
+    )
+    administration["partOf"] = [ref_to(procedure)]
+    administration["status"] = ADMINISTRATION_STATUS[session.status]
+    administration["medicationCodeableConcept"] = codes.KETAMINE_PRODUCTS[session.product].concept(
+        PRODUCT_NAMES[session.product]
+    )
+    administration["subject"] = scope.patient
+    if weight is not None:
+        administration["supportingInformation"] = [ref_to(weight)]
+    period = {"start": fhir_datetime(session.start)}
+    if session.end is not None:
+        period["end"] = fhir_datetime(session.end)
+    administration["effectivePeriod"] = period
+    performer = _performer_reference(session, scope)
+    if performer is not None:
+        administration["performer"] = [{"actor": performer}]
+    administration["dosage"] = _dosage(session)
+    return administration
+
+
+def _dosage(session: KetamineSession) -> dict[str, Any]:
+    dosage: dict[str, Any] = {}
+    if session.dose_mg_per_kg is not None:
+        dosage["extension"] = [
+            extension(
+                codes.DOSE_PER_WEIGHT_EXTENSION,
+                "valueQuantity",
+                quantity(session.dose_mg_per_kg, codes.MG_PER_KG),
+            )
+        ]
+    dosage["text"] = _dosage_text(session)
+    dosage["route"] = concept_or_text(codes.ROUTES[session.route], ROUTE_TEXT[session.route])
+    if session.dose_mg is not None:
+        dosage["dose"] = quantity(session.dose_mg, codes.MG)
+    if session.rate_mg_per_kg_per_h is not None:
+        dosage["rateQuantity"] = quantity(session.rate_mg_per_kg_per_h, codes.MG_PER_KG_PER_H)
+    return dosage
+
+
+def _dosage_text(session: KetamineSession) -> str:
+    """A readable summary of the dosing figures (the coded elements carry each one)."""
+    parts = [f"{PRODUCT_NAMES[session.product]} {session.route}"]
+    if session.dose_mg is not None:
+        parts.append(f"{number(session.dose_mg)} mg total")
+    if session.dose_mg_per_kg is not None:
+        parts.append(f"{number(session.dose_mg_per_kg)} mg/kg")
+    if session.rate_mg_per_kg_per_h is not None:
+        parts.append(f"at {number(session.rate_mg_per_kg_per_h)} mg/kg/h")
+    return ", ".join(parts)
+
+
+# --- Vital signs -----------------------------------------------------------------------------
+
+
+def _vital_observation(
+    scope: RecordScope,
+    procedure: dict[str, Any],
+    role: str,
+    core_profile: str,
+    code: dict[str, Any],
+    time: str,
+    phase: str | None,
+) -> dict[str, Any]:
+    observation = scope.start("Observation", role, core_profile, codes.SESSION_VITAL_SIGN_PROFILE)
+    if phase is not None:
+        phase_concept = codes.SESSION_PHASES[phase].concept()
+        add_extensions(
+            observation,
+            [extension(codes.SESSION_PHASE_EXTENSION, "valueCodeableConcept", phase_concept)],
+        )
+    observation["partOf"] = [ref_to(procedure)]
+    observation["status"] = "final"
+    observation["category"] = [codes.CATEGORY_VITAL_SIGNS.concept()]
+    observation["code"] = code
+    observation["subject"] = scope.patient
+    observation["effectiveDateTime"] = time
+    return observation
+
+
+def _simple_vital(
+    scope: RecordScope,
+    procedure: dict[str, Any],
+    reading: VitalsReading,
+    role: str,
+    profile: str,
+    code: dict[str, Any],
+    value: float,
+    unit: Unit,
+) -> dict[str, Any]:
+    observation = _vital_observation(
+        scope, procedure, role, profile, code, fhir_datetime(reading.time), reading.phase
+    )
+    observation["valueQuantity"] = quantity(value, unit)
+    return observation
+
+
+def _vital_signs(
+    scope: RecordScope, procedure: dict[str, Any], index: int, reading: VitalsReading
+) -> list[dict[str, Any]]:
+    """One Observation per measurement in a reading, in a fixed order."""
+    prefix = f"vitals/{index}"
+    out = []
+    if reading.heart_rate is not None:
+        out.append(
+            _simple_vital(
+                scope,
+                procedure,
+                reading,
+                f"{prefix}/heart-rate",
+                codes.HEART_RATE_PROFILE,
+                codes.HEART_RATE.concept(),
+                reading.heart_rate,
+                codes.PER_MIN,
+            )
+        )
+    if reading.systolic is not None and reading.diastolic is not None:
+        out.append(_blood_pressure(scope, procedure, reading, f"{prefix}/blood-pressure"))
+    if reading.spo2 is not None:
+        out.append(
+            _simple_vital(
+                scope,
+                procedure,
+                reading,
+                f"{prefix}/oxygen-saturation",
+                codes.OXYGEN_SATURATION_PROFILE,
+                {
+                    "coding": [
+                        codes.OXYGEN_SATURATION.coding(),
+                        codes.OXYGEN_SATURATION_PULSE_OXIMETRY.coding(),
+                    ]
+                },
+                reading.spo2,
+                codes.PERCENT,
+            )
+        )
+    if reading.respiratory_rate is not None:
+        out.append(
+            _simple_vital(
+                scope,
+                procedure,
+                reading,
+                f"{prefix}/respiratory-rate",
+                codes.RESPIRATORY_RATE_PROFILE,
+                codes.RESPIRATORY_RATE.concept(),
+                reading.respiratory_rate,
+                codes.PER_MIN,
+            )
+        )
+    return out
+
+
+def _blood_pressure(
+    scope: RecordScope, procedure: dict[str, Any], reading: VitalsReading, role: str
+) -> dict[str, Any]:
+    """The BP panel: no top-level value, systolic and diastolic components in mm[Hg]."""
+    assert reading.systolic is not None and reading.diastolic is not None
+    observation = _vital_observation(
+        scope,
+        procedure,
+        role,
+        codes.BLOOD_PRESSURE_PROFILE,
+        codes.BLOOD_PRESSURE_PANEL.concept(),
+        fhir_datetime(reading.time),
+        reading.phase,
+    )
+    observation["component"] = [
+        _bp_component(codes.SYSTOLIC_BP, reading.systolic),
+        _bp_component(codes.DIASTOLIC_BP, reading.diastolic),
+    ]
+    return observation
+
+
+def _bp_component(code: Code, value: float) -> dict[str, Any]:
+    return {"code": code.concept(), "valueQuantity": quantity(value, codes.MM_HG)}
+
+
+def _body_weight(
+    session: KetamineSession, scope: RecordScope, procedure: dict[str, Any]
+) -> dict[str, Any]:
+    """Body weight for weight-based dosing, taken at the session's start."""
+    assert session.weight_kg is not None
+    observation = _vital_observation(
+        scope,
+        procedure,
+        "weight",
+        codes.BODY_WEIGHT_PROFILE,
+        codes.BODY_WEIGHT.concept(),
+        fhir_datetime(session.start),
+        None,
+    )
+    observation["valueQuantity"] = quantity(session.weight_kg, codes.KG)
+    return observation
+
+
+# --- AdverseEvent ----------------------------------------------------------------------------
+
+
+def _adverse_event(
+    session: KetamineSession,
+    scope: RecordScope,
+    index: int,
+    effect: AdverseEffect,
+    suspect: dict[str, Any],
+) -> dict[str, Any]:
+    event = scope.start(
+        "AdverseEvent", f"adverse-effect/{index}", codes.KETAMINE_ADVERSE_EVENT_PROFILE
+    )
+    # AdverseEvent.identifier is 0..1 in R4 (a single Identifier, not a list).
+    event["identifier"] = event["identifier"][0]
+    event["actuality"] = "actual"
+    event["event"] = _effect_concept(effect)
+    event["subject"] = scope.patient
+    if effect.severity is not None:
+        event["severity"] = codes.ADVERSE_EVENT_SEVERITIES[effect.severity].concept()
+    recorder = _performer_reference(session, scope)
+    if recorder is not None:
+        event["recorder"] = recorder
+    event["suspectEntity"] = [{"instance": ref_to(suspect)}]
+    return event

@@ -1,0 +1,53 @@
+"""Patient resources: one per patient_id, from a patient record or as an identifier-only stub."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migrainefhir import codes, ids
+from migrainefhir.convert.context import ConvertContext, RecordScope, fhir_date
+from migrainefhir.convert.provenance import provenance
+from migrainefhir.records import PATIENT, PatientRecord
+
+
+def _scope(patient_id: str, ctx: ConvertContext, record: PatientRecord | None) -> RecordScope:
+    recorded_at = record.recorded_at if record is not None else None
+    return RecordScope(ctx, PATIENT, patient_id, patient_id, recorded_at)
+
+
+def _head(scope: RecordScope) -> dict[str, Any]:
+    # ids.patient_id is resource_id(source, "patient", patient_id, "primary"): the same id
+    # whether the Patient comes from a record or a stub.
+    return scope.start("Patient", ids.PRIMARY, codes.PATIENT_PROFILE)
+
+
+def patient_stub(patient_id: str, ctx: ConvertContext) -> dict[str, Any]:
+    """The Patient for a patient_id with no patient record: only its identifier."""
+    return _head(_scope(patient_id, ctx, None))
+
+
+def patient_resource(record: PatientRecord, ctx: ConvertContext) -> dict[str, Any]:
+    """The Patient for a patient record: source identifier, EHR identifiers, demographics."""
+    patient = _head(_scope(record.patient_id, ctx, record))
+    patient["identifier"].extend(
+        {"system": identifier.system, "value": identifier.value}
+        for identifier in record.identifiers
+    )
+    name: dict[str, Any] = {}
+    if record.family is not None:
+        name["family"] = record.family
+    if record.given:
+        name["given"] = list(record.given)
+    if name:
+        patient["name"] = [name]
+    if record.gender is not None:
+        patient["gender"] = record.gender
+    if record.birth_date is not None:
+        patient["birthDate"] = fhir_date(record.birth_date)
+    return patient
+
+
+def convert_patient_record(record: PatientRecord, ctx: ConvertContext) -> list[dict[str, Any]]:
+    """A patient record: [Patient, Provenance]."""
+    patient = patient_resource(record, ctx)
+    return [patient, provenance(_scope(record.patient_id, ctx, record), [patient], author=None)]

@@ -1,0 +1,687 @@
+"""Readers: input paths -> a stream of RawRecords (JSON, NDJSON/JSONL, CSV, stdin, folders).
+
+Everything the reader can say about bad data is a RawRecord with Problems (read.* codes), so
+a batch always goes on: a malformed NDJSON line, a CSV row with too many cells, an invalid
+UTF-8 line or a whole file in UTF-16 each become one rejected record with its place in the
+input. Only an input that cannot be interpreted at all (missing, unreadable, unsupported type,
+a CSV header that cannot name its columns) raises errors.InputUnreadable.
+
+Streaming: NDJSON and CSV are read line by line from bytes (each line decoded on its own, so
+one bad line costs only that line); a JSON file is read whole and its array walked element by
+element, so the elements before a syntax error are still read.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import orjson
+
+from migrainefhir.csvform import RowShaper
+from migrainefhir.errors import InputUnreadable, UsageError
+from migrainefhir.problems import Problem, Severity, Source, json_path, register_code
+from migrainefhir.raw import RawRecord
+from migrainefhir.records import RECORD_TYPES
+
+JSON_SYNTAX = register_code(
+    "read.json-syntax",
+    Severity.ERROR,
+    "a JSON file, JSON array element or NDJSON line is not valid JSON",
+    "read",
+)
+ENCODING = register_code(
+    "read.encoding",
+    Severity.ERROR,
+    "the bytes are not UTF-8 (names the detected encoding if a BOM says UTF-16/32)",
+    "read",
+)
+NOT_AN_OBJECT = register_code(
+    "read.not-an-object",
+    Severity.ERROR,
+    "a record (NDJSON line, array element, JSON file) that is not a JSON object",
+    "read",
+)
+CSV_ROW_SHAPE = register_code(
+    "read.csv-row-shape",
+    Severity.ERROR,
+    "a CSV row with more or fewer cells than the header",
+    "read",
+)
+CSV_CELL = register_code(
+    "read.csv-cell",
+    Severity.ERROR,
+    "a CSV cell that does not fit its column's list/item form",
+    "read",
+)
+
+INPUT_FORMATS = ("json", "ndjson", "csv")
+FORMAT_BY_EXTENSION = {".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv"}
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+
+# A line longer than this is not a record (free text is capped at 4000 characters); reading it
+# would only let one broken or binary file take all the memory.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+UTF8_BOM = b"\xef\xbb\xbf"
+# UTF-32 LE starts like UTF-16 LE, so it is tested first. No BOM contains a newline byte, so a
+# BOM is always whole within a file's first line.
+WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    (b"\xff\xfe", "UTF-16 (little-endian)"),
+    (b"\xfe\xff", "UTF-16 (big-endian)"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How to read inputs: --input-format (required for `-`, overrides file extensions) and
+    --record-type (for CSV rows without a record_type cell)."""
+
+    input_format: str | None = None
+    record_type: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_format is not None and self.input_format not in INPUT_FORMATS:
+            raise UsageError(
+                f"unknown input format {self.input_format!r}: use one of {', '.join(INPUT_FORMATS)}"
+            )
+        if self.record_type is not None and self.record_type not in RECORD_TYPES:
+            raise UsageError(
+                f"unknown record type {self.record_type!r}: use one of {', '.join(RECORD_TYPES)}"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths
+
+
+def _extension_format(path: str) -> str | None:
+    return FORMAT_BY_EXTENSION.get(os.path.splitext(path)[1].lower())
+
+
+def _folder_files(folder: str) -> list[str]:
+    """The supported files directly in `folder`, by name; hidden files (editor locks, macOS
+    `._` resource forks) are skipped. Subfolders are not read."""
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(
+                entry.name
+                for entry in entries
+                if not entry.name.startswith(".")
+                and _extension_format(entry.name) is not None
+                and entry.is_file()
+            )
+    except OSError as exc:
+        raise InputUnreadable(f"{folder}: the folder cannot be read ({exc.strerror})") from exc
+    if not names:
+        raise InputUnreadable(
+            f"{folder}: the folder has no .json, .ndjson, .jsonl or .csv files "
+            "(subfolders are not read)"
+        )
+    return [os.path.join(folder, name) for name in names]
+
+
+def _expand_one(path: str, input_format: str | None) -> list[str]:
+    if path == STDIN:
+        return [path]
+    if os.path.isdir(path):
+        return _folder_files(path)
+    if not os.path.exists(path):
+        raise InputUnreadable(f"{path}: no such file or folder")
+    if input_format is None and _extension_format(path) is None:
+        raise InputUnreadable(
+            f"{path}: unsupported file type (expected .json, .ndjson, .jsonl or .csv, "
+            "or give --input-format)"
+        )
+    return [path]
+
+
+def expand_inputs(paths: Sequence[str], input_format: str | None = None) -> list[str]:
+    """The files to read, in order: files as given, each folder's supported files by name,
+    `-` (stdin) kept; a file named twice (or also found in a named folder) is read once.
+
+    With `input_format`, an explicitly named file of any extension is accepted (it is read in
+    that format). Raises InputUnreadable for a missing path, a folder without supported files
+    or an unsupported file type.
+    """
+    files: list[str] = []
+    seen: set[str] = set()
+    for path in paths:
+        for file in _expand_one(path, input_format):
+            key = file if file == STDIN else os.path.realpath(file)
+            if key not in seen:
+                seen.add(key)
+                files.append(file)
+    return files
+
+
+def read_records(
+    paths: Sequence[str], options: ReadOptions, *, stdin: BinaryIO | None = None
+) -> Iterator[RawRecord]:
+    """Every record of every input, in order, as RawRecords (a lazy stream).
+
+    Path errors (InputUnreadable) and `-` without an input format (UsageError) are raised
+    here, before the first record; a file that fails while being read raises InputUnreadable
+    from the stream. `stdin` replaces sys.stdin.buffer (for tests).
+    """
+    files = expand_inputs(paths, options.input_format)
+    if STDIN in files and options.input_format is None:
+        raise UsageError("reading standard input ('-') needs --input-format (json, ndjson or csv)")
+    return _read_files(files, options, stdin)
+
+
+def _read_files(
+    files: Sequence[str], options: ReadOptions, stdin: BinaryIO | None
+) -> Iterator[RawRecord]:
+    for file in files:
+        if file == STDIN:
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            yield from _read_stream(stream, STDIN_NAME, file, options)
+            continue
+        try:
+            handle = open(file, "rb")  # noqa: SIM115 (closed below, also when the consumer stops)
+        except OSError as exc:
+            raise InputUnreadable(f"{file}: cannot be opened ({exc.strerror})") from exc
+        with handle:
+            yield from _read_stream(handle, file, file, options)
+
+
+def _read_stream(
+    stream: BinaryIO, name: str, path: str, options: ReadOptions
+) -> Iterator[RawRecord]:
+    input_format = options.input_format or _extension_format(path)
+    try:
+        if input_format == "json":
+            yield from read_json(stream, name)
+        elif input_format == "ndjson":
+            yield from read_ndjson(stream, name)
+        elif input_format == "csv":
+            yield from read_csv(stream, name, options.record_type)
+        else:  # expand_inputs admits only known formats; a direct caller may not have used it
+            raise InputUnreadable(f"{path}: unsupported file type")
+    except OSError as exc:
+        raise InputUnreadable(f"{name}: reading failed ({exc.strerror})") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _problem(code: str, message: str, source: Source, path: str = "$") -> Problem:
+    return Problem(code, Severity.ERROR, message, path, source)
+
+
+def _wide_bom(start: bytes) -> str | None:
+    for bom, encoding in WIDE_BOMS:
+        if start.startswith(bom):
+            return encoding
+    return None
+
+
+def _wide_encoding_record(source: Source, encoding: str) -> RawRecord:
+    """The whole file, rejected once: it is in an encoding this tool does not read."""
+    message = (
+        f"the file is encoded as {encoding} (byte order mark); save it as UTF-8 and read it "
+        "again; none of its records were read"
+    )
+    return RawRecord(source, None, None, (_problem(ENCODING, message, source),))
+
+
+def _lines(stream: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """(line, too_long) for every line of the stream, line endings kept; a line longer than
+    MAX_LINE_BYTES comes back once, empty, with too_long True (its bytes are skipped)."""
+    readline = stream.readline
+    while True:
+        line = readline(MAX_LINE_BYTES)
+        if not line:
+            return
+        if len(line) < MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield line, False
+            continue
+        while line and not line.endswith(b"\n"):
+            line = readline(MAX_LINE_BYTES)
+        yield b"", True
+
+
+def _without_line_end(text: str) -> str:
+    return text.rstrip("\r\n")
+
+
+def _as_utf8_text(text: str) -> str:
+    """Text decoded with surrogateescape, made safe to write: each bad byte becomes U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool) or value is None:
+        return f"the literal {json.dumps(value)}"
+    return "a number"
+
+
+def _value_record(value: object, source: Source) -> RawRecord:
+    """A decoded JSON value as a record: an object is one; anything else is read.not-an-object."""
+    if isinstance(value, dict):
+        return RawRecord(source, value, value)
+    message = f"a record must be a JSON object; this is {_json_kind(value)}"
+    return RawRecord(source, value, value, (_problem(NOT_AN_OBJECT, message, source),))
+
+
+class _NotJsonNumber(ValueError):
+    """NaN, Infinity or a number too large for a double: JSON (and orjson) have no such value."""
+
+
+def _reject_constant(name: str) -> object:
+    raise _NotJsonNumber(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotJsonNumber("a number too large for a double")
+    return number
+
+
+# The stdlib decoder, made as strict as orjson about numbers, and keeping exact big integers.
+_STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+# \uD800-\uDFFF escapes: a lone one decodes to a string that cannot be written as UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return True
+    return False
+
+
+_LONE_SURROGATE_MESSAGE = (
+    "the record has a \\u escape of half a UTF-16 surrogate pair, which is not a character"
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# NDJSON / JSONL
+
+
+def read_ndjson(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
+    """One record per line; blank lines skipped; CRLF and a UTF-8 BOM accepted."""
+    line_number = 0
+    for line, too_long in _lines(stream):
+        line_number += 1
+        if line_number == 1:
+            encoding = _wide_bom(line)
+            if encoding is not None:
+                yield _wide_encoding_record(Source(name, line=1), encoding)
+                return
+            if line.startswith(UTF8_BOM):
+                line = line[len(UTF8_BOM) :]
+        source = Source(name, line=line_number)
+        if too_long:
+            message = f"the line is longer than {MAX_LINE_BYTES} bytes and was not read"
+            yield RawRecord(source, None, None, (_problem(JSON_SYNTAX, message, source),))
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            record = _ndjson_slow_path(line, source)
+            if record is not None:
+                yield record
+            continue
+        yield _value_record(value, source)
+
+
+def _ndjson_slow_path(line: bytes, source: Source) -> RawRecord | None:
+    """A line orjson rejected: blank (None), not UTF-8, not JSON, or JSON that orjson does not
+    take but the stdlib does (an integer beyond 64 bits), decoded exactly."""
+    if not line.strip():
+        return None
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"the line is not valid UTF-8 (first bad byte at byte {exc.start + 1})"
+        original = _without_line_end(line.decode("utf-8", "replace"))
+        return RawRecord(source, None, original, (_problem(ENCODING, message, source),))
+    original = _without_line_end(text)
+    try:
+        value = _STRICT_JSON.decode(text)
+    except json.JSONDecodeError as exc:
+        message = f"the line is not valid JSON: {exc.msg} at column {exc.colno}"
+        return RawRecord(source, None, original, (_problem(JSON_SYNTAX, message, source),))
+    except (ValueError, RecursionError) as exc:
+        message = f"the line is not valid JSON: {_decode_failure(exc)}"
+        return RawRecord(source, None, original, (_problem(JSON_SYNTAX, message, source),))
+    if _has_lone_surrogate(value):
+        return RawRecord(
+            source, None, original, (_problem(ENCODING, _LONE_SURROGATE_MESSAGE, source),)
+        )
+    return _value_record(value, source)
+
+
+def _decode_failure(exc: Exception) -> str:
+    """A message for a decode failure that has no position (it never quotes the input)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, _NotJsonNumber):
+        return str(exc)
+    return "a number with too many digits"
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+
+
+def read_json(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
+    """One record object, or an array of them; an empty file or `[]` has no records."""
+    content = stream.read()
+    encoding = _wide_bom(content[:4])
+    if encoding is not None:
+        yield _wide_encoding_record(Source(name, line=1), encoding)
+        return
+    if content.startswith(UTF8_BOM):
+        content = content[len(UTF8_BOM) :]
+    try:
+        text, clean = content.decode("utf-8"), True
+    except UnicodeDecodeError:
+        # Each bad byte becomes one lone surrogate: elements without one are still read.
+        text, clean = content.decode("utf-8", "surrogateescape"), False
+    yield from _JsonDocument(text, name, clean).records()
+
+
+_JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _JsonDocument:
+    """Walks a JSON text: one value, or an array whose elements are decoded one at a time."""
+
+    def __init__(self, text: str, name: str, clean: bool) -> None:
+        self.text = text
+        self.name = name
+        self.clean = clean  # False: the text has bad bytes, decoded as lone surrogates
+        self._counted_to = 0
+        self._line = 1
+        # NaN, Infinity and overflowing numbers are flagged rather than raised, so only the
+        # element that has one is rejected (raising would lose where the element ends).
+        self._not_json_number = False
+        self._decoder = json.JSONDecoder(
+            parse_constant=self._flag_constant, parse_float=self._checked_float
+        )
+
+    def _flag_constant(self, name: str) -> None:
+        self._not_json_number = True
+
+    def _checked_float(self, text: str) -> float:
+        number = float(text)
+        if not math.isfinite(number):
+            self._not_json_number = True
+        return number
+
+    def line_at(self, pos: int) -> int:
+        """1-based line of a position; positions mostly only grow, so counting is linear."""
+        if pos >= self._counted_to:
+            self._line += self.text.count("\n", self._counted_to, pos)
+            self._counted_to = pos
+            return self._line
+        return 1 + self.text.count("\n", 0, pos)
+
+    def skip_whitespace(self, pos: int) -> int:
+        match = _JSON_WHITESPACE.match(self.text, pos)
+        return match.end() if match else pos
+
+    def records(self) -> Iterator[RawRecord]:
+        text = self.text
+        pos = self.skip_whitespace(0)
+        if pos == len(text):
+            return
+        if text[pos] != "[":
+            record, end = self.element(pos)
+            yield record
+            if end is not None:
+                yield from self.expect_end(end)
+            return
+        pos = self.skip_whitespace(pos + 1)
+        if text.startswith("]", pos):
+            yield from self.expect_end(pos + 1)
+            return
+        while True:
+            record, end = self.element(pos)
+            yield record
+            if end is None:
+                return
+            pos = self.skip_whitespace(end)
+            if text.startswith(",", pos):
+                pos = self.skip_whitespace(pos + 1)
+            elif text.startswith("]", pos):
+                yield from self.expect_end(pos + 1)
+                return
+            else:
+                yield self.rest_unreadable(pos, pos, "expected ',' or ']' after an array element")
+                return
+
+    def expect_end(self, pos: int) -> Iterator[RawRecord]:
+        pos = self.skip_whitespace(pos)
+        if pos < len(self.text):
+            yield self.rest_unreadable(pos, pos, "unexpected text after the end of the JSON value")
+
+    def element(self, start: int) -> tuple[RawRecord, int | None]:
+        """Decode the value at `start`: (record, end), or (the unreadable rest, None)."""
+        source = Source(self.name, line=self.line_at(start))
+        self._not_json_number = False
+        try:
+            value, end = self._decoder.raw_decode(self.text, start)
+        except json.JSONDecodeError as exc:
+            return self.rest_unreadable(start, exc.pos, exc.msg), None
+        except (ValueError, RecursionError) as exc:
+            return self.rest_unreadable(start, start, _decode_failure(exc)), None
+        problem = None
+        if self._not_json_number:
+            message = "not valid JSON: NaN, Infinity or a number too large for a double"
+            problem = _problem(JSON_SYNTAX, message, source)
+        elif not self.clean or self.text.find("\\u", start, end) >= 0:
+            problem = self.encoding_problem(start, end, value, source)
+        if problem is not None:
+            original = self.text[start:end]
+            if not self.clean:
+                original = _as_utf8_text(original)
+            return RawRecord(source, None, original, (problem,)), end
+        return _value_record(value, source), end
+
+    def encoding_problem(
+        self, start: int, end: int, value: object, source: Source
+    ) -> Problem | None:
+        if not self.clean:
+            try:
+                self.text[start:end].encode("utf-8")
+            except UnicodeEncodeError as exc:
+                bad_line = source.line or 1
+                bad_line += self.text.count("\n", start, start + exc.start)
+                message = f"the record is not valid UTF-8 (a bad byte at line {bad_line})"
+                return _problem(ENCODING, message, source)
+        if _SURROGATE_ESCAPE.search(self.text, start, end) and _has_lone_surrogate(value):
+            return _problem(ENCODING, _LONE_SURROGATE_MESSAGE, source)
+        return None
+
+    def line_at_offset(self, pos: int) -> int:
+        return 1 + self.text.count("\n", 0, pos)
+
+    def rest_unreadable(self, start: int, error_at: int, reason: str) -> RawRecord:
+        """Everything from `start` on, as one rejected record; the problem points at the error."""
+        record_source = Source(self.name, line=self.line_at(start))
+        error_line = self.line_at_offset(error_at)
+        column = error_at - self.text.rfind("\n", 0, error_at)
+        error_source = Source(self.name, line=error_line)
+        bad_byte = error_at < len(self.text) and "\udc80" <= self.text[error_at] <= "\udcff"
+        if bad_byte and not self.clean:
+            code = ENCODING
+            message = f"a byte that is not UTF-8 at line {error_line} column {column}"
+        else:
+            code = JSON_SYNTAX
+            message = f"not valid JSON: {reason} at line {error_line} column {column}"
+        message += "; the rest of the file from here was not read"
+        original = self.text[start:]
+        if not self.clean:
+            original = _as_utf8_text(original)
+        return RawRecord(record_source, None, original, (_problem(code, message, error_source),))
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV
+
+
+class _CsvLines:
+    """Decodes a CSV byte stream line by line for csv.reader and remembers, per row, the raw
+    lines it took and whether one of them was not UTF-8 or too long to read."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.wide_encoding: str | None = None
+        self.row_lines: list[str] = []
+        self.row_bad_encoding = False
+        self.row_too_long = False
+
+    def __iter__(self) -> Iterator[str]:
+        first = True
+        for line, too_long in _lines(self.stream):
+            if first:
+                first = False
+                self.wide_encoding = _wide_bom(line)
+                if self.wide_encoding is not None:
+                    return
+                if line.startswith(UTF8_BOM):
+                    line = line[len(UTF8_BOM) :]
+            if too_long:
+                self.row_too_long = True
+                text = "\n"
+            else:
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = line.decode("utf-8", "surrogateescape")
+                    self.row_bad_encoding = True
+            self.row_lines.append(text)
+            yield text
+
+    def start_row(self) -> None:
+        self.row_lines.clear()
+        self.row_bad_encoding = False
+        self.row_too_long = False
+
+    def row_text(self) -> str:
+        text = _without_line_end("".join(self.row_lines))
+        return _as_utf8_text(text) if self.row_bad_encoding else text
+
+
+def read_csv(stream: BinaryIO, name: str, record_type: str | None = None) -> Iterator[RawRecord]:
+    """One record per row after the header; rows are numbered as a spreadsheet does (the
+    header is row 1, blank rows count but give no record). `record_type` is used for rows
+    without a record_type cell."""
+    lines = _CsvLines(stream)
+    rows = csv.reader(lines)
+    row_number = 0
+    header: list[str] | None = None
+    while header is None:
+        lines.start_row()
+        try:
+            cells = next(rows)
+        except StopIteration:
+            if lines.wide_encoding is not None:
+                yield _wide_encoding_record(Source(name, row=1), lines.wide_encoding)
+            return  # an empty file (or blank lines only): no records
+        except csv.Error as exc:
+            raise InputUnreadable(f"{name}: the header row cannot be read ({exc})") from exc
+        row_number += 1
+        if any(cells) or lines.row_too_long:
+            header = _checked_header(cells, name, lines)
+    shaper = RowShaper(header, record_type)
+    while True:
+        lines.start_row()
+        try:
+            cells = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            row_number += 1
+            yield _row_unreadable(Source(name, row=row_number), lines, str(exc))
+            continue
+        row_number += 1
+        record = _csv_record(cells, Source(name, row=row_number), shaper, lines)
+        if record is not None:
+            yield record
+
+
+def _checked_header(cells: list[str], name: str, lines: _CsvLines) -> list[str]:
+    if lines.row_bad_encoding or lines.row_too_long:
+        raise InputUnreadable(f"{name}: the header row is not valid UTF-8 text")
+    seen: set[str] = set()
+    for position, column in enumerate(cells, start=1):
+        if not column.strip():
+            raise InputUnreadable(f"{name}: column {position} of the header row has no name")
+        if column in seen:
+            raise InputUnreadable(f"{name}: column {column!r} appears twice in the header row")
+        seen.add(column)
+    return cells
+
+
+def _is_utf8(text: str) -> bool:
+    """False when text decoded with surrogateescape had bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _csv_encoding_record(cells: list[str], source: Source, header: Sequence[str]) -> RawRecord:
+    """A row with bytes that are not UTF-8: one read.encoding problem per such cell."""
+    problems = tuple(
+        _problem(ENCODING, "the cell is not valid UTF-8", source, json_path((column,)))
+        for column, cell in zip(header, cells, strict=True)
+        if not _is_utf8(cell)
+    )
+    original = {column: _as_utf8_text(cell) for column, cell in zip(header, cells, strict=True)}
+    if not problems:  # the bad byte was in a line ending or quoting, not in a cell
+        problems = (_problem(ENCODING, "the row is not valid UTF-8", source),)
+    return RawRecord(source, None, original, problems)
+
+
+def _row_unreadable(source: Source, lines: _CsvLines, reason: str) -> RawRecord:
+    message = f"the row cannot be split into cells ({reason})"
+    return RawRecord(source, None, lines.row_text(), (_problem(CSV_ROW_SHAPE, message, source),))
+
+
+def _csv_record(
+    cells: list[str], source: Source, shaper: RowShaper, lines: _CsvLines
+) -> RawRecord | None:
+    if lines.row_too_long:
+        return _row_unreadable(source, lines, f"a line longer than {MAX_LINE_BYTES} bytes")
+    if not any(cells):
+        return None  # a blank row (also `,,,` as spreadsheets export them): no data, no record
+    header = shaper.header
+    if len(cells) != len(header):
+        message = f"the row has {len(cells)} cells but the header has {len(header)} columns"
+        if lines.row_bad_encoding:
+            cells = [_as_utf8_text(cell) for cell in cells]
+        return RawRecord(source, None, cells, (_problem(CSV_ROW_SHAPE, message, source),))
+    if lines.row_bad_encoding:
+        return _csv_encoding_record(cells, source, header)
+    original = dict(zip(header, cells, strict=True))
+    data, errors = shaper.to_record(cells)
+    if not errors:
+        return RawRecord(source, data, original)
+    problems = tuple(_problem(CSV_CELL, error.message, source, error.path) for error in errors)
+    return RawRecord(source, data, original, problems)

@@ -9,7 +9,7 @@ A record comes back iff no error was found; warnings come back with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -197,20 +197,21 @@ def _label(field: str) -> str:
     return field.removeprefix("$.")
 
 
-def _values_at(
-    data: object, location: Location, prefix: tuple[str | int, ...] = ()
-) -> Iterator[tuple[tuple[str | int, ...], object]]:
+def _values_at(data: object, location: Location) -> list[tuple[tuple[str | int, ...], object]]:
     """Every (path, value) an instance has at a schema location ("*" = each list item)."""
-    if not location:
-        yield prefix, data
-        return
-    head, rest = location[0], location[1:]
-    if head == "*":
-        if isinstance(data, list):
-            for index, item in enumerate(data):
-                yield from _values_at(item, rest, (*prefix, index))
-    elif isinstance(data, dict) and head in data:
-        yield from _values_at(data[head], rest, (*prefix, head))
+    found: list[tuple[tuple[str | int, ...], object]] = [((), data)]
+    for head in location:
+        deeper: list[tuple[tuple[str | int, ...], object]] = []
+        for path, value in found:
+            if head == "*":
+                if isinstance(value, list):
+                    deeper.extend(((*path, index), item) for index, item in enumerate(value))
+            elif isinstance(value, dict) and head in value:
+                deeper.append(((*path, head), value[head]))
+        if not deeper:
+            return deeper
+        found = deeper
+    return found
 
 
 def _edited(

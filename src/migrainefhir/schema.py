@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -98,6 +98,7 @@ _LOCAL_DATE_TIME_RE = re.compile(_DATE + r"[Tt]" + _TIME, re.ASCII)
 _URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
 
 
+@lru_cache(maxsize=4096)
 def parse_date(text: str) -> date | None:
     """A `YYYY-MM-DD` date that exists in the calendar, or None."""
     match = _DATE_RE.fullmatch(text)
@@ -113,13 +114,22 @@ def _naive(groups: Sequence[str | None]) -> datetime | None:
     year, month, day, hour, minute, second, fraction = groups[:7]
     assert year and month and day and hour and minute and second  # the regex matched
     # A fraction finer than microseconds is truncated: Python (and FHIR servers) cannot keep it.
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
     try:
         return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro)
     except ValueError:  # Feb 30, hour 24, second 60 (leap seconds cannot be represented)
         return None
 
 
+@lru_cache(maxsize=64)
+def _fixed_offset(sign: str, hours: int, minutes: int) -> timezone:
+    offset = timedelta(hours=hours, minutes=minutes)
+    return timezone(-offset if sign == "-" else offset)
+
+
+# Each date-time is parsed up to three times per record (offset check, schema format, build),
+# and timestamps repeat across records: a small cache makes the repeats nearly free.
+@lru_cache(maxsize=4096)
 def parse_date_time(text: str) -> datetime | None:
     """An RFC 3339 date-time with seconds and UTC offset, as an aware datetime; else None."""
     match = _DATE_TIME_RE.fullmatch(text)
@@ -134,8 +144,7 @@ def parse_date_time(text: str) -> datetime | None:
     assert sign and hours and minutes
     if int(hours) > 23 or int(minutes) > 59:
         return None
-    offset = timedelta(hours=int(hours), minutes=int(minutes))
-    return naive.replace(tzinfo=timezone(-offset if sign == "-" else offset))
+    return naive.replace(tzinfo=_fixed_offset(sign, int(hours), int(minutes)))
 
 
 def parse_local_date_time(text: str) -> datetime | None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
+import orjson
 import pytest
 
 from migrainefhir.errors import InputUnreadable, UsageError
@@ -628,3 +630,49 @@ def test_path_errors_are_raised_before_any_record(tmp_path: Path) -> None:
     good.write_bytes(PATIENT_1 + b"\n")
     with pytest.raises(InputUnreadable):
         read_records([str(good), str(tmp_path / "missing.csv")], ReadOptions())
+
+
+# --- the project's examples ----------------------------------------------------------------
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+NO_CSV_FORM = {"drug_text", "taken_at", "text"}  # item fields the contract's CSV forms lack
+
+
+def without_csv_less_parts(record: object) -> object:
+    assert isinstance(record, dict)
+    return {
+        key: [{k: v for k, v in item.items() if k not in NO_CSV_FORM} for item in value]
+        if isinstance(value, list) and value and isinstance(value[0], dict)
+        else value
+        for key, value in record.items()
+    }
+
+
+@pytest.mark.parametrize("name", ["diary-entries", "ketamine-sessions", "patients"])
+def test_example_csv_reads_as_the_same_records_as_its_json(name: str) -> None:
+    from_json = read_records([str(EXAMPLES / "json" / f"{name}.json")], ReadOptions())
+    from_csv = read_records([str(EXAMPLES / "csv" / f"{name}.csv")], ReadOptions())
+    pairs = list(zip(from_json, from_csv, strict=True))
+    assert pairs
+    for json_record, csv_record in pairs:
+        assert json_record.problems == csv_record.problems == ()
+        # compared as JSON text, so 27 and 27.0 or "5" and 5 are told apart
+        assert orjson.dumps(csv_record.data, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+            without_csv_less_parts(json_record.data), option=orjson.OPT_SORT_KEYS
+        )
+
+
+def test_invalid_examples_give_exactly_the_expected_reader_problems() -> None:
+    expected = json.loads((EXAMPLES / "invalid" / "expected.json").read_text(encoding="utf-8"))
+    want = {
+        (e["file"], e.get("line"), e.get("row"), e["code"], e["path"])
+        for e in expected
+        if e["code"].startswith("read.")
+    }
+    found = {
+        (os.path.basename(p.source.file), p.source.line, p.source.row, p.code, p.path)
+        for record in read_records([str(EXAMPLES / "invalid")], ReadOptions())
+        for p in record.problems
+        if p.source is not None
+    }
+    assert found == want

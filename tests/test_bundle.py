@@ -1,0 +1,88 @@
+"""Bundle assembly: fullUrls, reference rewriting, transaction requests."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from migrainefhir import ids
+from migrainefhir.bundle import collection_bundle, transaction_bundle
+from migrainefhir.convert import convert_record, patient_stub
+from tests.convert_helpers import model_validate, walk
+from tests.convert_records import CTX, attack_entry
+from tests.fhir_r4_elements import R4_ELEMENTS
+
+TIMESTAMP = datetime(2026, 3, 5, 3, 0, tzinfo=UTC)
+
+
+def resources() -> list[dict[str, Any]]:
+    return [patient_stub("P1", CTX), *convert_record(attack_entry(), CTX)]
+
+
+def test_collection_bundle_has_urn_uuid_full_urls_in_order() -> None:
+    given = resources()
+    bundle = collection_bundle(given, "b-1", TIMESTAMP)
+    assert bundle["resourceType"] == "Bundle"
+    assert bundle["id"] == "b-1"
+    assert bundle["type"] == "collection"
+    assert bundle["timestamp"] == "2026-03-05T03:00:00Z"
+    assert [e["fullUrl"] for e in bundle["entry"]] == [f"urn:uuid:{r['id']}" for r in given]
+    assert [e["resource"]["id"] for e in bundle["entry"]] == [r["id"] for r in given]
+
+
+def test_references_inside_the_bundle_become_urn_uuids() -> None:
+    bundle = collection_bundle(resources(), "b-1", TIMESTAMP)
+    full_urls = {e["fullUrl"] for e in bundle["entry"]}
+    references = [n["reference"] for n in walk(bundle) if isinstance(n, dict) and "reference" in n]
+    assert references
+    assert set(references) <= full_urls
+    patient = f"urn:uuid:{ids.patient_id(CTX.source_system, 'P1')}"
+    assert bundle["entry"][1]["resource"]["subject"] == {"reference": patient}
+
+
+def test_references_outside_the_bundle_stay_relative() -> None:
+    given = convert_record(attack_entry(), CTX)  # no Patient in this Bundle
+    bundle = collection_bundle(given, "b-1", TIMESTAMP)
+    assert bundle["entry"][0]["resource"]["subject"] == given[0]["subject"]
+
+
+def test_input_resources_are_not_modified() -> None:
+    given = resources()
+    before = copy.deepcopy(given)
+    collection_bundle(given, "b-1", TIMESTAMP)
+    transaction_bundle(given, "b-2", TIMESTAMP)
+    assert given == before
+
+
+def test_transaction_bundle_puts_each_resource_by_id() -> None:
+    given = resources()
+    bundle = transaction_bundle(given, "t-1", TIMESTAMP)
+    assert bundle["type"] == "transaction"
+    assert [e["request"] for e in bundle["entry"]] == [
+        {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"} for r in given
+    ]
+
+
+def test_unknown_write_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="write mode"):
+        transaction_bundle(resources(), "t-1", TIMESTAMP, write_mode="post")
+
+
+def test_duplicate_resources_are_refused() -> None:
+    given = resources()
+    with pytest.raises(ValueError, match="same type and id"):
+        collection_bundle([*given, given[0]], "b-1", TIMESTAMP)
+
+
+@pytest.mark.parametrize("build", [collection_bundle, transaction_bundle])
+def test_bundles_are_valid_deterministic_r4(build: Any) -> None:
+    first = build(resources(), "b-1", TIMESTAMP)
+    assert orjson.dumps(first) == orjson.dumps(build(resources(), "b-1", TIMESTAMP))
+    model_validate(first)
+    assert set(first) <= R4_ELEMENTS["Bundle"]
+    for entry in first["entry"]:
+        assert set(entry) <= R4_ELEMENTS["Bundle.entry"]

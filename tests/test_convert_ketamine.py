@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from migrainefhir import codes, ids
+from migrainefhir import codes
 from migrainefhir.convert import convert_record
 from tests.convert_helpers import by_role, ref, scalars
 from tests.convert_records import (

@@ -676,3 +676,23 @@ def test_invalid_examples_give_exactly_the_expected_reader_problems() -> None:
         if p.source is not None
     }
     assert found == want
+
+
+def test_binary_garbage_json_is_one_rejected_record(tmp_path: Path) -> None:
+    [record] = read_file(tmp_path, "garbage.json", bytes(range(256)) * 4)
+    assert (record.data, codes(record)) == (None, [JSON_SYNTAX])
+
+
+def test_binary_garbage_csv_has_no_readable_header(tmp_path: Path) -> None:
+    with pytest.raises(InputUnreadable, match="header row is not valid UTF-8"):
+        read_file(tmp_path, "garbage.csv", b"\x89PNG\x00\xff,\x01\n\x1a\x00\n")
+
+
+def test_csv_overlong_line_rejects_its_row_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("migrainefhir.readers.MAX_LINE_BYTES", 64)
+    content = b"record_type,notes\ndiary-entry," + b"x" * 200 + b"\ndiary-entry,ok\n"
+    long, good = read_file(tmp_path, "a.csv", content)
+    assert (long.data, codes(long), long.source.row) == (None, [CSV_ROW_SHAPE], 2)
+    assert (good.source.row, good.data) == (3, {"record_type": "diary-entry", "notes": "ok"})

@@ -9,6 +9,9 @@ a CSV header that cannot name its columns) raises errors.InputUnreadable.
 Streaming: NDJSON and CSV are read line by line from bytes (each line decoded on its own, so
 one bad line costs only that line); a JSON file is read whole and its array walked element by
 element, so the elements before a syntax error are still read.
+
+For a well-formed JSON/NDJSON record, `data` and `original` are the same dict (no copy per
+record): later stages read it and must not change it.
 """
 
 from __future__ import annotations
@@ -388,11 +391,12 @@ def _decode_failure(exc: Exception) -> str:
 
 def read_json(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
     """One record object, or an array of them; an empty file or `[]` has no records."""
-    content = stream.read()
-    encoding = _wide_bom(content[:4])
+    head = stream.read(4)
+    encoding = _wide_bom(head)
     if encoding is not None:
         yield _wide_encoding_record(Source(name, line=1), encoding)
         return
+    content = head + stream.read()
     if content.startswith(UTF8_BOM):
         content = content[len(UTF8_BOM) :]
     try:
@@ -625,8 +629,10 @@ def read_csv(stream: BinaryIO, name: str, record_type: str | None = None) -> Ite
 
 
 def _checked_header(cells: list[str], name: str, lines: _CsvLines) -> list[str]:
-    if lines.row_bad_encoding or lines.row_too_long:
+    if lines.row_bad_encoding:
         raise InputUnreadable(f"{name}: the header row is not valid UTF-8 text")
+    if lines.row_too_long:
+        raise InputUnreadable(f"{name}: the header row is longer than {MAX_LINE_BYTES} bytes")
     seen: set[str] = set()
     for position, column in enumerate(cells, start=1):
         if not column.strip():

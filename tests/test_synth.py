@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import shlex
 import sys
 import tracemalloc
 from collections import Counter
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from migrainefhir.csvform import RowShaper
+from migrainefhir.pipeline import InputOptions, checked_records
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -256,3 +258,33 @@ def test_times_carry_the_real_utc_offsets_of_the_patients_zones(tmp_path: Path) 
         "pt-000002": {"-05:00", "-04:00"},  # America/New_York
         "pt-000003": {"+00:00", "+01:00"},  # Europe/London
     }
+
+
+def test_every_generated_record_meets_the_input_contract(tmp_path: Path) -> None:
+    options = synth.Options(patients=6, days=120, ketamine_patients=3, seed=21)
+    counts = synth.write_dataset(options, tmp_path, synth.FORMATS)
+    for form in synth.FORMATS:  # each form on its own: together their ids would be duplicates
+        checked = list(checked_records([str(tmp_path / form)], InputOptions()))
+        assert [str(p) for c in checked for p in c.problems] == []
+        assert all(c.accepted for c in checked)
+        assert len(checked) == sum(counts.values())
+
+
+def _readme_command() -> list[str]:
+    """The arguments of the one generator command that examples/README.md documents."""
+    readme = (REPO / "examples" / "README.md").read_text(encoding="utf-8")
+    commands = [line for line in readme.splitlines() if line.startswith("python bench/synth.py")]
+    assert len(commands) == 1
+    return shlex.split(commands[0])[2:]
+
+
+def test_the_examples_are_what_the_documented_command_writes(tmp_path: Path) -> None:
+    arguments = _readme_command()
+    out = arguments.index("--out")
+    assert arguments[out + 1] == "examples"
+    arguments[out + 1] = str(tmp_path)
+    assert synth.main(arguments, report=lambda line: None) == 0
+    for form in synth.FORMATS:
+        for stem in STEMS:
+            name = f"{form}/{stem}.{form}"
+            assert (tmp_path / name).read_bytes() == (REPO / "examples" / name).read_bytes(), name

@@ -1,0 +1,346 @@
+"""The FHIR R4 validator: one call returns Problems (or a Report), offline and in linear time.
+
+Four layers, each catching what the others miss (see docs of each module):
+
+1. structure (structure.py): the fhir.resources R4B model of each resource, plus JSON types;
+2. profiles (profiles.py): our per-shape JSON Schemas, for resources claiming our profiles;
+3. rules (rules.py): invariants, required bindings, nulls/empties, dates, units, codes;
+4. integrity (references.py, bulk.py): Bundle invariants, requests, ids and references, and
+   references across a Bulk Data NDJSON file set.
+
+Where two layers report the same element, the more specific finding wins: a rule's problem
+hides a structure problem at the same path, and either hides a profile problem there.
+
+Modes: "full" runs every layer on every resource. "fast" runs fhir.resources only on the
+first resource of each shape (resourceType + the migrainefhir profiles it claims) and relies
+on the closed profile schemas for the rest; resources that claim none of our profiles are
+always validated in full, so "fast" never lowers the bar for foreign data.
+
+`ignore` suppresses problems by code: any code, warnings and errors alike. Ignoring an error
+code means accepting resources that have that error; the caller takes that decision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from migrainefhir.problems import Problem, Report, Severity, Source, error
+from migrainefhir.validate import bulk, load, profiles, references, rules, structure
+from migrainefhir.validate.outcome import operation_outcome
+
+__all__ = [
+    "Mode",
+    "ResourceValidator",
+    "ValidationReport",
+    "operation_outcome",
+    "validate_bundle",
+    "validate_paths",
+    "validate_record_resources",
+    "validate_resource",
+]
+
+Mode = Literal["full", "fast"]
+
+
+class ResourceValidator:
+    """Validates resources one at a time; keeps the per-shape memory that "fast" mode needs.
+
+    Use one instance for a whole run (the export stage, a validate command).
+    """
+
+    def __init__(
+        self,
+        mode: Mode = "full",
+        ignore: frozenset[str] = frozenset(),
+        terminology: rules.Terminology | None = None,
+    ) -> None:
+        if mode not in ("full", "fast"):
+            raise ValueError(f"unknown validation mode {mode!r}")
+        self.mode = mode
+        self.ignore = ignore
+        self.terminology = terminology
+        self._shapes_seen: set[tuple[str, tuple[str, ...]]] = set()
+
+    def validate(self, resource: Any, source: Source | None = None) -> list[Problem]:
+        """Every problem of one resource (structure, profiles, rules), placed at `source`."""
+        if not isinstance(resource, dict):
+            found = [error(structure.RESOURCE_TYPE, "a resource must be a JSON object")]
+        else:
+            by_rules = rules.check_rules(resource, self.terminology)
+            by_structure = (
+                structure.check_structure(resource) if self._wants_structure(resource) else []
+            )
+            by_profiles = profiles.check_profiles(resource)
+            found = _prefer(by_rules, by_structure, by_profiles)
+        return _finish(found, source, self.ignore)
+
+    def _wants_structure(self, resource: Mapping[str, Any]) -> bool:
+        if self.mode == "full":
+            return True
+        claimed = tuple(profiles.known_profiles(resource))
+        if not claimed:
+            return True  # nothing else checks its structure
+        shape = (str(resource.get("resourceType")), claimed)
+        if shape in self._shapes_seen:
+            return False
+        self._shapes_seen.add(shape)
+        return True
+
+
+def _prefer(*layers: list[Problem]) -> list[Problem]:
+    """All problems, minus those at a path an earlier (more specific) layer already reported."""
+    out: list[Problem] = []
+    taken: set[str] = set()
+    for layer in layers:
+        out.extend(p for p in layer if p.path not in taken)
+        taken.update(p.path for p in layer)
+    return out
+
+
+def _finish(
+    problems: Iterable[Problem], source: Source | None, ignore: frozenset[str]
+) -> list[Problem]:
+    kept = (p for p in problems if p.code not in ignore)
+    if source is None:
+        return list(kept)
+    return [p if p.source is not None else p.at(source) for p in kept]
+
+
+def validate_resource(
+    resource: Mapping[str, Any],
+    source: Source | None = None,
+    *,
+    mode: Mode = "full",
+    ignore: frozenset[str] = frozenset(),
+) -> list[Problem]:
+    """Every problem of one resource. (For many resources, keep one ResourceValidator.)"""
+    return ResourceValidator(mode, ignore).validate(resource, source)
+
+
+_EXPORT_VALIDATOR: ResourceValidator | None = None
+
+
+def validate_record_resources(
+    resources: Sequence[Mapping[str, Any]],
+    patient: Mapping[str, Any] | None,
+    source: Source | None = None,
+    *,
+    validator: ResourceValidator | None = None,
+) -> list[Problem]:
+    """The export gate for the resources converted from ONE record: every resource validated,
+    and every Type/id reference resolving to one of them or to `patient` (which is not itself
+    validated here). Messages name the resource (Type/id) the path is inside."""
+    global _EXPORT_VALIDATOR
+    if validator is None:
+        _EXPORT_VALIDATOR = _EXPORT_VALIDATOR or ResourceValidator("full")
+        validator = _EXPORT_VALIDATOR
+    index = references.FileSetIndex()
+    patient_key = references.type_and_id(patient) if patient is not None else None
+    if patient_key is not None:
+        index.seen[patient_key] = source
+    problems: list[Problem] = []
+    for resource in resources:
+        found = validator.validate(resource, source)
+        found += _finish(index.add(resource, source), None, validator.ignore)
+        name = references.type_and_id(resource) or str(resource.get("resourceType"))
+        problems.extend(dataclasses.replace(p, message=f"{name}: {p.message}") for p in found)
+    problems.extend(_finish(index.unresolved(), None, validator.ignore))
+    return problems
+
+
+def validate_bundle(
+    bundle: Mapping[str, Any],
+    source: Source | None = None,
+    *,
+    mode: Mode = "full",
+    ignore: frozenset[str] = frozenset(),
+    validator: ResourceValidator | None = None,
+) -> list[Problem]:
+    """Every problem of a Bundle: its own elements, each entry's resource (Source.entry = i,
+    path inside the resource) and the Bundle's integrity (path from the Bundle root)."""
+    checker = validator or ResourceValidator(mode, ignore)
+    where = source or Source("<bundle>")
+    shell, emptied = _shell(bundle)
+    problems = [
+        p
+        for p in checker.validate(shell, where)
+        if not (p.code == rules.EMPTY and p.path in emptied)
+    ]
+    entries = bundle.get("entry")
+    if isinstance(entries, list):
+        for position, entry in enumerate(entries):
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if resource is not None:
+                problems.extend(
+                    checker.validate(resource, dataclasses.replace(where, entry=position))
+                )
+    problems.extend(_finish(references.check_bundle(bundle, where), None, checker.ignore))
+    return problems
+
+
+def _shell(bundle: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The Bundle without its entries' resources (those are validated one by one), and the
+    paths of entries that held nothing but a resource (empty only because of the stripping)."""
+    shell = dict(bundle)
+    emptied: set[str] = set()
+    entries = bundle.get("entry")
+    if isinstance(entries, list):
+        stripped: list[Any] = []
+        for position, entry in enumerate(entries):
+            if isinstance(entry, dict) and "resource" in entry:
+                entry = {k: v for k, v in entry.items() if k != "resource"}
+                if not entry:
+                    emptied.add(f"$.entry[{position}]")
+            stripped.append(entry)
+        shell["entry"] = stripped
+    return shell, emptied
+
+
+@dataclass(slots=True)
+class ValidationReport(Report):
+    """A Report, plus the resource type found at each Source that has problems (so the
+    OperationOutcome can name elements as Observation.status rather than Resource.status)."""
+
+    resource_types: dict[Source | None, str] = field(default_factory=dict)
+
+    def operation_outcome(self) -> dict[str, object]:
+        return operation_outcome(self.problems, self.resource_types)
+
+
+class _Run:
+    """One validate_paths run: the validator, the report, and the counting."""
+
+    def __init__(self, mode: Mode, ignore: frozenset[str]) -> None:
+        self.validator = ResourceValidator(mode, ignore)
+        self.ignore = ignore
+        self.report = ValidationReport()
+
+    def add(self, problems: list[Problem]) -> None:
+        self.report.problems.extend(p for p in problems if p.code not in self.ignore)
+
+    def resource(
+        self, document: load.Document, index: references.FileSetIndex | None
+    ) -> list[Problem]:
+        data = document.data
+        found = self.validator.validate(data, document.source)
+        if index is not None:
+            found += _finish(index.add(data, document.source), None, self.ignore)
+        self._count(data, document.source, found)
+        self.add(found)
+        return found
+
+    def bundle(self, document: load.Document) -> None:
+        data = document.data
+        found = validate_bundle(data, document.source, validator=self.validator)
+        self.report.resource_types[document.source] = "Bundle"
+        failed = {p.source.entry for p in found if p.is_error and p.source is not None}
+        entries = data.get("entry")
+        for position, entry in enumerate(entries if isinstance(entries, list) else []):
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(resource, dict):
+                kind = str(resource.get("resourceType", "unknown"))
+                self.report.counts.count(kind, position not in failed)
+                self.report.resource_types[dataclasses.replace(document.source, entry=position)] = (
+                    kind
+                )
+        self.add(found)
+
+    def document(
+        self, item: load.Document | Problem, index: references.FileSetIndex | None = None
+    ) -> None:
+        if isinstance(item, Problem):
+            self.add([item])
+            self.report.counts.count("unreadable", False)
+        elif item.data.get("resourceType") == "Bundle":
+            self.bundle(item)
+        else:
+            self.resource(item, index)
+
+    def _count(self, data: Mapping[str, Any], source: Source, found: list[Problem]) -> None:
+        kind = str(data.get("resourceType", "unknown"))
+        self.report.counts.count(kind, not any(p.is_error for p in found))
+        if found:
+            self.report.resource_types[source] = kind
+
+
+def validate_paths(
+    paths: Sequence[str], ignore: frozenset[str] = frozenset(), *, mode: Mode = "full"
+) -> ValidationReport:
+    """Validate Bundles, single resources, NDJSON files and folders; one Report for all.
+
+    A folder with a manifest.json is a Bulk Data export: the manifest is checked, every file
+    it lists is validated, and references are resolved across the whole file set. Any other
+    folder is validated file by file. Raises errors.InputUnreadable when a path cannot be read.
+    Counts: one record per resource, by resourceType; accepted = no error.
+    """
+    run = _Run(mode, ignore)
+    for path in load.expand(list(paths)):
+        if path.is_dir():
+            manifest = path / load.MANIFEST
+            if manifest.is_file():
+                _bulk_export(run, manifest)
+            else:
+                for file in load.folder_files(path):
+                    _file(run, file)
+        elif path.name == load.MANIFEST:
+            _bulk_export(run, path)
+        else:
+            _file(run, path)
+    return run.report
+
+
+def _file(run: _Run, path: Path) -> None:
+    if path.name.endswith(".ndjson"):
+        for item in load.read_ndjson(path):
+            run.document(item)
+        return
+    item = load.read_json(path)
+    if isinstance(item, load.Document) and load.is_manifest(item.data):
+        return  # a manifest met while walking a plain folder: validated with its export only
+    run.document(item)
+
+
+def _bulk_export(run: _Run, manifest_path: Path) -> None:
+    item = load.read_json(manifest_path)
+    if isinstance(item, Problem):
+        run.add([item])
+        return
+    manifest_problems, listed = bulk.check_manifest(item.data, manifest_path)
+    run.add(manifest_problems)
+    index = references.FileSetIndex()
+    for listing in bulk.reading_order(listed):
+        count = 0
+        for line in load.read_ndjson(listing.path):
+            count += 1
+            if isinstance(line, load.Document) and listing.kind == "output":
+                actual = line.data.get("resourceType")
+                if listing.type is not None and actual != listing.type:
+                    run.add(
+                        [
+                            Problem(
+                                bulk.TYPE_MISMATCH,
+                                Severity.ERROR,
+                                f"a {actual} in a file listed as {listing.type}",
+                                "$.resourceType",
+                                line.source,
+                            )
+                        ]
+                    )
+            run.document(line, index if listing.kind == "output" else None)
+        if listing.count is not None and count != listing.count:
+            run.add(
+                [
+                    Problem(
+                        bulk.COUNT_MISMATCH,
+                        Severity.ERROR,
+                        f"the manifest says {listing.count} resources, the file has {count}",
+                        f"$.{listing.kind}[{listing.index}].count",
+                        Source(str(manifest_path)),
+                    )
+                ]
+            )
+    run.add(_finish(index.unresolved(), None, run.ignore))

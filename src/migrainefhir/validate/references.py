@@ -1,0 +1,631 @@
+"""Layer 4, integrity: a Bundle's entries and references, and references across NDJSON files.
+
+ONE pass over the entries builds the indexes (fullUrl -> entry, Type/id -> entry) and
+collects every reference; a second pass over the collected references resolves each with a
+dict lookup. Nothing is nested: time and memory are linear in the number of entries.
+
+Paths of `bundle.*` problems are JSONPaths from the Bundle root ($.entry[3].request.url);
+their Source carries the entry index when one entry is at fault.
+
+Sources: https://hl7.org/fhir/R4/bundle.html (invariants bdl-1..bdl-12, "Resolving
+references in Bundles"), https://hl7.org/fhir/R4/references.html,
+https://hl7.org/fhir/R4/http.html#transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrainefhir.problems import (
+    PROBLEM_CODES,
+    Problem,
+    Severity,
+    Source,
+    json_path,
+    register_code,
+)
+from migrainefhir.validate.rules import (
+    ABSOLUTE_REFERENCE,
+    CONDITIONAL_REFERENCE,
+    RELATIVE_REFERENCE,
+    reference_form,
+)
+
+Json = Any
+Parts = tuple[str | int, ...]
+
+
+def _code(code: str, severity: Severity, summary: str) -> str:
+    return register_code(code, severity, summary, "bundle")
+
+
+BDL_1 = _code(
+    "bundle.bdl-1", Severity.ERROR, "Bundle.total outside a searchset or history (bdl-1)."
+)
+BDL_2 = _code("bundle.bdl-2", Severity.ERROR, "entry.search outside a searchset Bundle (bdl-2).")
+BDL_3 = _code(
+    "bundle.bdl-3",
+    Severity.ERROR,
+    "entry.request missing in a batch/transaction/history, or present in another Bundle (bdl-3).",
+)
+BDL_4 = _code(
+    "bundle.bdl-4",
+    Severity.ERROR,
+    "entry.response missing in a batch-/transaction-response/history, or present elsewhere "
+    "(bdl-4).",
+)
+BDL_5 = _code(
+    "bundle.bdl-5", Severity.ERROR, "An entry with neither resource, request nor response (bdl-5)."
+)
+BDL_7 = _code(
+    "bundle.bdl-7",
+    Severity.ERROR,
+    "Two entries share a fullUrl (and meta.versionId) outside a history Bundle (bdl-7).",
+)
+BDL_8 = _code("bundle.bdl-8", Severity.ERROR, "entry.fullUrl is a version-specific URL (bdl-8).")
+BDL_9 = _code(
+    "bundle.bdl-9",
+    Severity.ERROR,
+    "A document Bundle without identifier.system and .value (bdl-9).",
+)
+BDL_10 = _code("bundle.bdl-10", Severity.ERROR, "A document Bundle without a timestamp (bdl-10).")
+BDL_11 = _code(
+    "bundle.bdl-11",
+    Severity.ERROR,
+    "A document Bundle whose first resource is no Composition (bdl-11).",
+)
+BDL_12 = _code(
+    "bundle.bdl-12",
+    Severity.ERROR,
+    "A message Bundle whose first resource is no MessageHeader (bdl-12).",
+)
+TYPE = _code("bundle.type", Severity.ERROR, "Bundle.type is missing or not an R4 bundle type.")
+NOT_A_BUNDLE = _code(
+    "bundle.not-a-bundle", Severity.ERROR, "The document is not a Bundle, or its entry is no array."
+)
+ENTRY = _code("bundle.entry", Severity.ERROR, "A Bundle entry that is not a JSON object.")
+DUPLICATE_ID = _code(
+    "bundle.duplicate-id", Severity.ERROR, "Two entries hold resources with the same Type/id."
+)
+FULLURL_MISMATCH = _code(
+    "bundle.fullurl-mismatch",
+    Severity.ERROR,
+    "A RESTful fullUrl whose Type/id tail is not the entry resource's type and id.",
+)
+FULLURL_MISSING = _code(
+    "bundle.fullurl-missing",
+    Severity.WARNING,
+    "An entry with a resource but no fullUrl (its resource cannot be referenced in the Bundle).",
+)
+REQUEST = _code(
+    "bundle.request",
+    Severity.ERROR,
+    "A malformed entry.request (method, url, ifNoneExist only with POST).",
+)
+REQUEST_URL = _code(
+    "bundle.request-url",
+    Severity.ERROR,
+    "entry.request.url does not fit the method and the entry's resource (PUT Type/id, POST Type).",
+)
+UNRESOLVED = _code(
+    "bundle.reference-unresolved",
+    Severity.ERROR,
+    "A reference that should resolve inside the Bundle (urn:uuid, Type/id, #contained) does not.",
+)
+EXTERNAL = _code(
+    "bundle.reference-external",
+    Severity.WARNING,
+    "An absolute reference to no entry of the Bundle: the importer must resolve it elsewhere.",
+)
+CONDITIONAL = _code(
+    "bundle.conditional-reference",
+    Severity.ERROR,
+    "A conditional reference (Type?search) outside a transaction or batch Bundle.",
+)
+ORPHAN = _code(
+    "bundle.orphan",
+    Severity.WARNING,
+    "A resource in a collection Bundle that nothing references (other than Patient/Provenance).",
+)
+
+BUNDLE_TYPES = frozenset(
+    {"document", "message", "transaction", "transaction-response", "batch", "batch-response",
+     "history", "searchset", "collection"}
+)  # fmt: skip
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"})
+_WITH_REQUEST = frozenset({"batch", "transaction", "history"})
+_WITH_RESPONSE = frozenset({"batch-response", "transaction-response", "history"})
+_CONDITIONAL_OK = frozenset({"batch", "transaction"})
+# Resources that stand on their own in a collection: the subject, and the record of origin.
+_ROOTS = frozenset({"Patient", "Provenance"})
+
+
+def _problem(
+    code: str, message: str, parts: Parts, source: Source | None, entry: int | None
+) -> Problem:
+    where = source
+    if source is not None and entry is not None:
+        where = dataclasses.replace(source, entry=entry)
+    return Problem(code, PROBLEM_CODES[code].severity, message, json_path(parts), where)
+
+
+def iter_references(node: Json, parts: Parts = ()) -> Iterator[tuple[Parts, str]]:
+    """Every Reference.reference string in a resource, with its path (contained included)."""
+    stack: list[tuple[Json, Parts]] = [(node, parts)]
+    while stack:
+        current, here = stack.pop()
+        if isinstance(current, dict):
+            reference = current.get("reference")
+            if isinstance(reference, str) and reference:
+                yield (*here, "reference"), reference
+            for key, value in current.items():
+                if isinstance(value, dict | list):
+                    stack.append((value, (*here, key)))
+        elif isinstance(current, list):
+            for index, item in enumerate(current):
+                if isinstance(item, dict | list):
+                    stack.append((item, (*here, index)))
+
+
+def _contained_ids(resource: Mapping[str, Json]) -> set[str]:
+    contained = resource.get("contained")
+    if not isinstance(contained, list):
+        return set()
+    return {c["id"] for c in contained if isinstance(c, dict) and isinstance(c.get("id"), str)}
+
+
+def type_and_id(resource: Mapping[str, Json]) -> str | None:
+    resource_type, resource_id = resource.get("resourceType"), resource.get("id")
+    if isinstance(resource_type, str) and isinstance(resource_id, str) and resource_id:
+        return f"{resource_type}/{resource_id}"
+    return None
+
+
+def _strip_history(reference: str) -> str:
+    head, marker, _ = reference.partition("/_history/")
+    return head if marker else reference
+
+
+@dataclass(slots=True)
+class _Reference:
+    entry: int
+    parts: Parts  # from the Bundle root
+    reference: str
+    contained: frozenset[str]
+
+
+@dataclass(slots=True)
+class _Index:
+    full_urls: dict[str, int] = field(default_factory=dict)
+    versioned: set[tuple[str, str]] = field(default_factory=set)
+    type_ids: dict[str, int] = field(default_factory=dict)
+    references: list[_Reference] = field(default_factory=list)
+    referenced: set[int] = field(default_factory=set)
+
+
+def check_bundle(bundle: Mapping[str, Json], source: Source | None = None) -> list[Problem]:
+    """Every integrity problem of one Bundle: invariants, requests, ids and references."""
+    if bundle.get("resourceType") != "Bundle":
+        return [
+            _problem(NOT_A_BUNDLE, "resourceType is not Bundle", ("resourceType",), source, None)
+        ]
+    out: list[Problem] = []
+    bundle_type = bundle.get("type")
+    if bundle_type not in BUNDLE_TYPES:
+        out.append(
+            _problem(
+                TYPE, "Bundle.type is missing or not an R4 bundle type", ("type",), source, None
+            )
+        )
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        out.append(_problem(NOT_A_BUNDLE, "Bundle.entry is not an array", ("entry",), source, None))
+        entries = []
+    out.extend(_bundle_invariants(bundle, bundle_type, entries, source))
+    index = _Index()
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            out.append(
+                _problem(ENTRY, "entry is not an object", ("entry", position), source, position)
+            )
+            continue
+        out.extend(_check_entry(entry, position, bundle_type, index, source))
+    out.extend(_resolve(index, bundle_type, source))
+    if bundle_type == "collection":
+        out.extend(_orphans(entries, index, source))
+    return out
+
+
+def _bundle_invariants(
+    bundle: Mapping[str, Json], bundle_type: Json, entries: list[Json], source: Source | None
+) -> Iterator[Problem]:
+    if "total" in bundle and bundle_type not in ("searchset", "history"):
+        yield _problem(
+            BDL_1,
+            "total is only allowed in a searchset or history Bundle",
+            ("total",),
+            source,
+            None,
+        )
+    first = entries[0].get("resource") if entries and isinstance(entries[0], dict) else None
+    first_type = first.get("resourceType") if isinstance(first, dict) else None
+    if bundle_type == "document":
+        identifier = bundle.get("identifier")
+        if not (
+            isinstance(identifier, dict) and identifier.get("system") and identifier.get("value")
+        ):
+            yield _problem(
+                BDL_9,
+                "a document needs identifier.system and identifier.value",
+                ("identifier",),
+                source,
+                None,
+            )
+        if not bundle.get("timestamp"):
+            yield _problem(BDL_10, "a document needs a timestamp", ("timestamp",), source, None)
+        if first_type != "Composition":
+            yield _problem(BDL_11, "a document starts with a Composition", ("entry", 0), source, 0)
+    if bundle_type == "message" and first_type != "MessageHeader":
+        yield _problem(BDL_12, "a message starts with a MessageHeader", ("entry", 0), source, 0)
+
+
+def _check_entry(
+    entry: Mapping[str, Json],
+    position: int,
+    bundle_type: Json,
+    index: _Index,
+    source: Source | None,
+) -> Iterator[Problem]:
+    here: Parts = ("entry", position)
+    resource = entry.get("resource")
+    resource = resource if isinstance(resource, dict) else None
+    request = entry.get("request")
+
+    if resource is None and request is None and entry.get("response") is None:
+        yield _problem(
+            BDL_5, "an entry needs a resource, a request or a response", here, source, position
+        )
+    if entry.get("search") is not None and bundle_type != "searchset":
+        yield _problem(
+            BDL_2,
+            "entry.search is only allowed in a searchset",
+            (*here, "search"),
+            source,
+            position,
+        )
+    if bundle_type in _WITH_REQUEST and request is None:
+        yield _problem(
+            BDL_3, f"every entry of a {bundle_type} Bundle needs a request", here, source, position
+        )
+    elif bundle_type not in _WITH_REQUEST and request is not None:
+        yield _problem(
+            BDL_3,
+            "entry.request is only allowed in batch, transaction or history",
+            (*here, "request"),
+            source,
+            position,
+        )
+    if bundle_type in _WITH_RESPONSE and entry.get("response") is None:
+        yield _problem(
+            BDL_4, f"every entry of a {bundle_type} Bundle needs a response", here, source, position
+        )
+    elif bundle_type not in _WITH_RESPONSE and entry.get("response") is not None:
+        yield _problem(
+            BDL_4,
+            "entry.response is only allowed in batch-/transaction-response or history",
+            (*here, "response"),
+            source,
+            position,
+        )
+
+    key = type_and_id(resource) if resource is not None else None
+    if key is not None:
+        if key in index.type_ids and bundle_type != "history":
+            yield _problem(
+                DUPLICATE_ID,
+                f"{key} is also the resource of entry {index.type_ids[key]}",
+                (*here, "resource", "id"),
+                source,
+                position,
+            )
+        index.type_ids.setdefault(key, position)
+    full_url = entry.get("fullUrl")
+    if isinstance(full_url, str) and full_url:
+        yield from _check_full_url(full_url, position, resource, key, bundle_type, index, source)
+    elif resource is not None and not (
+        isinstance(request, dict) and request.get("method") == "POST"
+    ):
+        yield _problem(
+            FULLURL_MISSING, "entry has a resource but no fullUrl", here, source, position
+        )
+
+    if isinstance(request, dict) and bundle_type in _WITH_REQUEST:
+        yield from _check_request(request, resource, position, source)
+    if resource is not None:
+        contained = frozenset(_contained_ids(resource))
+        for parts, reference in iter_references(resource, (*here, "resource")):
+            index.references.append(_Reference(position, parts, reference, contained))
+
+
+def _check_full_url(
+    full_url: str,
+    position: int,
+    resource: Mapping[str, Json] | None,
+    key: str | None,
+    bundle_type: Json,
+    index: _Index,
+    source: Source | None,
+) -> Iterator[Problem]:
+    parts: Parts = ("entry", position, "fullUrl")
+    if "/_history/" in full_url:
+        yield _problem(
+            BDL_8, "fullUrl must not be version specific (/_history/)", parts, source, position
+        )
+    version = ""
+    if resource is not None and isinstance(resource.get("meta"), dict):
+        version = str(resource["meta"].get("versionId", ""))
+    if bundle_type != "history":
+        if (full_url, version) in index.versioned:
+            yield _problem(
+                BDL_7,
+                f"fullUrl is also used by entry {index.full_urls[full_url]}",
+                parts,
+                source,
+                position,
+            )
+        index.versioned.add((full_url, version))
+    index.full_urls.setdefault(full_url, position)
+    restful = ABSOLUTE_REFERENCE.match(_strip_history(full_url))
+    if restful is not None:
+        tail = f"{restful[1]}/{restful[2]}"
+        if key is not None and tail != key:
+            yield _problem(
+                FULLURL_MISMATCH,
+                f"fullUrl ends in {tail} but the resource is {key}",
+                parts,
+                source,
+                position,
+            )
+        index.type_ids.setdefault(tail, position)
+
+
+def _check_request(
+    request: Mapping[str, Json],
+    resource: Mapping[str, Json] | None,
+    position: int,
+    source: Source | None,
+) -> Iterator[Problem]:
+    here: Parts = ("entry", position, "request")
+    method, url = request.get("method"), request.get("url")
+    if method not in METHODS:
+        yield _problem(
+            REQUEST,
+            "request.method must be GET, HEAD, POST, PUT, DELETE or PATCH",
+            (*here, "method"),
+            source,
+            position,
+        )
+        return
+    if not isinstance(url, str) or not url:
+        yield _problem(REQUEST, "request.url is missing", (*here, "url"), source, position)
+        return
+    if request.get("ifNoneExist") is not None and method != "POST":
+        yield _problem(
+            REQUEST,
+            "ifNoneExist is only for POST (conditional create)",
+            (*here, "ifNoneExist"),
+            source,
+            position,
+        )
+    if method in ("POST", "PUT") and resource is None:
+        yield _problem(
+            REQUEST, f"a {method} entry needs a resource", ("entry", position), source, position
+        )
+        return
+    resource_type = resource.get("resourceType") if resource is not None else None
+    if method == "POST" and url.split("?", 1)[0] != resource_type:
+        yield _problem(
+            REQUEST_URL, "a POST url is the resource type", (*here, "url"), source, position
+        )
+    elif method == "PUT":
+        relative = RELATIVE_REFERENCE.match(url)
+        conditional = CONDITIONAL_REFERENCE.match(url)
+        key = type_and_id(resource) if resource is not None else None
+        if relative is not None:
+            if f"{relative[1]}/{relative[2]}" != key or relative[3]:
+                yield _problem(
+                    REQUEST_URL,
+                    "a PUT url Type/id must match the resource's type and id",
+                    (*here, "url"),
+                    source,
+                    position,
+                )
+        elif conditional is None or conditional[1] != resource_type:
+            yield _problem(
+                REQUEST_URL,
+                "a PUT url is Type/id or Type?search of the resource's type",
+                (*here, "url"),
+                source,
+                position,
+            )
+    elif method == "DELETE" and not (
+        RELATIVE_REFERENCE.match(url) or CONDITIONAL_REFERENCE.match(url)
+    ):
+        yield _problem(
+            REQUEST_URL, "a DELETE url is Type/id or Type?search", (*here, "url"), source, position
+        )
+
+
+def _resolve(index: _Index, bundle_type: Json, source: Source | None) -> Iterator[Problem]:
+    for ref in index.references:
+        form = reference_form(ref.reference)
+        target: int | None = None
+        if form == "contained":
+            local = ref.reference[1:]
+            if local and local not in ref.contained:
+                yield _problem(
+                    UNRESOLVED,
+                    f"no contained resource has id '{local}'",
+                    ref.parts,
+                    source,
+                    ref.entry,
+                )
+            continue
+        if form == "conditional":
+            if bundle_type not in _CONDITIONAL_OK:
+                yield _problem(
+                    CONDITIONAL,
+                    "conditional references only work in a transaction or batch",
+                    ref.parts,
+                    source,
+                    ref.entry,
+                )
+            continue
+        if form == "urn":
+            target = index.full_urls.get(ref.reference)
+            if target is None:
+                yield _problem(
+                    UNRESOLVED, "no entry has this fullUrl", ref.parts, source, ref.entry
+                )
+        elif form == "relative":
+            target = index.type_ids.get(_strip_history(ref.reference))
+            if target is None:
+                yield _problem(
+                    UNRESOLVED,
+                    "no entry holds the referenced Type/id",
+                    ref.parts,
+                    source,
+                    ref.entry,
+                )
+        elif form == "absolute":
+            target = index.full_urls.get(_strip_history(ref.reference))
+            if target is None:
+                yield _problem(
+                    EXTERNAL,
+                    "absolute reference to no entry of this Bundle",
+                    ref.parts,
+                    source,
+                    ref.entry,
+                )
+        if target is not None and target != ref.entry:
+            index.referenced.add(target)
+
+
+def _orphans(entries: list[Json], index: _Index, source: Source | None) -> Iterator[Problem]:
+    for position, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or position in index.referenced:
+            continue
+        resource_type = resource.get("resourceType")
+        if resource_type not in _ROOTS:
+            yield _problem(
+                ORPHAN,
+                f"no other entry references this {resource_type}",
+                ("entry", position),
+                source,
+                position,
+            )
+
+
+# --- NDJSON file sets (Bulk Data): references across files ------------------------------------
+
+BULK_DUPLICATE_ID = register_code(
+    "bulk.duplicate-id",
+    Severity.ERROR,
+    "Two resources in one NDJSON file set share Type/id (importers keep one at random).",
+    "bundle",
+)
+BULK_UNRESOLVED = register_code(
+    "bulk.reference-unresolved",
+    Severity.ERROR,
+    "A Type/id or urn reference that no resource of the NDJSON file set resolves.",
+    "bundle",
+)
+BULK_CONDITIONAL = register_code(
+    "bulk.conditional-reference",
+    Severity.ERROR,
+    "A conditional reference (Type?search) in NDJSON, which bulk importers do not resolve.",
+    "bundle",
+)
+
+
+@dataclass(slots=True)
+class FileSetIndex:
+    """Type/id of every resource seen across a set of NDJSON files, and the references still
+    waiting for their target. Memory: one string per resource, one per distinct pending target.
+    Paths of problems are JSONPaths inside the referencing resource."""
+
+    seen: dict[str, Source | None] = field(default_factory=dict)
+    pending: dict[str, tuple[Source | None, str]] = field(default_factory=dict)
+
+    def add(self, resource: Mapping[str, Json], source: Source | None) -> list[Problem]:
+        out = []
+        key = type_and_id(resource)
+        if key is not None:
+            if key in self.seen:
+                first = self.seen[key]
+                where = f" (first at {first})" if first is not None else ""
+                out.append(
+                    Problem(
+                        BULK_DUPLICATE_ID,
+                        Severity.ERROR,
+                        f"{key} appears twice{where}",
+                        "$.id",
+                        source,
+                    )
+                )
+            else:
+                self.seen[key] = source
+                self.pending.pop(key, None)
+        contained = _contained_ids(resource)
+        for parts, reference in iter_references(resource):
+            path = json_path(parts)
+            form = reference_form(reference)
+            if form == "conditional":
+                out.append(
+                    Problem(
+                        BULK_CONDITIONAL,
+                        Severity.ERROR,
+                        "conditional reference in NDJSON",
+                        path,
+                        source,
+                    )
+                )
+            elif form == "contained":
+                local = reference[1:]
+                if local and local not in contained:
+                    out.append(
+                        Problem(
+                            BULK_UNRESOLVED,
+                            Severity.ERROR,
+                            f"no contained resource has id '{local}'",
+                            path,
+                            source,
+                        )
+                    )
+            elif form in ("relative", "urn"):
+                target = _strip_history(reference)
+                if target not in self.seen and target not in self.pending:
+                    self.pending[target] = (source, path)
+        return out
+
+    def unresolved(self) -> list[Problem]:
+        """The references whose target never appeared, one problem per distinct target."""
+        return [
+            Problem(
+                BULK_UNRESOLVED,
+                Severity.ERROR,
+                f"no resource of the file set is {_printable(target)}",
+                path,
+                source,
+            )
+            for target, (source, path) in sorted(self.pending.items(), key=lambda item: item[0])
+            if target not in self.seen
+        ]
+
+
+def _printable(reference: str) -> str:
+    return reference if len(reference) <= 80 and reference.isprintable() else reference[:77] + "..."

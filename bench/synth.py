@@ -155,6 +155,19 @@ TRIGGERS = (
     "weather-change",
     "other",
 )
+# Triggers a patient may be prone to; each patient has three of them.
+COMMON_TRIGGERS = (
+    "stress",
+    "lack-of-sleep",
+    "weather-change",
+    "alcohol",
+    "skipped-meal",
+    "bright-light",
+    "caffeine",
+    "strong-smell",
+    "physical-exertion",
+    "aged-cheese",
+)
 # Chance of each symptom during an attack (migraine cohorts: photophobia and nausea dominate).
 SYMPTOM_RATES = {
     "nausea": 0.6,
@@ -376,26 +389,7 @@ def make_profile(options: Options, index: int) -> Profile:
     age_days = rng.randint(19 * 365, 64 * 365)
     triptan = rng.choice(sorted(TRIPTANS))
     analgesic = rng.choice(sorted(ANALGESICS))
-    usual = tuple(
-        sorted(
-            rng.sample(
-                [
-                    "stress",
-                    "lack-of-sleep",
-                    "weather-change",
-                    "alcohol",
-                    "skipped-meal",
-                    "bright-light",
-                    "caffeine",
-                    "strong-smell",
-                    "physical-exertion",
-                    "aged-cheese",
-                ],
-                k=3,
-            ),
-            key=TRIGGERS.index,
-        )
-    )
+    usual = tuple(sorted(rng.sample(COMMON_TRIGGERS, k=3), key=TRIGGERS.index))
     weight = rng.uniform(54, 82) if gender == "female" else rng.uniform(66, 98)
     route = None
     if has_ketamine:
@@ -770,8 +764,8 @@ def attack_probability(profile: Profile, day: date, course_factor: float) -> flo
 
 
 def menstrual_window(profile: Profile, day: date) -> bool:
-    if profile.gender != "female" or profile.birth_date.year < DEFAULT_START.year - 50:
-        return False
+    if profile.gender != "female" or (day - profile.birth_date).days > 50 * 365:
+        return False  # past the menopause
     position = (day.toordinal() + profile.cycle_offset) % profile.cycle_length
     return position <= 2 or position >= profile.cycle_length - 2
 
@@ -849,14 +843,13 @@ def add_attack(
         severity = max(1, min(10, severity + rng.choice((-1, 0, 0, 1))))
     medications = medication_intakes(profile, onset, severity, rng)
     duration = untreated_duration(rng, profile)
-    relief = [m["relief"] for m in medications if "relief" in m]
+    relief = [intake["relief"] for _, intake in medications if "relief" in intake]
+    last_dose = max((after for after, _ in medications), default=0)
     if "complete" in relief:
-        last_dose = max(int(m["_after"]) for m in medications)
         duration = min(duration, last_dose + rng.randint(45, 150))
     elif "partial" in relief:
         duration = int(duration * rng.uniform(0.6, 0.9))
-    longest_dose = max((int(m["_after"]) for m in medications), default=0)
-    duration = max(duration, longest_dose + 20, 30)
+    duration = max(duration, last_dose + 20, 30)  # the attack outlasts the last dose
     end = plus(onset, duration, profile)
 
     entry["onset"] = stamp(onset)
@@ -904,9 +897,7 @@ def add_attack(
     if trigger_text is not None:
         entry["trigger_text"] = trigger_text
     if medications:
-        entry["medications"] = [
-            {key: value for key, value in m.items() if not key.startswith("_")} for m in medications
-        ]
+        entry["medications"] = [intake for _, intake in medications]
     entry["disability"] = disability(severity, rng)
     if rng.random() < 0.18:
         entry["notes"] = rng.choice(HEADACHE_NOTES)
@@ -921,8 +912,11 @@ def untreated_duration(rng: random.Random, profile: Profile) -> int:
 
 def medication_intakes(
     profile: Profile, onset: datetime, severity: int, rng: random.Random
-) -> list[Record]:
-    """Acute medication: a triptan for stronger attacks, an analgesic otherwise, sometimes both."""
+) -> list[tuple[int, Record]]:
+    """Acute medication: a triptan for stronger attacks, an analgesic otherwise, sometimes both.
+
+    Each intake comes with the minutes after onset it was taken.
+    """
     if rng.random() > (0.85 if severity >= 4 else 0.4):
         return []
     first_is_triptan = severity >= 5 and rng.random() < 0.75
@@ -937,7 +931,7 @@ def medication_intakes(
             if first_is_triptan
             else (profile.triptan, profile.triptan_dose)
         )
-    intakes: list[Record] = []
+    intakes: list[tuple[int, Record]] = []
     after = rng.randint(10, 90)
     for drug, dose in drugs:
         intake: Record = {"drug": drug}
@@ -948,8 +942,7 @@ def medication_intakes(
         intake["taken_at"] = stamp(plus(onset, after, profile))
         if rng.random() < 0.9:
             intake["relief"] = relief_for(drug, severity, rng)
-        intake["_after"] = after
-        intakes.append(intake)
+        intakes.append((after, intake))
         after += rng.randint(45, 150)
     return intakes
 

@@ -56,7 +56,11 @@ def convert_ketamine_session(session: KetamineSession, ctx: ConvertContext) -> l
         ctx, KETAMINE_SESSION, session.session_id, session.patient_id, session.recorded_at
     )
     procedure = _procedure(session, scope)
-    weight = _body_weight(session, scope, procedure) if session.weight_kg is not None else None
+    weight = (
+        _body_weight(session, scope, procedure, session.weight_kg)
+        if session.weight_kg is not None
+        else None
+    )
     administration = (
         _administration(session, scope, procedure, weight) if session.status != "not-done" else None
     )
@@ -280,7 +284,15 @@ def _vital_signs(
             )
         )
     if reading.systolic is not None and reading.diastolic is not None:
-        out.append(_blood_pressure(scope, procedure, reading, f"{prefix}/blood-pressure"))
+        out.append(
+            _blood_pressure(
+                scope,
+                procedure,
+                reading,
+                f"{prefix}/blood-pressure",
+                (reading.systolic, reading.diastolic),
+            )
+        )
     if reading.spo2 is not None:
         out.append(
             _simple_vital(
@@ -316,10 +328,14 @@ def _vital_signs(
 
 
 def _blood_pressure(
-    scope: RecordScope, procedure: dict[str, Any], reading: VitalsReading, role: str
+    scope: RecordScope,
+    procedure: dict[str, Any],
+    reading: VitalsReading,
+    role: str,
+    pressures: tuple[float, float],
 ) -> dict[str, Any]:
     """The BP panel: no top-level value, systolic and diastolic components in mm[Hg]."""
-    assert reading.systolic is not None and reading.diastolic is not None
+    systolic, diastolic = pressures
     observation = _vital_observation(
         scope,
         procedure,
@@ -330,8 +346,8 @@ def _blood_pressure(
         reading.phase,
     )
     observation["component"] = [
-        _bp_component(codes.SYSTOLIC_BP, reading.systolic),
-        _bp_component(codes.DIASTOLIC_BP, reading.diastolic),
+        _bp_component(codes.SYSTOLIC_BP, systolic),
+        _bp_component(codes.DIASTOLIC_BP, diastolic),
     ]
     return observation
 
@@ -341,10 +357,9 @@ def _bp_component(code: Code, value: float) -> dict[str, Any]:
 
 
 def _body_weight(
-    session: KetamineSession, scope: RecordScope, procedure: dict[str, Any]
+    session: KetamineSession, scope: RecordScope, procedure: dict[str, Any], weight_kg: float
 ) -> dict[str, Any]:
     """Body weight for weight-based dosing, taken at the session's start."""
-    assert session.weight_kg is not None
     observation = _vital_observation(
         scope,
         procedure,
@@ -354,7 +369,7 @@ def _body_weight(
         fhir_datetime(session.start),
         None,
     )
-    observation["valueQuantity"] = quantity(session.weight_kg, codes.KG)
+    observation["valueQuantity"] = quantity(weight_kg, codes.KG)
     return observation
 
 

@@ -12,7 +12,7 @@ from migrainefhir.contract import DuplicateIds
 from migrainefhir.model import ParseOptions, parse_record
 from migrainefhir.problems import Problem, Report, has_errors
 from migrainefhir.raw import RawRecord
-from migrainefhir.readers import ReadOptions, expand_inputs, read_records
+from migrainefhir.readers import ReadOptions, read_records
 from migrainefhir.records import Record
 
 
@@ -44,7 +44,7 @@ def checked_records(paths: Sequence[str], options: InputOptions) -> Iterator[Che
     cannot be read at all; every problem with the data itself comes back as Problems.
     """
     duplicates = DuplicateIds()
-    for raw in read_records(expand_inputs(paths), options.read):
+    for raw in read_records(paths, options.read):
         record, problems = parse_record(raw, options.parse)
         if record is not None:
             problems = problems + duplicates.check(record.record_type, record.record_id, raw.source)

@@ -685,3 +685,31 @@ def _concept_codes(concepts: Json) -> Iterator[str]:
             if isinstance(concept.get("code"), str):
                 yield concept["code"]
             yield from _concept_codes(concept.get("concept"))
+
+
+# Other required bindings on top-level coded elements (R4 4.0.1 value sets).
+REQUIRED_CODES: dict[tuple[str, str], frozenset[str]] = {
+    # http://hl7.org/fhir/ValueSet/administrative-gender
+    ("Patient", "gender"): frozenset({"male", "female", "other", "unknown"}),
+}
+
+
+@rule(
+    "fhir.required-binding",
+    Severity.ERROR,
+    "A coded element outside its required R4 value set (Patient.gender, ...).",
+    sorted({resource_type for resource_type, _ in REQUIRED_CODES}),
+)
+def required_binding(resource: Mapping[str, Json], _: Terminology) -> Iterator[Problem]:
+    """Required bindings (https://hl7.org/fhir/R4/terminologies.html#required) that
+    fhir.resources does not check: Patient.gender -> administrative-gender
+    (https://hl7.org/fhir/R4/valueset-administrative-gender.html)."""
+    resource_type = resource["resourceType"]
+    for (owner, element), allowed in REQUIRED_CODES.items():
+        value = resource.get(element)
+        if owner == resource_type and isinstance(value, str) and value and value not in allowed:
+            yield _problem(
+                "fhir.required-binding",
+                f"{owner}.{element} is not in its required R4 value set",
+                (element,),
+            )

@@ -86,3 +86,36 @@ def test_bundles_are_valid_deterministic_r4(build: Any) -> None:
     assert set(first) <= R4_ELEMENTS["Bundle"]
     for entry in first["entry"]:
         assert set(entry) <= R4_ELEMENTS["Bundle.entry"]
+
+
+def test_conditional_mode_updates_by_business_identifier() -> None:
+    given = resources()
+    bundle = transaction_bundle(given, "t-1", TIMESTAMP, write_mode="conditional")
+    assert bundle["entry"][0]["request"] == {
+        "method": "PUT",
+        "url": "Patient?identifier=https://clinic.example.org/diary/patient|P1",
+    }
+    identifier = given[1]["identifier"][0]
+    assert bundle["entry"][1]["request"]["url"] == (
+        f"Observation?identifier={identifier['system']}|{identifier['value']}"
+    )
+
+
+def test_conditional_mode_percent_encodes_identifier_values() -> None:
+    patient = patient_stub("P1", CTX)
+    patient["identifier"] = [{"system": "https://ehr.example/mrn", "value": "a b&c|d"}]
+    bundle = transaction_bundle([patient], "t-1", TIMESTAMP, write_mode="conditional")
+    assert bundle["entry"][0]["request"]["url"] == (
+        "Patient?identifier=https://ehr.example/mrn|a%20b%26c%7Cd"
+    )
+
+
+def test_conditional_mode_writes_provenance_by_id_as_it_has_no_identifier() -> None:
+    given = resources()
+    provenance = given[-1]
+    assert provenance["resourceType"] == "Provenance"
+    bundle = transaction_bundle(given, "t-1", TIMESTAMP, write_mode="conditional")
+    assert bundle["entry"][-1]["request"] == {
+        "method": "PUT",
+        "url": f"Provenance/{provenance['id']}",
+    }

@@ -15,11 +15,15 @@ import copy
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from migrainefhir import ids
 from migrainefhir.convert.context import fhir_instant_utc
 
-WRITE_MODES = ("put",)
+# put: PUT Type/id with our deterministic ids. conditional: PUT Type?identifier=system|value
+# (conditional update on the business identifier), for servers that should match on the source
+# system's ids; Provenance has no identifier in R4, so it is always written by id.
+WRITE_MODES = ("put", "conditional")
 
 
 def collection_bundle(
@@ -36,19 +40,34 @@ def transaction_bundle(
     timestamp: datetime,
     write_mode: str = "put",
 ) -> dict[str, Any]:
-    """A `transaction` Bundle writing each resource with `PUT Type/id` (idempotent: a replay
-    updates the same resources instead of duplicating them)."""
+    """A `transaction` Bundle whose replay changes nothing: every entry is an update, either
+    `PUT Type/id` (write_mode "put") or `PUT Type?identifier=system|value` ("conditional")."""
     if write_mode not in WRITE_MODES:
         raise ValueError(f"unknown write mode {write_mode!r}; expected one of {WRITE_MODES}")
     entries = [
-        {
-            "fullUrl": url,
-            "resource": resource,
-            "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"},
-        }
+        {"fullUrl": url, "resource": resource, "request": _request(resource, write_mode)}
         for url, resource in _prepared(resources)
     ]
     return _bundle("transaction", bundle_id, timestamp, entries)
+
+
+def _request(resource: Mapping[str, Any], write_mode: str) -> dict[str, str]:
+    kind = resource["resourceType"]
+    identifier = _business_identifier(resource)
+    if write_mode == "put" or identifier is None:
+        return {"method": "PUT", "url": f"{kind}/{resource['id']}"}
+    token = f"{quote(identifier['system'], safe=':/')}|{quote(identifier['value'], safe='')}"
+    return {"method": "PUT", "url": f"{kind}?identifier={token}"}
+
+
+def _business_identifier(resource: Mapping[str, Any]) -> dict[str, str] | None:
+    """The identifier the converters put first (AdverseEvent.identifier is a single one in R4)."""
+    found = resource.get("identifier")
+    if isinstance(found, list):
+        found = found[0] if found else None
+    if isinstance(found, dict) and "system" in found and "value" in found:
+        return found
+    return None
 
 
 def _bundle(

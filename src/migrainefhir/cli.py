@@ -6,15 +6,325 @@ inside the commands, so `migrainefhir --help` and `--version` stay fast.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 import click
 
 from migrainefhir import __version__
+from migrainefhir.errors import ExitCode, MigraineFhirError
+from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM
+
+if TYPE_CHECKING:
+    from migrainefhir.pipeline import InputOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+RECORD_TYPE_CHOICE = click.Choice(["diary-entry", "ketamine-session", "patient"])
+INPUT_FORMAT_CHOICE = click.Choice(["json", "ndjson", "csv"])
+
+
+def _zone(_ctx: click.Context, _param: click.Parameter, value: str | None) -> ZoneInfo | None:
+    if value is None:
+        return None
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.BadParameter(f"{value!r} is not an IANA time zone name") from exc
+
+
+def input_options(command: F) -> F:
+    """The options every command that reads input records shares."""
+    decorators = [
+        click.argument("inputs", nargs=-1, required=True, metavar="INPUT..."),
+        click.option(
+            "--input-format",
+            type=INPUT_FORMAT_CHOICE,
+            help="Format of '-' (standard input); overrides file extensions when given.",
+        ),
+        click.option(
+            "--record-type",
+            type=RECORD_TYPE_CHOICE,
+            help="Record type of CSV rows that have no record_type column.",
+        ),
+        click.option(
+            "--timezone",
+            callback=_zone,
+            metavar="ZONE",
+            help="IANA zone (e.g. Europe/Berlin) for date-times written without a UTC offset; "
+            "without it such times are rejected.",
+        ),
+    ]
+    for decorate in reversed(decorators):
+        command = decorate(command)
+    return command
+
+
+def _input_options(
+    input_format: str | None, record_type: str | None, timezone: ZoneInfo | None
+) -> InputOptions:
+    from migrainefhir.model import ParseOptions
+    from migrainefhir.pipeline import InputOptions
+    from migrainefhir.readers import ReadOptions
+
+    return InputOptions(
+        read=ReadOptions(input_format=input_format, record_type=record_type),
+        parse=ParseOptions(timezone=timezone),
+    )
+
+
+def _fail(error: MigraineFhirError) -> NoReturn:
+    click.echo(f"migrainefhir: error: {error}", err=True)
+    sys.exit(error.exit_code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="migrainefhir")
 def cli() -> None:
-    """Carry migraine headache diaries and ketamine therapy sessions into FHIR R4."""
+    """Carry migraine headache diaries and ketamine therapy sessions into FHIR R4.
+
+    Exit codes: 0 ok, 1 problems found (records rejected or validation errors),
+    2 usage error, 3 input unreadable or output unwritable.
+    """
+
+
+@cli.command()
+@input_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Report for people (text) or scripts (json).",
+)
+def check(
+    inputs: tuple[str, ...],
+    input_format: str | None,
+    record_type: str | None,
+    timezone: ZoneInfo | None,
+    output_format: str,
+) -> None:
+    """Check input records against the contract and report every problem.
+
+    INPUT is a JSON, NDJSON/JSONL or CSV file, a folder of them, or '-' for standard input.
+    """
+    from migrainefhir.pipeline import check as run_check
+    from migrainefhir.report import render_json, render_text
+
+    try:
+        report = run_check(inputs, _input_options(input_format, record_type, timezone))
+    except MigraineFhirError as error:
+        _fail(error)
+    if output_format == "json":
+        click.echo(json.dumps(render_json(report), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_text(report), nl=False)
+    sys.exit(ExitCode.OK if report.counts.total_rejected == 0 else ExitCode.PROBLEMS)
+
+
+# Config-file setting -> the command parameter it sets.
+CONFIG_KEYS = {
+    "source_system": "source_system",
+    "timezone": "timezone",
+    "format": "output_format",
+    "write_mode": "write_mode",
+    "max_entries": "max_entries",
+    "max_file_resources": "max_file_resources",
+    "gzip": "gzip",
+    "base_url": "base_url",
+}
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Read a site's config file (TOML, table [migrainefhir]) into the command's defaults.
+
+    Options given on the command line still win over the file.
+    """
+    if value is None:
+        return None
+    import tomllib
+
+    try:
+        with open(value, "rb") as handle:
+            table = tomllib.load(handle).get("migrainefhir", {})
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {value}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise click.BadParameter(f"{value} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(table) - CONFIG_KEYS.keys())
+    if unknown:
+        raise click.BadParameter(f"{value}: unknown setting(s) {', '.join(unknown)}")
+    settings = {CONFIG_KEYS[key]: setting for key, setting in table.items()}
+    ctx.default_map = {**(ctx.default_map or {}), **settings}
+    return value
+
+
+def config_option(command: F) -> F:
+    return click.option(
+        "--config",
+        type=click.Path(dir_okay=False),
+        callback=_load_config,
+        is_eager=True,
+        expose_value=False,
+        help="TOML file with a [migrainefhir] table of the settings a site sets once "
+        "(source_system, timezone, format, ...).",
+    )(command)
+
+
+def _export_time(value: str | None) -> datetime:
+    """--timestamp, else SOURCE_DATE_EPOCH (reproducible builds), else the clock; UTC seconds."""
+    if value is not None:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time") from exc
+        if moment.tzinfo is None:
+            raise click.BadParameter("--timestamp needs a UTC offset (e.g. 2026-01-31T02:00:00Z)")
+        return moment.astimezone(UTC)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return datetime.fromtimestamp(int(epoch), UTC)
+        except ValueError as exc:
+            raise click.BadParameter(f"SOURCE_DATE_EPOCH={epoch!r} is not whole seconds") from exc
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time") from exc
+    if moment.tzinfo is None:
+        raise click.BadParameter("--since needs a UTC offset (e.g. 2026-01-31T02:00:00Z)")
+    return moment
+
+
+@cli.command()
+@config_option
+@input_options
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["ndjson", "transaction", "collection"]),
+    default="ndjson",
+    show_default=True,
+    help="ndjson: Bulk Data files + manifest; transaction: one idempotent transaction Bundle "
+    "per patient; collection: one collection Bundle per patient.",
+)
+@click.option(
+    "--source-system",
+    default=DEFAULT_SOURCE_SYSTEM,
+    show_default=True,
+    help="URI of the source system's id space (business identifiers, meta.source, ids).",
+)
+@click.option(
+    "--write-mode",
+    type=click.Choice(["put", "conditional"]),
+    default="put",
+    show_default=True,
+    help="transaction only: PUT by deterministic id, or conditional create/update on the "
+    "business identifiers (see README).",
+)
+@click.option("--max-entries", type=int, default=500, show_default=True, help="Entries per Bundle.")
+@click.option(
+    "--max-file-resources",
+    type=int,
+    default=100_000,
+    show_default=True,
+    help="ndjson only: resources per file before it is split.",
+)
+@click.option("--gzip", is_flag=True, help="ndjson only: write .ndjson.gz files.")
+@click.option("--base-url", help="ndjson only: make manifest urls absolute under this URL.")
+@click.option("--since", callback=_since, metavar="TIME", help="Only records recorded at or after.")
+@click.option(
+    "--timestamp", metavar="TIME", help="Export time (default SOURCE_DATE_EPOCH, else now)."
+)
+@click.option("--strict", is_flag=True, help="Write nothing if any record is rejected.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
+def export(
+    inputs: tuple[str, ...],
+    input_format: str | None,
+    record_type: str | None,
+    timezone: ZoneInfo | None,
+    out: str,
+    output_format: str,
+    source_system: str,
+    write_mode: str,
+    max_entries: int,
+    max_file_resources: int,
+    gzip: bool,
+    base_url: str | None,
+    since: datetime | None,
+    timestamp: str | None,
+    strict: bool,
+    quiet: bool,
+) -> None:
+    """Export input records as validated FHIR R4: Bundles or Bulk Data NDJSON.
+
+    Every resource is validated before it is written; rejected records go, verbatim and with
+    their problems, to OUT/rejects.ndjson. OUT/summary.json reconciles read = exported +
+    rejected (+ skipped with --since).
+    """
+    from migrainefhir.export import ExportOptions
+    from migrainefhir.export import export as run_export
+    from migrainefhir.report import summary_lines
+
+    progress = _progress_printer(quiet)
+    try:
+        options = ExportOptions(
+            out=Path(out),
+            export_time=_export_time(timestamp),
+            format=output_format,
+            source_system=source_system,
+            since=since,
+            write_mode=write_mode,
+            max_entries=max_entries,
+            max_file_resources=max_file_resources,
+            gzip=gzip,
+            strict=strict,
+            base_url=base_url,
+        )
+        result = run_export(
+            inputs, _input_options(input_format, record_type, timezone), options, progress
+        )
+    except MigraineFhirError as error:
+        _fail(error)
+    if not quiet:
+        _clear_progress(progress)
+        for line in summary_lines(result.report.counts, "exported"):
+            click.echo(line, err=True)
+        if not result.written:
+            click.echo(f"--strict: records were rejected, nothing written to {out}", err=True)
+    failed = result.report.counts.total_rejected or result.report.error_count
+    sys.exit(ExitCode.PROBLEMS if failed else ExitCode.OK)
+
+
+def _progress_printer(quiet: bool) -> Callable[[int], None] | None:
+    """A record counter on stderr, only on a terminal (a nightly job's log stays clean)."""
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(count: int) -> None:
+        if count % 1000 == 0:
+            click.echo(f"\r{count} records", err=True, nl=False)
+
+    return show
+
+
+def _clear_progress(progress: Callable[[int], None] | None) -> None:
+    if progress is not None:
+        click.echo("\r\033[K", err=True, nl=False)
 
 
 def main() -> None:

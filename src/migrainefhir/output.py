@@ -27,9 +27,25 @@ def open_private(path: Path, compress: bool = False) -> IO[bytes]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
     raw = os.fdopen(fd, "wb")
     if compress:
-        # mtime=0 keeps gzip output byte-identical across runs.
-        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)  # type: ignore[return-value]
+        return _ClosingGzip(raw)  # type: ignore[return-value]
     return raw
+
+
+class _ClosingGzip(gzip.GzipFile):
+    """A gzip writer that also closes the file under it (GzipFile leaves a given fileobj open).
+
+    No file name and mtime 0 in the header keep the output byte-identical across runs.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__(filename="", mode="wb", fileobj=raw, mtime=0)
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -1160,7 +1160,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     size.add_argument(
         "--diary-entries",
         type=positive,
-        help="about this many diary entries in all (exactly this many): --days per patient",
+        help="exactly this many diary entries, over as many patients of --days days as needed",
     )
     parser.add_argument("--days", type=positive, default=DEFAULT_DAYS, help="diary days each")
     parser.add_argument(
@@ -1168,8 +1168,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=non_negative,
         help="patients with a ketamine course (default 1 with --patients, 1 in 10 otherwise)",
     )
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START)
+    parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same bytes")
+    parser.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=DEFAULT_START,
+        help=f"first diary day, YYYY-MM-DD (default {DEFAULT_START})",
+    )
     parser.add_argument(
         "--format",
         choices=(*FORMATS, "all"),
@@ -1196,13 +1201,17 @@ def non_negative(text: str) -> int:
 
 def options_from(args: argparse.Namespace) -> Options:
     if args.diary_entries is not None:
-        return options_for_diary_entries(
+        options = options_for_diary_entries(
             args.diary_entries, args.days, args.seed, args.ketamine_patients, args.start
         )
-    ketamine = 1 if args.ketamine_patients is None else args.ketamine_patients
-    if ketamine > args.patients:
-        raise SystemExit("synth.py: --ketamine-patients cannot exceed --patients")
-    return Options(args.patients, args.days, ketamine, args.seed, args.start)
+    else:
+        ketamine = 1 if args.ketamine_patients is None else args.ketamine_patients
+        options = Options(args.patients, args.days, ketamine, args.seed, args.start)
+    if options.ketamine_patients > options.patients:
+        raise SystemExit(
+            f"synth.py: --ketamine-patients cannot exceed the {options.patients} patient(s)"
+        )
+    return options
 
 
 def main(argv: Sequence[str] | None = None, report: Callable[[str], None] = print) -> int:

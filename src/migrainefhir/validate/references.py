@@ -128,7 +128,8 @@ CONDITIONAL = _code(
 ORPHAN = _code(
     "bundle.orphan",
     Severity.WARNING,
-    "A resource in a collection Bundle that nothing references (other than Patient/Provenance).",
+    "A resource in a collection Bundle linked to no other entry: it references none and none "
+    "references it (Patient and Provenance excepted).",
 )
 
 BUNDLE_TYPES = frozenset(
@@ -203,7 +204,7 @@ class _Index:
     versioned: set[tuple[str, str]] = field(default_factory=set)
     type_ids: dict[str, int] = field(default_factory=dict)
     references: list[_Reference] = field(default_factory=list)
-    referenced: set[int] = field(default_factory=set)
+    referenced: set[int] = field(default_factory=set)  # entries linked to another entry
 
 
 def check_bundle(bundle: Mapping[str, Json], source: Source | None = None) -> list[Problem]:
@@ -512,6 +513,7 @@ def _resolve(index: _Index, bundle_type: Json, source: Source | None) -> Iterato
                 )
         if target is not None and target != ref.entry:
             index.referenced.add(target)
+            index.referenced.add(ref.entry)  # linked both ways: neither end is an orphan
 
 
 def _orphans(entries: list[Json], index: _Index, source: Source | None) -> Iterator[Problem]:
@@ -523,7 +525,7 @@ def _orphans(entries: list[Json], index: _Index, source: Source | None) -> Itera
         if resource_type not in _ROOTS:
             yield _problem(
                 ORPHAN,
-                f"no other entry references this {resource_type}",
+                f"this {resource_type} references no other entry and none references it",
                 ("entry", position),
                 source,
                 position,

@@ -244,28 +244,23 @@ class _Walker:
             self.out.append(_problem(EMPTY, "empty object", parts))
             return
         self._object_rules(node, parts)
-        choices: dict[str, str] = {}
+        choices: dict[str, str] | None = None
         for key, value in node.items():
-            here = (*parts, key)
-            match = _CHOICE_KEY.match(key)
-            if match is not None and value is not None:
-                first = choices.setdefault(match[1], key)
+            kind = _key_kind(key)
+            if kind.choice is not None and value is not None:
+                choices = choices if choices is not None else {}
+                first = choices.setdefault(kind.choice, key)
                 if first != key:
-                    self.out.append(
-                        _problem(
-                            VALUE_CHOICE,
-                            f"{match[1]}[x] given twice: '{first}' and '{key}'",
-                            here,
-                        )
-                    )
+                    message = f"{kind.choice}[x] given twice: '{first}' and '{key}'"
+                    self.out.append(_problem(VALUE_CHOICE, message, (*parts, key)))
             if value is None:
-                self.out.append(_problem(EMPTY, "null is not allowed in FHIR JSON", here))
+                self.out.append(_problem(EMPTY, "null is not allowed in FHIR JSON", (*parts, key)))
             elif isinstance(value, dict):
-                self.walk(value, here)
+                self.walk(value, (*parts, key))
             elif isinstance(value, list):
-                self._array(node, key, value, here)
-            else:
-                self._primitive(key, value, here)
+                self._array(node, key, value, (*parts, key))
+            elif value == "" or kind.checked:
+                self._primitive(kind, value, (*parts, key))
 
     def _array(self, node: Mapping[str, Json], key: str, items: list[Json], parts: Parts) -> None:
         if not items:
@@ -273,32 +268,30 @@ class _Walker:
             return
         # R4 JSON: primitive arrays pair with `_key` arrays, with null where one side is absent.
         partner = node.get(key[1:] if key.startswith("_") else "_" + key)
+        kind = _key_kind(key)
         for index, item in enumerate(items):
-            here = (*parts, index)
             if item is None:
                 paired = isinstance(partner, list) and index < len(partner)
                 if not (paired and partner is not None and partner[index] is not None):
-                    self.out.append(_problem(EMPTY, "null in an array", here))
+                    self.out.append(_problem(EMPTY, "null in an array", (*parts, index)))
             elif isinstance(item, dict):
-                self.walk(item, here)
-            else:
-                self._primitive(key, item, here)
+                self.walk(item, (*parts, index))
+            elif item == "" or kind.checked:
+                self._primitive(kind, item, (*parts, index))
 
-    def _primitive(self, key: str, value: Json, parts: Parts) -> None:
+    def _primitive(self, kind: _KeyKind, value: Json, parts: Parts) -> None:
         if isinstance(value, str):
             if value == "":
                 self.out.append(_problem(EMPTY, "empty string", parts))
-            elif key in _URI_KEYS and _WHITESPACE.search(value):
+            elif kind.uri and _WHITESPACE.search(value):
                 # R4 uri: "\S*" (https://hl7.org/fhir/R4/datatypes.html#uri); fhir.resources
                 # accepts spaces in it.
                 self.out.append(_problem(URI, "a uri must not contain whitespace", parts))
-            elif (key in _DATE_KEYS or key.endswith(_DATE_SUFFIXES)) and fhirtime.looks_like_date(
-                value
-            ):
+            elif kind.date:
                 why = fhirtime.calendar_problem(value)
                 if why is not None:
                     self.out.append(_problem(DATE_IMPOSSIBLE, f"impossible date: {why}", parts))
-        elif _is_integer_element(key, value):
+        elif kind.integer and isinstance(value, int | float) and not isinstance(value, bool):
             if isinstance(value, float) and not value.is_integer():
                 self.out.append(_problem(INT32, "an integer element holds a fraction", parts))
             elif not _INT32_MIN <= value <= _INT32_MAX:
@@ -316,7 +309,7 @@ class _Walker:
             self.out.append(
                 _problem(REFERENCE_FORM, "not a valid R4 reference", (*parts, "reference"))
             )
-        if parts and isinstance(parts[-1], str) and parts[-1].lower().endswith("period"):
+        if parts and isinstance(parts[-1], str) and _key_kind(parts[-1]).period:
             self._period(node, parts)
 
     def _quantity(self, node: Mapping[str, Json], parts: Parts) -> None:
@@ -377,9 +370,31 @@ def _known_ucum(code: str) -> bool:
     return not code or code in KNOWN_UCUM or _UCUM_ANNOTATION.match(code) is not None
 
 
-def _is_integer_element(key: str, value: Json) -> bool:
-    numeric = isinstance(value, int | float) and not isinstance(value, bool)
-    return numeric and (key in _INT_KEYS or key.endswith(_INT_SUFFIXES))
+@dataclass(frozen=True, slots=True)
+class _KeyKind:
+    """What the element rules need to know about an element name (computed once per name)."""
+
+    choice: str | None  # "value" for valueQuantity, ...
+    date: bool
+    integer: bool
+    uri: bool
+    period: bool
+
+    @property
+    def checked(self) -> bool:
+        return self.date or self.integer or self.uri
+
+
+@functools.cache
+def _key_kind(key: str) -> _KeyKind:
+    match = _CHOICE_KEY.match(key)
+    return _KeyKind(
+        choice=match[1] if match is not None else None,
+        date=key in _DATE_KEYS or key.endswith(_DATE_SUFFIXES),
+        integer=key in _INT_KEYS or key.endswith(_INT_SUFFIXES),
+        uri=key in _URI_KEYS,
+        period=key.lower().endswith("period"),
+    )
 
 
 def _is_quantity(node: Mapping[str, Json]) -> bool:

@@ -159,3 +159,23 @@ def test_record_resources_resolve_against_each_other_and_the_patient() -> None:
         "$.partOf[0].reference",
         source,
     )
+
+
+def test_a_relative_manifest_url_is_a_warning_and_still_resolves(tmp_path: Path) -> None:
+    folder = export_folder(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["output"][0]["url"] = "Observation.000.ndjson"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    report = validate_paths([str(folder)])
+    assert found(report) == [
+        ("bulk.relative-url", "$.output[0].url", str(folder / "manifest.json")),
+    ]
+    assert report.counts.total_accepted == 3
+
+
+def test_migrainefhir_rejects_sidecar_is_not_an_unlisted_file(tmp_path: Path) -> None:
+    folder = export_folder(tmp_path)
+    (folder / "rejects.ndjson").write_text('{"record": "not FHIR"}\n')
+    (folder / "Stray.ndjson.gz").write_bytes(b"")
+    report = validate_paths([str(folder)])
+    assert found(report) == [("bulk.file-unlisted", "$", str(folder / "manifest.json"))]

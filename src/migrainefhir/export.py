@@ -391,7 +391,7 @@ class _RejectWriter:
         self.options = options
         self.count = 0
         self.rejects = open_private(staging / "rejects.ndjson")
-        self.outcomes = open_private(staging / "OperationOutcome.ndjson")
+        self.outcomes: IO[bytes] | None = None  # created with the first reject
 
     def add(self, checked: CheckedRecord, problems: Iterable[Problem]) -> None:
         problems = list(problems)
@@ -401,15 +401,17 @@ class _RejectWriter:
             "problems": [problem.to_json() for problem in problems],
         }
         self.rejects.write(_dumps(line) + b"\n")
+        if self.outcomes is None:
+            self.outcomes = open_private(self.staging / "OperationOutcome.ndjson")
         self.outcomes.write(_dumps(operation_outcome(problems)) + b"\n")
         self.count += 1
 
     def finish(self) -> list[dict[str, Any]]:
         """Close both files; the manifest's `error` entries (none when nothing was rejected)."""
         self.rejects.close()
-        self.outcomes.close()
-        if self.count == 0:
+        if self.outcomes is None:
             return []
+        self.outcomes.close()
         return [{"type": "OperationOutcome", "url": "OperationOutcome.ndjson", "count": self.count}]
 
 

@@ -35,6 +35,13 @@ FILE_UNLISTED = register_code(
     "An .ndjson file in the export folder that the manifest does not list.",
     "bundle",
 )
+RELATIVE_URL = register_code(
+    "bulk.relative-url",
+    Severity.WARNING,
+    "A manifest url that is relative: the IG wants absolute URLs (migrainefhir export writes "
+    "relative ones unless given --base-url); it is resolved against the manifest's folder.",
+    "bundle",
+)
 TYPE_MISMATCH = register_code(
     "bulk.type-mismatch",
     Severity.ERROR,
@@ -67,7 +74,7 @@ class Listed:
 
 
 def _problem(code: str, message: str, parts: tuple[str | int, ...], source: Source) -> Problem:
-    severity = Severity.WARNING if code == FILE_UNLISTED else Severity.ERROR
+    severity = Severity.WARNING if code in (FILE_UNLISTED, RELATIVE_URL) else Severity.ERROR
     return Problem(code, severity, message, json_path(parts), source)
 
 
@@ -131,9 +138,16 @@ def _check_item(
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
         yield _problem(MANIFEST_FIELD, "count must be a whole number", (*here, "count"), source)
         count = None
-    if not isinstance(url, str) or not urlparse(url).scheme:
-        yield _problem(MANIFEST_FIELD, "url must be an absolute URL", (*here, "url"), source)
+    if not isinstance(url, str) or not url:
+        yield _problem(MANIFEST_FIELD, "url must be a URL", (*here, "url"), source)
         return
+    if not urlparse(url).scheme:
+        yield _problem(
+            RELATIVE_URL,
+            "url is relative; the Bulk Data IG wants an absolute URL",
+            (*here, "url"),
+            source,
+        )
     name = PurePosixPath(urlparse(url).path).name
     path = folder / name
     if not name or not path.is_file():
@@ -144,9 +158,15 @@ def _check_item(
     listed.append(Listed(kind, index, resource_type, count, path))
 
 
+# migrainefhir export's own sidecar beside the Bulk Data files: the rejected input records,
+# which are not FHIR resources and so are rightly not in the manifest.
+_SIDECARS = frozenset({"rejects.ndjson"})
+
+
 def _unlisted(folder: Path, listed: list[Listed], source: Source) -> Iterator[Problem]:
-    known = {item.path.name for item in listed}
-    for path in sorted(folder.glob("*.ndjson")):
+    known = {item.path.name for item in listed} | _SIDECARS
+    files = [*folder.glob("*.ndjson"), *folder.glob("*.ndjson.gz")]
+    for path in sorted(files):
         if path.name not in known:
             yield _problem(FILE_UNLISTED, f"'{path.name}' is not in the manifest", (), source)
 

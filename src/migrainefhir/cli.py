@@ -22,7 +22,7 @@ from migrainefhir.errors import ExitCode, MigraineFhirError
 from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM
 
 if TYPE_CHECKING:
-    from migrainefhir.pipeline import InputOptions
+    from migrainefhir.intake import InputOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,8 +69,8 @@ def input_options(command: F) -> F:
 def _input_options(
     input_format: str | None, record_type: str | None, timezone: ZoneInfo | None
 ) -> InputOptions:
+    from migrainefhir.intake import InputOptions
     from migrainefhir.model import ParseOptions
-    from migrainefhir.pipeline import InputOptions
     from migrainefhir.readers import ReadOptions
 
     return InputOptions(
@@ -178,6 +178,22 @@ def config_option(command: F) -> F:
     )(command)
 
 
+def source_options(command: F) -> F:
+    """--source-system and --timestamp: what every command that writes FHIR needs."""
+    command = click.option(
+        "--timestamp",
+        metavar="TIME",
+        help="Export time (default SOURCE_DATE_EPOCH, else now): Provenance.recorded, "
+        "Bundle.timestamp, manifest transactionTime.",
+    )(command)
+    return click.option(
+        "--source-system",
+        default=DEFAULT_SOURCE_SYSTEM,
+        show_default=True,
+        help="URI of the source system's id space (business identifiers, meta.source, ids).",
+    )(command)
+
+
 def _export_time(value: str | None) -> datetime:
     """--timestamp, else SOURCE_DATE_EPOCH (reproducible builds), else the clock; UTC seconds."""
     if value is not None:
@@ -222,12 +238,7 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     help="ndjson: Bulk Data files + manifest; transaction: one idempotent transaction Bundle "
     "per patient; collection: one collection Bundle per patient.",
 )
-@click.option(
-    "--source-system",
-    default=DEFAULT_SOURCE_SYSTEM,
-    show_default=True,
-    help="URI of the source system's id space (business identifiers, meta.source, ids).",
-)
+@source_options
 @click.option(
     "--write-mode",
     type=click.Choice(["put", "conditional"]),
@@ -247,9 +258,6 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 @click.option("--gzip", is_flag=True, help="ndjson only: write .ndjson.gz files.")
 @click.option("--base-url", help="ndjson only: make manifest urls absolute under this URL.")
 @click.option("--since", callback=_since, metavar="TIME", help="Only records recorded at or after.")
-@click.option(
-    "--timestamp", metavar="TIME", help="Export time (default SOURCE_DATE_EPOCH, else now)."
-)
 @click.option("--strict", is_flag=True, help="Write nothing if any record is rejected.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
 def export(
@@ -276,8 +284,8 @@ def export(
     their problems, to OUT/rejects.ndjson. OUT/summary.json reconciles read = exported +
     rejected (+ skipped with --since).
     """
-    from migrainefhir.export import ExportOptions
-    from migrainefhir.export import export as run_export
+    from migrainefhir.pipeline import ExportOptions
+    from migrainefhir.pipeline import export as run_export
     from migrainefhir.report import summary_lines
 
     progress = _progress_printer(quiet)
@@ -308,6 +316,102 @@ def export(
             click.echo(f"--strict: records were rejected, nothing written to {out}", err=True)
     failed = result.report.counts.total_rejected or result.report.error_count
     sys.exit(ExitCode.PROBLEMS if failed else ExitCode.OK)
+
+
+@cli.command()
+@config_option
+@input_options
+@source_options
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    show_default=True,
+    help="File for the collection Bundle ('-' is standard output).",
+)
+def convert(
+    inputs: tuple[str, ...],
+    input_format: str | None,
+    record_type: str | None,
+    timezone: ZoneInfo | None,
+    source_system: str,
+    timestamp: str | None,
+    output: str,
+) -> None:
+    """Convert input records to one FHIR R4 collection Bundle (for review; use export for
+    batches). Problems go to standard error; rejected records are left out of the Bundle.
+    """
+    from migrainefhir import __version__ as version
+    from migrainefhir.convert import ConvertContext
+    from migrainefhir.output import write_file_atomically
+    from migrainefhir.pipeline import convert as run_convert
+    from migrainefhir.report import render_text
+
+    ctx = ConvertContext(source_system, _export_time(timestamp), version)
+    try:
+        bundle, report = run_convert(
+            inputs, _input_options(input_format, record_type, timezone), ctx
+        )
+        data = json.dumps(bundle, indent=2, ensure_ascii=False).encode() + b"\n"
+        if output == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            write_file_atomically(Path(output), data)
+    except MigraineFhirError as error:
+        _fail(error)
+    click.echo(render_text(report, "converted"), err=True, nl=False)
+    failed = report.counts.total_rejected or report.error_count
+    sys.exit(ExitCode.PROBLEMS if failed else ExitCode.OK)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "outcome"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for scripts, outcome for a FHIR R4 OperationOutcome.",
+)
+@click.option(
+    "--ignore",
+    multiple=True,
+    metavar="CODE",
+    help="Suppress a problem code (repeatable), e.g. an accepted warning.",
+)
+@click.option(
+    "--validation",
+    type=click.Choice(["full", "fast"]),
+    default="full",
+    show_default=True,
+    help="full: every layer on every resource; fast: fhir.resources on one resource of "
+    "each shape that claims a migrainefhir profile, every other layer on all.",
+)
+def validate(
+    paths: tuple[str, ...], output_format: str, ignore: tuple[str, ...], validation: str
+) -> None:
+    """Validate FHIR R4 Bundles, resources, NDJSON files and Bulk Data export folders.
+
+    Works on files migrainefhir did not write too (the profile layer then applies only to
+    resources claiming our profiles). Exit 0 when no errors, 1 when errors.
+    """
+    from migrainefhir.pipeline import validate_paths
+    from migrainefhir.report import render_json, render_text
+
+    try:
+        report = validate_paths(paths, frozenset(ignore), mode=validation)  # type: ignore[arg-type]
+    except MigraineFhirError as error:
+        _fail(error)
+    if output_format == "outcome":
+        click.echo(json.dumps(report.operation_outcome(), indent=2, ensure_ascii=False))
+    elif output_format == "json":
+        click.echo(json.dumps(render_json(report), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_text(report, "valid"), nl=False)
+    sys.exit(ExitCode.OK if report.ok else ExitCode.PROBLEMS)
 
 
 def _progress_printer(quiet: bool) -> Callable[[int], None] | None:

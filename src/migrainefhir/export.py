@@ -22,14 +22,15 @@ import orjson
 
 from migrainefhir import __version__
 from migrainefhir.bundle import collection_bundle, transaction_bundle
-from migrainefhir.convert import ConvertContext, convert_record, patient_stub
+from migrainefhir.convert import ConvertContext, patient_stub
 from migrainefhir.errors import UsageError
+from migrainefhir.gate import convert_and_validate
 from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM, patient_id
+from migrainefhir.intake import CheckedRecord, InputOptions, checked_records
 from migrainefhir.output import open_private, staged_directory, write_private
-from migrainefhir.pipeline import CheckedRecord, InputOptions, checked_records
 from migrainefhir.problems import Problem, Report, has_errors
 from migrainefhir.records import PatientRecord
-from migrainefhir.validate import validate_record_resources
+from migrainefhir.validate import ResourceValidator, validate_record_resources
 from migrainefhir.validate.outcome import operation_outcome
 
 FORMATS = ("ndjson", "transaction", "collection")
@@ -133,12 +134,13 @@ def _export_into(
         else _BundleSink(staging, options, ctx)
     )
     rejects = _RejectWriter(staging, options)
+    validator = ResourceValidator("full")
     patients_seen: set[str] = set()
     patients_with_record: set[str] = set()
     for number, checked in enumerate(checked_records(paths, input_options), start=1):
         if on_record is not None:
             on_record(number)
-        resources = _gate(checked, options, ctx, result, rejects)
+        resources = _gate(checked, options, ctx, validator, result, rejects)
         if resources is None:
             continue
         record = checked.record
@@ -150,7 +152,7 @@ def _export_into(
     # Every patient_id gets a Patient, from its patient record or, without one, a stub.
     for pid in sorted(patients_seen - patients_with_record):
         stub = patient_stub(pid, ctx)
-        problems = validate_record_resources([stub], None)
+        problems = validate_record_resources([stub], None, validator=validator)
         result.report.problems.extend(problems)
         if not has_errors(problems):
             sink.add(pid, [stub])
@@ -168,6 +170,7 @@ def _gate(
     checked: CheckedRecord,
     options: ExportOptions,
     ctx: ConvertContext,
+    validator: ResourceValidator,
     result: ExportResult,
     rejects: _RejectWriter,
 ) -> list[dict[str, Any]] | None:
@@ -182,10 +185,7 @@ def _gate(
     if _skipped_by_since(record.recorded_at, options.since):
         result.report.counts.count_skipped(kind)
         return None
-    resources = convert_record(record, ctx)
-    # A record's references resolve inside it or to its Patient; a patient record holds it.
-    patient = None if isinstance(record, PatientRecord) else patient_stub(record.patient_id, ctx)
-    problems = validate_record_resources(resources, patient, checked.raw.source)
+    resources, problems = convert_and_validate(record, ctx, checked.raw.source, validator)
     result.report.problems.extend(problems)
     if has_errors(problems):
         result.report.counts.count(kind, accepted=False)

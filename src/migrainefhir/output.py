@@ -53,6 +53,20 @@ def write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Write one private file so that readers see the old file or the new one, never half.
+
+    Raises OutputUnwritable (disk full, permissions); the previous file is then intact.
+    """
+    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        write_private(temporary, data)
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise OutputUnwritable(f"cannot write {path}: {exc.strerror}") from exc
+
+
 def _staging_name(target: Path, kind: str) -> Path:
     return target.parent / f".{target.name}.{kind}-{os.getpid()}"
 

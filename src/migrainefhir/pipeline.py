@@ -1,56 +1,36 @@
 """The library API: what every command calls. The CLI only wires options to these functions.
 
-Data flows one way: read -> check + parse -> (convert -> bundle -> validate -> write).
+Data flows one way: read -> check + parse (intake.py) -> convert -> validate (gate.py)
+-> bundle / write (export.py). `validate_paths` checks FHIR files from anywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+import hashlib
+from collections.abc import Sequence
+from typing import Any
 
-from migrainefhir.contract import DuplicateIds
-from migrainefhir.model import ParseOptions, parse_record
-from migrainefhir.problems import Problem, Report, has_errors
-from migrainefhir.raw import RawRecord
-from migrainefhir.readers import ReadOptions, read_records
-from migrainefhir.records import Record
+from migrainefhir.bundle import collection_bundle
+from migrainefhir.convert import ConvertContext, patient_stub
+from migrainefhir.export import ExportOptions, ExportResult, export
+from migrainefhir.gate import convert_and_validate
+from migrainefhir.intake import CheckedRecord, InputOptions, checked_records
+from migrainefhir.problems import Report, has_errors
+from migrainefhir.records import PatientRecord
+from migrainefhir.validate import ResourceValidator, ValidationReport, validate_paths
 
-
-@dataclass(frozen=True, slots=True)
-class InputOptions:
-    """How to read and interpret input records (--input-format, --record-type, --timezone)."""
-
-    read: ReadOptions = field(default_factory=ReadOptions)
-    parse: ParseOptions = field(default_factory=ParseOptions)
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedRecord:
-    """One input record after the contract: a typed record, or None when it is rejected."""
-
-    raw: RawRecord
-    record: Record | None
-    problems: list[Problem]
-
-    @property
-    def accepted(self) -> bool:
-        return self.record is not None
-
-
-def checked_records(paths: Sequence[str], options: InputOptions) -> Iterator[CheckedRecord]:
-    """Read every input record and check it against the contract, one at a time.
-
-    Raises errors.InputUnreadable / UsageError before the first record when an input path
-    cannot be read at all; every problem with the data itself comes back as Problems.
-    """
-    duplicates = DuplicateIds()
-    for raw in read_records(paths, options.read):
-        record, problems = parse_record(raw, options.parse)
-        if record is not None:
-            problems = problems + duplicates.check(record.record_type, record.record_id, raw.source)
-            if has_errors(problems):
-                record = None
-        yield CheckedRecord(raw, record, problems)
+__all__ = [
+    "CheckedRecord",
+    "ExportOptions",
+    "ExportResult",
+    "InputOptions",
+    "ValidationReport",
+    "check",
+    "checked_records",
+    "convert",
+    "export",
+    "validate_paths",
+]
 
 
 def check(paths: Sequence[str], options: InputOptions | None = None) -> Report:
@@ -60,3 +40,43 @@ def check(paths: Sequence[str], options: InputOptions | None = None) -> Report:
         report.counts.count(checked.raw.record_type, checked.accepted)
         report.problems.extend(checked.problems)
     return report
+
+
+def convert(
+    paths: Sequence[str], options: InputOptions, ctx: ConvertContext
+) -> tuple[dict[str, Any], Report]:
+    """Every accepted record as one collection Bundle (Patients first), and the Report.
+
+    The whole Bundle is built in memory: for large inputs use `export`, which streams.
+    Records whose resources fail validation are rejected, exactly as export does.
+    """
+    validator = ResourceValidator("full")
+    report = Report()
+    patients: dict[str, list[dict[str, Any]]] = {}
+    body: list[dict[str, Any]] = []
+    for checked in checked_records(paths, options):
+        kind, record = checked.raw.record_type, checked.record
+        report.problems.extend(checked.problems)
+        if record is None:
+            report.counts.count(kind, accepted=False)
+            continue
+        resources, problems = convert_and_validate(record, ctx, checked.raw.source, validator)
+        report.problems.extend(problems)
+        report.counts.count(kind, accepted=not has_errors(problems))
+        if has_errors(problems):
+            continue
+        if isinstance(record, PatientRecord):
+            patients[record.patient_id] = resources
+        else:
+            patients.setdefault(record.patient_id, [patient_stub(record.patient_id, ctx)])
+            body.extend(resources)
+    ordered = [resource for pid in sorted(patients) for resource in patients[pid]] + body
+    return collection_bundle(ordered, _bundle_id(ordered), ctx.export_time), report
+
+
+def _bundle_id(resources: list[dict[str, Any]]) -> str:
+    """Deterministic: the same resources give the same Bundle id."""
+    digest = hashlib.sha256()
+    for resource in resources:
+        digest.update(f"{resource['resourceType']}/{resource['id']}\n".encode())
+    return digest.hexdigest()[:32]

@@ -17,7 +17,7 @@ from migrainefhir.pipeline import InputOptions, check
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 INVALID = EXAMPLES / "invalid"
-EXPECTED = json.loads((INVALID / "expected.json").read_text())
+EXPECTED = json.loads((EXAMPLES / "invalid.expected.json").read_text())
 
 
 def _expected_by_file() -> dict[str, list[dict[str, object]]]:
@@ -58,6 +58,9 @@ def test_a_folder_of_bad_and_good_files_reconciles() -> None:
     counts = report.counts
     assert counts.total_read == counts.total_accepted + counts.total_rejected
     assert counts.total_accepted > 0 and counts.total_rejected > 0
+    # Every problem belongs to a file the expectations name (no sidecar is read as input).
+    named = {str(INVALID / str(item["file"])) for item in EXPECTED}
+    assert {p.source.file for p in report.problems if p.source} <= named
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -663,7 +663,7 @@ def test_example_csv_reads_as_the_same_records_as_its_json(name: str) -> None:
 
 
 def test_invalid_examples_give_exactly_the_expected_reader_problems() -> None:
-    expected = json.loads((EXAMPLES / "invalid" / "expected.json").read_text(encoding="utf-8"))
+    expected = json.loads((EXAMPLES / "invalid.expected.json").read_text(encoding="utf-8"))
     want = {
         (e["file"], e.get("line"), e.get("row"), e["code"], e["path"])
         for e in expected

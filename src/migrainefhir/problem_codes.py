@@ -1,0 +1,54 @@
+"""The docs table of every permanent problem code, generated from the registry.
+
+`python -m migrainefhir.problem_codes > docs/problem-codes.md` rewrites it; a test keeps the
+checked-in file equal to what this prints, so the docs cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from migrainefhir.problems import PROBLEM_CODES
+
+# Every module that registers codes; importing them fills the registry.
+REGISTERING_MODULES = (
+    "migrainefhir.readers",
+    "migrainefhir.schema",
+    "migrainefhir.model",
+    "migrainefhir.contract",
+    "migrainefhir.validate.load",
+    "migrainefhir.validate.structure",
+    "migrainefhir.validate.profiles",
+    "migrainefhir.validate.rules",
+    "migrainefhir.validate.references",
+    "migrainefhir.validate.bulk",
+)
+
+LAYER_ORDER = ("read", "input", "structure", "profile", "rule", "bundle")
+
+
+def render() -> str:
+    for module in REGISTERING_MODULES:
+        importlib.import_module(module)
+    lines = [
+        "# Problem codes",
+        "",
+        "Every problem migrainefhir reports carries one of these permanent codes (a code is never",
+        "reused for another meaning). `validate --ignore CODE` suppresses one. Generated from the",
+        "registry by `python -m migrainefhir.problem_codes`; do not edit by hand.",
+        "",
+        "| code | severity | layer | meaning |",
+        "|---|---|---|---|",
+    ]
+    known_layers = {layer: n for n, layer in enumerate(LAYER_ORDER)}
+    rows = sorted(
+        PROBLEM_CODES.values(), key=lambda c: (known_layers.get(c.layer, len(LAYER_ORDER)), c.code)
+    )
+    for info in rows:
+        summary = info.summary.replace("|", "\\|")
+        lines.append(f"| `{info.code}` | {info.severity.value} | {info.layer} | {summary} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")

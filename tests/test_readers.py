@@ -19,6 +19,8 @@ from migrainefhir.readers import (
     ENCODING,
     JSON_SYNTAX,
     NOT_AN_OBJECT,
+    TOO_DEEP,
+    TOO_LARGE,
     ReadOptions,
     expand_inputs,
     read_records,
@@ -188,9 +190,9 @@ def test_json_lone_surrogate_escape_is_an_encoding_error(tmp_path: Path) -> None
     assert pair.data == {"notes": "\U0001f600"}
 
 
-def test_deeply_nested_json_is_a_syntax_error_not_a_crash(tmp_path: Path) -> None:
+def test_deeply_nested_json_is_too_deep_not_a_crash(tmp_path: Path) -> None:
     [record] = read_file(tmp_path, "deep.json", b"[" * 100_000 + b"]" * 100_000)
-    assert codes(record) == [JSON_SYNTAX]
+    assert codes(record) == [TOO_DEEP]
 
 
 # --- NDJSON / JSONL ------------------------------------------------------------------------
@@ -279,7 +281,7 @@ def test_overlong_line_is_rejected_without_reading_it(
     assert (long.data, long.original, codes(long), long.source.line) == (
         None,
         None,
-        [JSON_SYNTAX],
+        [TOO_LARGE],
         2,
     )
 
@@ -421,10 +423,10 @@ def test_csv_row_with_fewer_cells_than_the_header(tmp_path: Path) -> None:
     )
 
 
-def test_csv_cell_over_the_csv_field_limit_is_a_row_problem(tmp_path: Path) -> None:
+def test_csv_cell_over_the_csv_field_limit_is_too_large(tmp_path: Path) -> None:
     content = b'record_type,notes\ndiary-entry,"' + b"x" * 200_000 + b'"\ndiary-entry,ok\n'
     bad, good = read_file(tmp_path, "a.csv", content)
-    assert (bad.data, codes(bad), bad.source.row) == (None, [CSV_ROW_SHAPE], 2)
+    assert (bad.data, codes(bad), bad.source.row) == (None, [TOO_LARGE], 2)
     assert (good.source.row, good.data) == (3, {"record_type": "diary-entry", "notes": "ok"})
 
 
@@ -694,5 +696,5 @@ def test_csv_overlong_line_rejects_its_row_only(
     monkeypatch.setattr("migrainefhir.readers.MAX_LINE_BYTES", 64)
     content = b"record_type,notes\ndiary-entry," + b"x" * 200 + b"\ndiary-entry,ok\n"
     long, good = read_file(tmp_path, "a.csv", content)
-    assert (long.data, codes(long), long.source.row) == (None, [CSV_ROW_SHAPE], 2)
+    assert (long.data, codes(long), long.source.row) == (None, [TOO_LARGE], 2)
     assert (good.source.row, good.data) == (3, {"record_type": "diary-entry", "notes": "ok"})

@@ -64,15 +64,44 @@ CSV_CELL = register_code(
     "a CSV cell that does not fit its column's list/item form",
     "read",
 )
+TOO_LARGE = register_code(
+    "read.too-large",
+    Severity.ERROR,
+    "a line or record over 1 MiB, or a JSON file over 64 MiB: it is not read (the limits are "
+    "MAX_LINE_BYTES, MAX_RECORD_BYTES and MAX_JSON_FILE_BYTES)",
+    "read",
+)
+TOO_DEEP = register_code(
+    "read.too-deep",
+    Severity.ERROR,
+    "a record with arrays/objects nested deeper than 32 levels (MAX_DEPTH; the contract needs 3)",
+    "read",
+)
+DUPLICATE_KEY = register_code(
+    "read.duplicate-key",
+    Severity.ERROR,
+    "a JSON object with the same key twice: JSON parsers keep only one of the values, so the "
+    "record is rejected rather than silently changed",
+    "read",
+)
 
 INPUT_FORMATS = ("json", "ndjson", "csv")
 FORMAT_BY_EXTENSION = {".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv"}
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 
-# A line longer than this is not a record (free text is capped at 4000 characters); reading it
-# would only let one broken or binary file take all the memory.
-MAX_LINE_BYTES = 64 * 1024 * 1024
+# Limits, so that no input can take all the memory or the stack. Each is far above any record
+# the contract allows: free text is capped at 4000 characters per field, the deepest record
+# (session -> vitals -> reading) nests 3 levels, and a realistic session is under 20 KB.
+# A line (NDJSON, CSV) longer than this is not read: its bytes are skipped, not held.
+MAX_LINE_BYTES = 1024 * 1024
+# A record (NDJSON line, JSON array element, CSV row over several lines) larger than this.
+MAX_RECORD_BYTES = 1024 * 1024
+# A JSON file is read whole (to walk its array): past this size, use NDJSON, which streams.
+MAX_JSON_FILE_BYTES = 64 * 1024 * 1024
+# Arrays/objects nested deeper than this (and far below orjson's 255 and Python's recursion
+# limit, so rejects can always be written back out).
+MAX_DEPTH = 32
 
 UTF8_BOM = b"\xef\xbb\xbf"
 # UTF-32 LE starts like UTF-16 LE, so it is tested first. No BOM contains a newline byte, so a
@@ -317,6 +346,77 @@ _LONE_SURROGATE_MESSAGE = (
     "the record has a \\u escape of half a UTF-16 surrogate pair, which is not a character"
 )
 
+_KEY_TOKEN = re.compile(r'"[ \t\r\n]*:')
+_KEY_TOKEN_BYTES = re.compile(rb'"[ \t\r\n]*:')
+
+
+def _nesting(value: object) -> tuple[int, int]:
+    """(depth, number of object keys) of a decoded JSON value; the walk stops past MAX_DEPTH.
+
+    A scalar has depth 0, `{"a": 1}` depth 1, a session with vitals depth 3.
+    """
+    depth, keys = 0, 0
+    level: list[object] = [value]
+    while depth <= MAX_DEPTH:
+        deeper: list[object] = []
+        found = False
+        for item in level:
+            if isinstance(item, dict):
+                found = True
+                keys += len(item)
+                deeper.extend(item.values())
+            elif isinstance(item, list):
+                found = True
+                deeper.extend(item)
+        if not found:
+            break
+        depth += 1
+        level = deeper
+    return depth, keys
+
+
+def _first_duplicate(pairs: list[tuple[str, object]]) -> str | None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
+def _duplicate_key(text: bytes | str) -> str | None:
+    """The first key that appears twice in one object of `text` (valid JSON), else None."""
+    found: list[str] = []
+
+    def pairs_hook(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        duplicate = _first_duplicate(pairs)
+        if duplicate is not None and not found:
+            found.append(duplicate)
+        return dict(pairs)
+
+    try:
+        json.loads(text, object_pairs_hook=pairs_hook)
+    except (ValueError, RecursionError):
+        return None  # orjson read it; only the stdlib's own limits can get here
+    return found[0] if found else None
+
+
+_MAX_KEY_SHOWN = 64
+
+
+def _duplicate_key_problem(key: str, source: Source) -> Problem:
+    shown = key if len(key) <= _MAX_KEY_SHOWN else key[:_MAX_KEY_SHOWN] + "..."
+    message = (
+        f"the key {json.dumps(shown)} appears twice in one object: JSON keeps only one of the "
+        "values, so the record is rejected rather than read with one of them"
+    )
+    return _problem(DUPLICATE_KEY, message, source)
+
+
+def _too_deep_problem(source: Source) -> Problem:
+    message = f"the record nests arrays/objects more than {MAX_DEPTH} levels deep"
+    return _problem(TOO_DEEP, message, source)
+
 
 # ---------------------------------------------------------------------------------------------
 # NDJSON / JSONL
@@ -337,7 +437,7 @@ def read_ndjson(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
         source = Source(name, line=line_number)
         if too_long:
             message = f"the line is longer than {MAX_LINE_BYTES} bytes and was not read"
-            yield RawRecord(source, None, None, (_problem(JSON_SYNTAX, message, source),))
+            yield RawRecord(source, None, None, (_problem(TOO_LARGE, message, source),))
             continue
         try:
             value = orjson.loads(line)
@@ -346,7 +446,7 @@ def read_ndjson(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
             if record is not None:
                 yield record
             continue
-        yield _value_record(value, source)
+        yield _checked_line_record(value, line, source)
 
 
 def _ndjson_slow_path(line: bytes, source: Source) -> RawRecord | None:
@@ -366,20 +466,45 @@ def _ndjson_slow_path(line: bytes, source: Source) -> RawRecord | None:
     except json.JSONDecodeError as exc:
         message = f"the line is not valid JSON: {exc.msg} at column {exc.colno}"
         return RawRecord(source, None, original, (_problem(JSON_SYNTAX, message, source),))
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        return RawRecord(source, None, original, (_too_deep_problem(source),))
+    except ValueError as exc:
         message = f"the line is not valid JSON: {_decode_failure(exc)}"
         return RawRecord(source, None, original, (_problem(JSON_SYNTAX, message, source),))
     if _has_lone_surrogate(value):
         return RawRecord(
             source, None, original, (_problem(ENCODING, _LONE_SURROGATE_MESSAGE, source),)
         )
-    return _value_record(value, source)
+    return _checked_line_record(value, text, source)
+
+
+def _checked_line_record(value: object, line: bytes | str, source: Source) -> RawRecord:
+    """A decoded NDJSON line as a record, unless it nests too deeply or repeats a key: then
+    rejected, with the line's text as the original (the decoded value lost a repeated key's
+    value, and a deep one could not be written back out)."""
+    depth, keys = _nesting(value)
+    problem = None
+    if depth > MAX_DEPTH:
+        problem = _too_deep_problem(source)
+    else:
+        # Every key is followed by `":`; more such tokens than keys means a repeated key (or
+        # the token inside a string): only then is the line decoded again, exactly.
+        if isinstance(line, str):
+            tokens = len(_KEY_TOKEN.findall(line))
+        else:
+            tokens = len(_KEY_TOKEN_BYTES.findall(line))
+        if tokens > keys:
+            duplicate = _duplicate_key(line)
+            if duplicate is not None:
+                problem = _duplicate_key_problem(duplicate, source)
+    if problem is None:
+        return _value_record(value, source)
+    text = line if isinstance(line, str) else line.decode("utf-8")
+    return RawRecord(source, None, _without_line_end(text), (problem,))
 
 
 def _decode_failure(exc: Exception) -> str:
     """A message for a decode failure that has no position (it never quotes the input)."""
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
     if isinstance(exc, _NotJsonNumber):
         return str(exc)
     return "a number with too many digits"
@@ -396,7 +521,15 @@ def read_json(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
     if encoding is not None:
         yield _wide_encoding_record(Source(name, line=1), encoding)
         return
-    content = head + stream.read()
+    content = head + stream.read(MAX_JSON_FILE_BYTES + 1 - len(head))
+    if len(content) > MAX_JSON_FILE_BYTES:
+        source = Source(name, line=1)
+        message = (
+            f"the JSON file is larger than {MAX_JSON_FILE_BYTES} bytes and was not read: "
+            "write large inputs as NDJSON (one record per line), which is read as a stream"
+        )
+        yield RawRecord(source, None, None, (_problem(TOO_LARGE, message, source),))
+        return
     if content.startswith(UTF8_BOM):
         content = content[len(UTF8_BOM) :]
     try:
@@ -422,9 +555,18 @@ class _JsonDocument:
         # NaN, Infinity and overflowing numbers are flagged rather than raised, so only the
         # element that has one is rejected (raising would lose where the element ends).
         self._not_json_number = False
+        self._duplicate_key: str | None = None  # the first repeated key of the current element
         self._decoder = json.JSONDecoder(
-            parse_constant=self._flag_constant, parse_float=self._checked_float
+            parse_constant=self._flag_constant,
+            parse_float=self._checked_float,
+            object_pairs_hook=self._object,
         )
+
+    def _object(self, pairs: list[tuple[str, object]]) -> dict[str, object]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs) and self._duplicate_key is None:
+            self._duplicate_key = _first_duplicate(pairs)
+        return obj
 
     def _flag_constant(self, name: str) -> None:
         self._not_json_number = True
@@ -486,11 +628,14 @@ class _JsonDocument:
         """Decode the value at `start`: (record, end), or (the unreadable rest, None)."""
         source = Source(self.name, line=self.line_at(start))
         self._not_json_number = False
+        self._duplicate_key = None
         try:
             value, end = self._decoder.raw_decode(self.text, start)
         except json.JSONDecodeError as exc:
             return self.rest_unreadable(start, exc.pos, exc.msg), None
-        except (ValueError, RecursionError) as exc:
+        except RecursionError:
+            return self.rest_unreadable(start, start, "", code=TOO_DEEP), None
+        except ValueError as exc:
             return self.rest_unreadable(start, start, _decode_failure(exc)), None
         problem = None
         if self._not_json_number:
@@ -498,6 +643,8 @@ class _JsonDocument:
             problem = _problem(JSON_SYNTAX, message, source)
         elif not self.clean or self.text.find("\\u", start, end) >= 0:
             problem = self.encoding_problem(start, end, value, source)
+        if problem is None:
+            problem = self.limits_problem(start, end, value, source)
         if problem is not None:
             original = self.text[start:end]
             if not self.clean:
@@ -520,17 +667,36 @@ class _JsonDocument:
             return _problem(ENCODING, _LONE_SURROGATE_MESSAGE, source)
         return None
 
+    def limits_problem(self, start: int, end: int, value: object, source: Source) -> Problem | None:
+        """An element over MAX_RECORD_BYTES, nested past MAX_DEPTH, or with a repeated key."""
+        if end - start > MAX_RECORD_BYTES and len(self.text[start:end].encode()) > MAX_RECORD_BYTES:
+            message = f"the record is larger than {MAX_RECORD_BYTES} bytes"
+            return _problem(TOO_LARGE, message, source)
+        brackets = self.text.count("[", start, end) + self.text.count("{", start, end)
+        if brackets > MAX_DEPTH and _nesting(value)[0] > MAX_DEPTH:
+            return _too_deep_problem(source)
+        if self._duplicate_key is not None:
+            return _duplicate_key_problem(self._duplicate_key, source)
+        return None
+
     def line_at_offset(self, pos: int) -> int:
         return 1 + self.text.count("\n", 0, pos)
 
-    def rest_unreadable(self, start: int, error_at: int, reason: str) -> RawRecord:
+    def rest_unreadable(
+        self, start: int, error_at: int, reason: str, code: str = JSON_SYNTAX
+    ) -> RawRecord:
         """Everything from `start` on, as one rejected record; the problem points at the error."""
         record_source = Source(self.name, line=self.line_at(start))
         error_line = self.line_at_offset(error_at)
         column = error_at - self.text.rfind("\n", 0, error_at)
         error_source = Source(self.name, line=error_line)
         bad_byte = error_at < len(self.text) and "\udc80" <= self.text[error_at] <= "\udcff"
-        if bad_byte and not self.clean:
+        if code == TOO_DEEP:
+            message = (
+                f"the value at line {error_line} column {column} nests arrays/objects too "
+                "deeply to be read"
+            )
+        elif bad_byte and not self.clean:
             code = ENCODING
             message = f"a byte that is not UTF-8 at line {error_line} column {column}"
         else:
@@ -557,6 +723,7 @@ class _CsvLines:
         self.row_lines: list[str] = []
         self.row_bad_encoding = False
         self.row_too_long = False
+        self.row_bytes = 0
 
     def __iter__(self) -> Iterator[str]:
         first = True
@@ -568,9 +735,13 @@ class _CsvLines:
                     return
                 if line.startswith(UTF8_BOM):
                     line = line[len(UTF8_BOM) :]
-            if too_long:
+            self.row_bytes += len(line)
+            if too_long or self.row_bytes > MAX_RECORD_BYTES:
+                # Still fed to csv.reader (so the row ends where it should), not kept.
                 self.row_too_long = True
-                text = "\n"
+                text = "\n" if too_long else line.decode("utf-8", "replace")
+                yield text
+                continue
             else:
                 try:
                     text = line.decode("utf-8")
@@ -584,6 +755,7 @@ class _CsvLines:
         self.row_lines.clear()
         self.row_bad_encoding = False
         self.row_too_long = False
+        self.row_bytes = 0
 
     def row_text(self) -> str:
         text = _without_line_end("".join(self.row_lines))
@@ -620,7 +792,13 @@ def read_csv(stream: BinaryIO, name: str, record_type: str | None = None) -> Ite
             return
         except csv.Error as exc:
             row_number += 1
-            yield _row_unreadable(Source(name, row=row_number), lines, str(exc))
+            source = Source(name, row=row_number)
+            if str(exc).startswith("field larger than field limit"):
+                yield _row_too_large(
+                    source, f"a cell longer than {csv.field_size_limit()} characters"
+                )
+            else:
+                yield _row_unreadable(source, lines, str(exc))
             continue
         row_number += 1
         record = _csv_record(cells, Source(name, row=row_number), shaper, lines)
@@ -670,11 +848,19 @@ def _row_unreadable(source: Source, lines: _CsvLines, reason: str) -> RawRecord:
     return RawRecord(source, None, lines.row_text(), (_problem(CSV_ROW_SHAPE, message, source),))
 
 
+def _row_too_large(source: Source, reason: str) -> RawRecord:
+    message = f"the row was not read: it has {reason}"
+    return RawRecord(source, None, None, (_problem(TOO_LARGE, message, source),))
+
+
 def _csv_record(
     cells: list[str], source: Source, shaper: RowShaper, lines: _CsvLines
 ) -> RawRecord | None:
     if lines.row_too_long:
-        return _row_unreadable(source, lines, f"a line longer than {MAX_LINE_BYTES} bytes")
+        return _row_too_large(
+            source,
+            f"a line longer than {MAX_LINE_BYTES} or a row larger than {MAX_RECORD_BYTES} bytes",
+        )
     if not any(cells):
         return None  # a blank row (also `,,,` as spreadsheets export them): no data, no record
     header = shaper.header

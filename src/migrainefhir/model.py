@@ -9,12 +9,15 @@ A record comes back iff no error was found; warnings come back with it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from migrainefhir import contract
 from migrainefhir.problems import (
@@ -69,6 +72,13 @@ LOCAL_TIME_INVALID = register_code(
     "input.local-time-invalid",
     Severity.ERROR,
     "with --timezone: a local time that does not exist (DST gap) or is ambiguous (DST overlap)",
+    _LAYER,
+)
+CONTROL_CHARACTER = register_code(
+    "input.control-character",
+    Severity.ERROR,
+    "a string with a control character (U+0000-U+001F other than tab, line feed and carriage "
+    "return), which a FHIR string cannot hold",
     _LAYER,
 )
 
@@ -128,6 +138,7 @@ def _check(data: object, options: ParseOptions) -> tuple[dict[str, Any] | None, 
         return None, [error(RECORD_TYPE, f"record_type {rule}: {allowed}", "$.record_type")]
     shape = _shape(str(record_type))
     instance, problems = _normalise(data, shape, options.timezone)
+    problems += _control_character_problems(data)
     reported = {p.path for p in problems}
     problems += [p for p in shape.checker.problems(instance) if p.path not in reported]
     return instance, problems
@@ -166,6 +177,48 @@ def _normalise(
             else:
                 edits[path] = localised.isoformat()
     return (_edited(data, edits) if edits else data), problems
+
+
+# FHIR R4 strings "SHALL NOT contain Unicode character points below 32", except tab, carriage
+# return and line feed (R4 datatypes.html#string).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _control_character_problems(data: dict[str, Any]) -> list[Problem]:
+    """input.control-character for every string holding one (its code point is named, never
+    the text). orjson writes such characters as escapes, so most records are never walked."""
+    try:
+        written = orjson.dumps(data)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: walk to be sure
+        written = b"\\u00"
+    if b"\\u00" not in written and b"\\b" not in written and b"\\f" not in written:
+        return []
+    problems = []
+    for path, text in _strings(data):
+        found = _CONTROL.search(text)
+        if found is not None:
+            field = json_path(path)
+            message = (
+                f"{_label(field)} has a control character (U+{ord(found.group()):04X}) that a "
+                "FHIR string cannot hold"
+            )
+            problems.append(error(CONTROL_CHARACTER, message, field))
+    return problems
+
+
+def _strings(
+    value: object, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every string value in a record, with its path (records nest 3 levels: readers.MAX_DEPTH
+    bounds the recursion)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
 
 
 def _no_offset_message(field: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from migrainefhir import codes, ids
 from migrainefhir.convert import convert_record
+from migrainefhir.convert.context import markdown_text
 from tests.convert_helpers import by_role, ref, scalars
 from tests.convert_records import CTX, SOURCE_SYSTEM, attack_entry, headache_free_entry
 
@@ -151,8 +152,9 @@ def test_laterality_is_the_body_site() -> None:
     }
 
 
-def test_notes_are_kept_verbatim_as_a_note() -> None:
-    assert attack()[0]["note"] == [{"text": "Worst in *weeks*; <script>alert(1)</script>"}]
+def test_notes_are_a_markdown_note_escaped_so_a_renderer_shows_the_text() -> None:
+    # Annotation.text is markdown: markup and HTML are backslash-escaped, never interpreted.
+    assert attack()[0]["note"] == [{"text": r"Worst in \*weeks\*; \<script\>alert(1)\</script\>"}]
 
 
 def test_associated_symptoms_are_linked_symptom_observations() -> None:
@@ -304,7 +306,7 @@ def test_every_input_value_of_a_maximal_entry_is_in_the_output() -> None:
         entry.entry_id,
         entry.severity,
         entry.trigger_text,
-        entry.notes,
+        markdown_text(entry.notes),
         entry.sleep_hours,
         entry.stress_level,
         entry.exercise_minutes,

@@ -23,6 +23,7 @@ from migrainefhir.convert.context import (
     extension,
     fhir_date,
     fhir_datetime,
+    markdown_text,
     quantity,
     ref_to,
 )
@@ -130,7 +131,7 @@ def _headache_observation(entry: DiaryEntry, scope: RecordScope) -> dict[str, An
         scope, "primary", entry.headache, codes.HEADACHE, _attack_effective(entry), profile
     )
     if entry.notes is not None:
-        observation["note"] = [{"text": entry.notes}]
+        observation["note"] = [{"text": markdown_text(entry.notes)}]
     if entry.laterality is not None:
         observation["bodySite"] = codes.LATERALITY[entry.laterality].concept(
             LATERALITY_TEXT[entry.laterality]

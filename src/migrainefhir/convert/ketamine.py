@@ -21,6 +21,7 @@ from migrainefhir.convert.context import (
     concept_or_text,
     extension,
     fhir_datetime,
+    markdown_text,
     number,
     quantity,
     ref_to,
@@ -136,7 +137,7 @@ def _procedure(session: KetamineSession, scope: RecordScope) -> dict[str, Any]:
     if session.post_care is not None:
         procedure["followUp"] = [{"text": session.post_care}]
     if session.notes is not None:
-        procedure["note"] = [{"text": session.notes}]
+        procedure["note"] = [{"text": markdown_text(session.notes)}]
     return procedure
 
 

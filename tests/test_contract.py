@@ -49,6 +49,7 @@ def test_rules_are_registered_under_permanent_names() -> None:
     assert sorted(RULES) == [
         "dose-mismatch",
         "duration-mismatch",
+        "duration-range",
         "end-before-onset",
         "end-before-start",
         "vitals-implausible",

@@ -8,10 +8,11 @@ a permanent code. `DuplicateIds` is the one cross-record rule: it remembers ever
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from migrainefhir.problems import Problem, Severity, Source, error, register_code, warning
 from migrainefhir.records import DiaryEntry, KetamineSession, Record, VitalsReading
+from migrainefhir.schema import MAX_YEAR, RANGE
 
 _LAYER = "input"
 END_BEFORE_ONSET = register_code(
@@ -140,6 +141,8 @@ def duration_mismatch(record: Record) -> list[Problem]:
         return []
     if record.onset is None or record.end is None or record.end < record.onset:
         return []  # nothing to compare (an end before onset is its own problem)
+    if _end_by_duration(record.onset, record.duration_minutes) is None:
+        return []  # a duration beyond the calendar: duration-range reports it
     stated = timedelta(minutes=record.duration_minutes)
     if abs((record.end - record.onset) - stated) <= DURATION_TOLERANCE:
         return []
@@ -150,6 +153,30 @@ def duration_mismatch(record: Record) -> list[Problem]:
             "$.duration_minutes",
         )
     ]
+
+
+@rule("duration-range")
+def duration_range(record: Record) -> list[Problem]:
+    if not isinstance(record, DiaryEntry) or record.duration_minutes is None:
+        return []
+    if record.onset is None or _end_by_duration(record.onset, record.duration_minutes):
+        return []
+    return [
+        error(
+            RANGE,
+            f"duration_minutes puts the end of the attack after the year {MAX_YEAR}",
+            "$.duration_minutes",
+        )
+    ]
+
+
+def _end_by_duration(onset: datetime, minutes: int) -> datetime | None:
+    """onset + minutes, or None when that leaves the years a date-time may name."""
+    try:
+        end = onset + timedelta(minutes=minutes)
+    except OverflowError:  # beyond what datetime can hold at all
+        return None
+    return end if end.year <= MAX_YEAR else None
 
 
 @rule("end-before-start")

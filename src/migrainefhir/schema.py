@@ -8,7 +8,8 @@ permanent code from a `ProblemCodes` table, a JSONPath, and a message for people
 quotes the offending value (it may be health data).
 
 The formats `date`, `date-time` and `uri` are defined here once and installed in both engines,
-so they agree: `date-time` is RFC 3339 with seconds and a UTC offset, on a real calendar day.
+so they agree: `date-time` is RFC 3339 with seconds and a UTC offset (at most 14:00, as FHIR
+allows), on a real calendar day; dates and date-times lie in the years MIN_YEAR-MAX_YEAR.
 """
 
 from __future__ import annotations
@@ -98,11 +99,21 @@ _LOCAL_DATE_TIME_RE = re.compile(_DATE + r"[Tt]" + _TIME, re.ASCII)
 _URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
 
 
+# The years a date or date-time may name. Anything outside is a typing error in a migraine
+# diary or a session record (0026, 20260, 1026), and instants near year 1 or 9999 cannot be
+# moved by an offset or a 2-hour window without leaving the calendar Python can compute with.
+MIN_YEAR = 1900
+MAX_YEAR = 2199
+# The largest UTC offset FHIR R4 allows (dateTime regex: -14:00 to +14:00); real zones span
+# -12:00 to +14:00.
+MAX_OFFSET = timedelta(hours=14)
+
+
 @lru_cache(maxsize=4096)
 def parse_date(text: str) -> date | None:
-    """A `YYYY-MM-DD` date that exists in the calendar, or None."""
+    """A `YYYY-MM-DD` date that exists in the calendar, in MIN_YEAR-MAX_YEAR, or None."""
     match = _DATE_RE.fullmatch(text)
-    if match is None:
+    if match is None or not MIN_YEAR <= int(match.group(1)) <= MAX_YEAR:
         return None
     try:
         return date(*(int(part) for part in match.groups()))
@@ -113,6 +124,8 @@ def parse_date(text: str) -> date | None:
 def _naive(groups: Sequence[str | None]) -> datetime | None:
     year, month, day, hour, minute, second, fraction = groups[:7]
     assert year and month and day and hour and minute and second  # the regex matched
+    if not MIN_YEAR <= int(year) <= MAX_YEAR:
+        return None
     # A fraction finer than microseconds is truncated: Python (and FHIR servers) cannot keep it.
     micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
     try:
@@ -142,7 +155,7 @@ def parse_date_time(text: str) -> datetime | None:
     if zulu:
         return naive.replace(tzinfo=UTC)
     assert sign and hours and minutes
-    if int(hours) > 23 or int(minutes) > 59:
+    if int(minutes) > 59 or timedelta(hours=int(hours), minutes=int(minutes)) > MAX_OFFSET:
         return None
     return naive.replace(tzinfo=_fixed_offset(sign, int(hours), int(minutes)))
 
@@ -173,10 +186,10 @@ _FORMATS: dict[str, Callable[[object], bool]] = {
 }
 
 _FORMAT_HINTS = {
-    "date": "a date written YYYY-MM-DD that exists in the calendar",
+    "date": f"a date written YYYY-MM-DD that exists in the calendar, in {MIN_YEAR}-{MAX_YEAR}",
     "date-time": (
-        "an RFC 3339 date-time with seconds and a UTC offset on a real calendar day, "
-        "e.g. 2026-03-01T14:30:00+01:00"
+        "an RFC 3339 date-time with seconds and a UTC offset (at most 14:00) on a real calendar "
+        f"day in {MIN_YEAR}-{MAX_YEAR}, e.g. 2026-03-01T14:30:00+01:00"
     ),
     "uri": "an absolute URI (a scheme such as https: or urn:, and no spaces)",
 }

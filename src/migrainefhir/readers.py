@@ -767,7 +767,9 @@ def read_csv(stream: BinaryIO, name: str, record_type: str | None = None) -> Ite
     header is row 1, blank rows count but give no record). `record_type` is used for rows
     without a record_type cell."""
     lines = _CsvLines(stream)
-    rows = csv.reader(lines)
+    # strict: a quote opened and never closed, or text after a closing quote, is an error for
+    # that row; lenient parsing would swallow the rest of the file into one cell, silently.
+    rows = csv.reader(lines, strict=True)
     row_number = 0
     header: list[str] | None = None
     while header is None:

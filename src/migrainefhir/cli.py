@@ -139,6 +139,8 @@ CONFIG_KEYS = {
     "max_file_resources": "max_file_resources",
     "gzip": "gzip",
     "base_url": "base_url",
+    "jobs": "jobs",
+    "validation": "validation",
 }
 
 
@@ -259,6 +261,23 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 @click.option("--base-url", help="ndjson only: make manifest urls absolute under this URL.")
 @click.option("--since", callback=_since, metavar="TIME", help="Only records recorded at or after.")
 @click.option("--strict", is_flag=True, help="Write nothing if any record is rejected.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=lambda: os.cpu_count() or 1,
+    show_default="the machine's cores",
+    help="Worker processes; the output is the same bytes for any number.",
+)
+@click.option(
+    "--validation",
+    type=click.Choice(["full", "fast"]),
+    default="full",
+    show_default=True,
+    help="full: every layer on every resource; fast: profile schemas, rules and integrity on "
+    "every resource, fhir.resources on the first resource of each profiled shape per worker "
+    "(see README).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
 def export(
     inputs: tuple[str, ...],
@@ -276,6 +295,8 @@ def export(
     since: datetime | None,
     timestamp: str | None,
     strict: bool,
+    jobs: int,
+    validation: str,
     quiet: bool,
 ) -> None:
     """Export input records as validated FHIR R4: Bundles or Bulk Data NDJSON.
@@ -302,6 +323,8 @@ def export(
             gzip=gzip,
             strict=strict,
             base_url=base_url,
+            jobs=jobs,
+            validation=validation,
         )
         result = run_export(
             inputs, _input_options(input_format, record_type, timezone), options, progress

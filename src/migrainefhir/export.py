@@ -5,6 +5,16 @@ whose resources fails goes, verbatim, with its problems, to rejects.ndjson (and 
 an OperationOutcome to OperationOutcome.ndjson). Nothing is lost: records read = exported +
 rejected + skipped (skipped only with --since), written to summary.json.
 
+Streaming and parallel. The input is cut into shards (shards.py: NDJSON byte ranges, whole
+JSON and CSV files). A worker reads its own shard, checks, converts and validates each record
+and writes part files: an index line per record, the record's resources (per type, or per
+patient partition for Bundles) and its reject lines. The parent merges the part files in input
+order, so the output is the same bytes whatever the number of workers; it is also where the
+run-wide checks happen: duplicate ids (in input order, exactly as a single pass), a Patient
+stub for every patient without a patient record, and the grouping of Bundles per patient.
+Built resources never cross a process boundary; only file names do. `jobs=1` runs the same
+worker code in the parent (no multiprocessing).
+
 Output is written into a staging folder and swapped in at the end (output.py), and is the same
 bytes for the same input and options.
 """
@@ -12,7 +22,10 @@ bytes for the same input and options.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+import multiprocessing
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,15 +39,18 @@ from migrainefhir.convert import ConvertContext, patient_stub
 from migrainefhir.errors import UsageError
 from migrainefhir.gate import convert_and_validate
 from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM, patient_id
-from migrainefhir.intake import CheckedRecord, InputOptions, checked_records
-from migrainefhir.output import open_private, staged_directory, write_private
-from migrainefhir.problems import Problem, Report, has_errors
+from migrainefhir.intake import CheckedRecord, CompactDuplicateIds, InputOptions, check_each
+from migrainefhir.output import PRIVATE_DIR, open_private, staged_directory, write_private
+from migrainefhir.problems import Problem, Report, Severity, Source, has_errors
+from migrainefhir.readers import STDIN
 from migrainefhir.records import PatientRecord
+from migrainefhir.shards import Shard, input_files, plan_shards, read_shard, read_whole_file
 from migrainefhir.validate import ResourceValidator, validate_record_resources
 from migrainefhir.validate.outcome import operation_outcome
 
 FORMATS = ("ndjson", "transaction", "collection")
 WRITE_MODES = ("put", "conditional")
+VALIDATION_MODES = ("full", "fast")
 
 # Azure Health Data Services accepts at most 500 entries per bundle; HAPI and Google accept
 # more, so 500 suits the common servers (fhir-conventions.md section 3).
@@ -59,6 +75,8 @@ class ExportOptions:
     gzip: bool = False
     strict: bool = False
     base_url: str | None = None
+    jobs: int = 1
+    validation: str = "full"
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -69,6 +87,10 @@ class ExportOptions:
             raise UsageError("--max-entries must be at least 2")
         if self.max_file_resources < 1:
             raise UsageError("--max-file-resources must be at least 1")
+        if self.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        if self.validation not in VALIDATION_MODES:
+            raise UsageError(f"unknown validation mode {self.validation!r}; choose full or fast")
 
 
 @dataclass(slots=True)
@@ -108,10 +130,11 @@ def export(
     on_record: Callable[[int], None] | None = None,
 ) -> ExportResult:
     """Export every input record; returns what happened. Writes nothing else than options.out."""
+    files = input_files(paths, input_options.read)  # unreadable paths fail before any output
     result = ExportResult(Report())
     try:
         with staged_directory(options.out) as staging:
-            _export_into(staging, paths, input_options, options, result, on_record)
+            _export_into(staging, files, input_options, options, result, on_record)
             if options.strict and result.report.counts.total_rejected:
                 raise _StrictAbort
     except _StrictAbort:
@@ -121,78 +144,397 @@ def export(
 
 def _export_into(
     staging: Path,
-    paths: Sequence[str],
+    files: list[str],
     input_options: InputOptions,
     options: ExportOptions,
     result: ExportResult,
     on_record: Callable[[int], None] | None,
 ) -> None:
-    ctx = ConvertContext(options.source_system, options.export_time, __version__)
-    sink: _Sink = (
-        _NdjsonSink(staging, options)
-        if options.format == "ndjson"
-        else _BundleSink(staging, options, ctx)
-    )
-    rejects = _RejectWriter(staging, options)
-    validator = ResourceValidator("full")
-    patients_seen: set[str] = set()
-    patients_with_record: set[str] = set()
-    for number, checked in enumerate(checked_records(paths, input_options), start=1):
-        if on_record is not None:
-            on_record(number)
-        resources = _gate(checked, options, ctx, validator, result, rejects)
-        if resources is None:
-            continue
+    work = staging / ".work"
+    work.mkdir(mode=PRIVATE_DIR)
+    stdin_copy = _copy_stdin(work) if STDIN in files else None
+    shards = plan_shards(files, input_options.read, options.jobs, stdin_copy)
+    task = _Task(input_options, options, work)
+    merger = _Merger(staging, task, result, on_record)
+    for done in _run_shards(shards, task, merger.validator):
+        merger.add(done)
+    merger.finish()
+    shutil.rmtree(work)
+
+
+def _copy_stdin(work: Path) -> str:
+    """Standard input, copied to a private file, so it can be read like any input file."""
+    path = work / "stdin"
+    with open_private(path) as handle:
+        shutil.copyfileobj(sys.stdin.buffer, handle, 1024 * 1024)
+    return str(path)
+
+
+# --- the shards: run in the parent (jobs=1) or in worker processes ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """What every worker needs to know (picklable: sent once to each worker)."""
+
+    input_options: InputOptions
+    options: ExportOptions
+    work: Path
+
+
+@dataclass(frozen=True, slots=True)
+class _ShardDone:
+    """A finished shard: where its part files are. Never the resources themselves."""
+
+    shard: Shard
+    folder: Path
+
+
+def _run_shards(
+    shards: list[Shard], task: _Task, validator: ResourceValidator
+) -> Iterator[_ShardDone]:
+    """The finished shards in input order (the merge can start as soon as the first is done)."""
+    jobs = min(task.options.jobs, len(shards))
+    if jobs <= 1:
+        worker = _ShardWorker(task)
+        for shard in shards:
+            yield worker.run(shard)
+        return
+    _warm_up(validator)  # forked workers then share the imported modules and compiled schemas
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with context.Pool(jobs, initializer=_start_worker, initargs=(task,)) as pool:
+        yield from pool.imap(_run_in_worker, shards, chunksize=1)
+
+
+def _warm_up(validator: ResourceValidator) -> None:
+    ctx = ConvertContext(DEFAULT_SOURCE_SYSTEM, datetime(2000, 1, 1).astimezone(), __version__)
+    validator.validate(patient_stub("warm-up", ctx))
+
+
+_WORKER: _ShardWorker | None = None
+
+
+def _start_worker(task: _Task) -> None:
+    global _WORKER
+    _WORKER = _ShardWorker(task)
+
+
+def _run_in_worker(shard: Shard) -> _ShardDone:
+    assert _WORKER is not None, "the pool initializer makes the worker"
+    return _WORKER.run(shard)
+
+
+# Index line fields: one JSON array per record (see _ShardWorker.run).
+_EXPORTED, _REJECTED, _SKIPPED = "x", "r", "s"
+
+
+class _ShardWorker:
+    """Checks, converts and validates the records of one shard at a time into part files."""
+
+    def __init__(self, task: _Task) -> None:
+        self.task = task
+        self.options = task.options
+        self.ctx = ConvertContext(self.options.source_system, self.options.export_time, __version__)
+        self.validator = ResourceValidator(self.options.validation)  # type: ignore[arg-type]
+
+    def run(self, shard: Shard) -> _ShardDone:
+        folder = self.task.work / f"shard-{shard.number:06d}"
+        folder.mkdir(mode=PRIVATE_DIR)
+        parts = _PartWriter(folder)
+        try:
+            records = read_shard(shard, self.task.input_options.read)
+            for ordinal, checked in enumerate(check_each(records, self.task.input_options)):
+                self._one(checked, (shard.number << 32) | ordinal, parts)
+        finally:
+            parts.close()
+        return _ShardDone(shard, folder)
+
+    def _one(self, checked: CheckedRecord, sequence: int, parts: _PartWriter) -> None:
+        """One record -> one index line, and its resources or its reject lines."""
         record = checked.record
-        assert record is not None  # _gate returns resources only for accepted records
-        sink.add(record.patient_id, resources)
-        patients_seen.add(record.patient_id)
-        if isinstance(record, PatientRecord):
-            patients_with_record.add(record.patient_id)
-    # Every patient_id gets a Patient, from its patient record or, without one, a stub.
-    for pid in sorted(patients_seen - patients_with_record):
-        stub = patient_stub(pid, ctx)
-        problems = validate_record_resources([stub], None, validator=validator)
-        result.report.problems.extend(problems)
-        if not has_errors(problems):
-            sink.add(pid, [stub])
-    result.resources = sink.finish()
-    error_files = rejects.finish()
-    result.report.problems.sort(key=_problem_order)
-    write_private(staging / "summary.json", _dumps_pretty(result.summary()))
-    if options.format == "ndjson":
-        assert isinstance(sink, _NdjsonSink)
-        manifest = _manifest(options, sink.outputs, error_files)
-        write_private(staging / "manifest.json", _dumps_pretty(manifest))
+        key: list[str] | None = None
+        more: list[Problem] = []
+        patient: str | None = None
+        counts: dict[str, int] | None = None
+        if record is None:
+            outcome = _REJECTED
+            parts.reject(checked.raw.source, checked.raw.original, checked.problems)
+        else:
+            key = [record.record_type, record.record_id]
+            if _skipped_by_since(record.recorded_at, self.options.since):
+                outcome = _SKIPPED
+            else:
+                resources, more = convert_and_validate(
+                    record, self.ctx, checked.raw.source, self.validator
+                )
+                if has_errors(more):
+                    outcome = _REJECTED
+                    parts.reject(checked.raw.source, checked.raw.original, checked.problems + more)
+                else:
+                    outcome = _EXPORTED
+                    patient = record.patient_id
+                    if self.options.format == "ndjson":
+                        counts = parts.resources(resources)
+                    else:
+                        parts.partition(patient, sequence, resources)
+        is_patient = isinstance(record, PatientRecord)
+        parts.index(
+            [
+                checked.raw.record_type,
+                outcome,
+                key,
+                patient,
+                is_patient,
+                counts,
+                [p.to_json() for p in checked.problems] or None,
+                [p.to_json() for p in more] or None,
+                checked.raw.source.to_json(),
+            ]
+        )
 
 
-def _gate(
-    checked: CheckedRecord,
-    options: ExportOptions,
-    ctx: ConvertContext,
-    validator: ResourceValidator,
-    result: ExportResult,
-    rejects: _RejectWriter,
-) -> list[dict[str, Any]] | None:
-    """Convert and validate one record; the resources to write, or None (rejected/skipped)."""
-    kind = checked.raw.record_type
-    record = checked.record
-    result.report.problems.extend(checked.problems)
-    if record is None:
-        result.report.counts.count(kind, accepted=False)
-        rejects.add(checked, checked.problems)
-        return None
-    if _skipped_by_since(record.recorded_at, options.since):
-        result.report.counts.count_skipped(kind)
-        return None
-    resources, problems = convert_and_validate(record, ctx, checked.raw.source, validator)
-    result.report.problems.extend(problems)
-    if has_errors(problems):
-        result.report.counts.count(kind, accepted=False)
-        rejects.add(checked, checked.problems + problems)
-        return None
-    result.report.counts.count(kind, accepted=True)
-    return resources
+class _PartWriter:
+    """The part files of one shard (opened on first use)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.handles: dict[str, IO[bytes]] = {}
+
+    def _handle(self, name: str) -> IO[bytes]:
+        handle = self.handles.get(name)
+        if handle is None:
+            handle = self.handles[name] = open_private(self.folder / name)
+        return handle
+
+    def index(self, fields: list[Any]) -> None:
+        self._handle("index").write(orjson.dumps(fields) + b"\n")
+
+    def resources(self, resources: list[dict[str, Any]]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for resource in resources:
+            kind = resource["resourceType"]
+            self._handle(f"type-{kind}").write(orjson.dumps(resource) + b"\n")
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    def partition(self, patient: str, sequence: int, resources: list[dict[str, Any]]) -> None:
+        name = f"partition-{_partition_of(patient):02d}"
+        self._handle(name).write(_partition_line(patient, sequence, resources))
+
+    def reject(self, source: Source, original: object, problems: list[Problem]) -> None:
+        line, outcome = _reject_lines(source, original, problems)
+        self._handle("rejects").write(line)
+        self._handle("outcomes").write(outcome)
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()
+
+
+def _reject_lines(source: Source, original: object, problems: list[Problem]) -> tuple[bytes, bytes]:
+    """The rejects.ndjson line (record verbatim with its problems) and its OperationOutcome."""
+    line = {
+        "source": source.to_json(),
+        "record": original,
+        "problems": [problem.to_json() for problem in problems],
+    }
+    return _dumps(line) + b"\n", _dumps(operation_outcome(problems)) + b"\n"
+
+
+def _partition_line(patient: str, sequence: int, resources: list[dict[str, Any]]) -> bytes:
+    # Patient ids follow the contract's id rule (no tab): the grouping reads them unparsed.
+    return b"%s\t%d\t%s\n" % (patient.encode(), sequence, orjson.dumps(resources))
+
+
+# --- the merge: input order, run-wide checks, final files -------------------------------------
+
+
+def _problem_from_json(data: dict[str, Any]) -> Problem:
+    source = data.get("source")
+    return Problem(
+        data["code"],
+        Severity(data["severity"]),
+        data["message"],
+        data["path"],
+        Source(**source) if source is not None else None,
+    )
+
+
+def _problems(items: list[dict[str, Any]] | None) -> list[Problem]:
+    return [_problem_from_json(item) for item in items] if items else []
+
+
+class _Merger:
+    """Merges finished shards in input order into the final files, and counts everything."""
+
+    def __init__(
+        self,
+        staging: Path,
+        task: _Task,
+        result: ExportResult,
+        on_record: Callable[[int], None] | None,
+    ) -> None:
+        self.options = task.options
+        self.input_options = task.input_options
+        self.result = result
+        self.on_record = on_record
+        self.ctx = ConvertContext(self.options.source_system, self.options.export_time, __version__)
+        self.validator = ResourceValidator(self.options.validation)  # type: ignore[arg-type]
+        self.sink: _NdjsonSink | _BundleSink = (
+            _NdjsonSink(staging, self.options)
+            if self.options.format == "ndjson"
+            else _BundleSink(staging, self.options, self.ctx)
+        )
+        self.rejects = _RejectWriter(staging)
+        self.duplicates = CompactDuplicateIds()
+        self.originals = _Originals(self.input_options)
+        self.records = 0
+        self.file_records: dict[str, int] = {}  # records merged so far, per input file
+        self.patients_seen: set[str] = set()
+        self.patients_with_record: set[str] = set()
+
+    def add(self, done: _ShardDone) -> None:
+        parts = _PartReader(done.folder)
+        shard = done.shard
+        try:
+            for ordinal, line in enumerate(parts.index()):
+                self._record(shard, (shard.number << 32) | ordinal, orjson.loads(line), parts)
+        finally:
+            parts.close()
+        if self.options.format == "ndjson":
+            shutil.rmtree(done.folder)
+        else:
+            assert isinstance(self.sink, _BundleSink)
+            self.sink.shard_folders.append(done.folder)
+
+    def _record(self, shard: Shard, sequence: int, fields: list[Any], parts: _PartReader) -> None:
+        kind, outcome, key, patient, is_patient, counts, contract, more, where = fields
+        self.records += 1
+        if self.on_record is not None:
+            self.on_record(self.records)
+        file_ordinal = self.file_records.get(shard.file, 0)
+        self.file_records[shard.file] = file_ordinal + 1
+        source = Source(**where)
+        problems = _problems(contract)
+        report = self.result.report
+        duplicate = self.duplicates.check(key[0], key[1], source) if key is not None else []
+        if duplicate:
+            problems += duplicate
+            report.problems.extend(problems)
+            report.counts.count(kind, accepted=False)
+            original = self.originals.get(shard, file_ordinal)
+            self.rejects.add(*_reject_lines(source, original, problems))
+            parts.drop(outcome, counts)
+            if outcome == _EXPORTED and isinstance(self.sink, _BundleSink):
+                self.sink.dropped.add(sequence)
+            return
+        report.problems.extend(problems + _problems(more))
+        if outcome == _REJECTED:
+            report.counts.count(kind, accepted=False)
+            self.rejects.add(*parts.reject())
+        elif outcome == _SKIPPED:
+            report.counts.count_skipped(kind)
+        else:
+            report.counts.count(kind, accepted=True)
+            if counts is not None:
+                assert isinstance(self.sink, _NdjsonSink)
+                for resource_type, number in counts.items():
+                    for line in parts.resources(resource_type, number):
+                        self.sink.write_line(resource_type, line)
+            self.patients_seen.add(patient)
+            if is_patient:
+                self.patients_with_record.add(patient)
+
+    def finish(self) -> None:
+        """Patient stubs, then the final files, the summary and the manifest."""
+        result, options = self.result, self.options
+        # Every patient_id gets a Patient, from its patient record or, without one, a stub.
+        for pid in sorted(self.patients_seen - self.patients_with_record):
+            stub = patient_stub(pid, self.ctx)
+            problems = validate_record_resources([stub], None, validator=self.validator)
+            result.report.problems.extend(problems)
+            if not has_errors(problems):
+                self.sink.add(pid, [stub])
+        self.duplicates.close()
+        self.originals.close()
+        result.resources = self.sink.finish()
+        error_files = self.rejects.finish()
+        result.report.problems.sort(key=_problem_order)
+        staging = self.rejects.staging
+        write_private(staging / "summary.json", _dumps_pretty(result.summary()))
+        if options.format == "ndjson":
+            assert isinstance(self.sink, _NdjsonSink)
+            manifest = _manifest(options, self.sink.outputs, error_files)
+            write_private(staging / "manifest.json", _dumps_pretty(manifest))
+
+
+class _PartReader:
+    """Reads one shard's part files in step with its index."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.handles: dict[str, IO[bytes]] = {}
+
+    def _handle(self, name: str) -> IO[bytes]:
+        handle = self.handles.get(name)
+        if handle is None:
+            handle = self.handles[name] = open(self.folder / name, "rb")  # noqa: SIM115
+        return handle
+
+    def index(self) -> Iterator[bytes]:
+        if not (self.folder / "index").exists():
+            return iter(())
+        return iter(self._handle("index"))
+
+    def resources(self, resource_type: str, count: int) -> Iterator[bytes]:
+        handle = self._handle(f"type-{resource_type}")
+        for _ in range(count):
+            yield handle.readline()
+
+    def reject(self) -> tuple[bytes, bytes]:
+        return self._handle("rejects").readline(), self._handle("outcomes").readline()
+
+    def drop(self, outcome: str, counts: dict[str, int] | None) -> None:
+        """Skip what the worker wrote for a record that the merge rejects as a duplicate."""
+        if outcome == _REJECTED:
+            self.reject()
+        for resource_type, number in (counts or {}).items():
+            for _ in self.resources(resource_type, number):
+                pass
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()
+
+
+class _Originals:
+    """The verbatim input record at a file position, for a duplicate found only at the merge.
+
+    Duplicates come in input order, so one forward reader per file reads each file at most
+    once more, and only when it has a duplicate.
+    """
+
+    def __init__(self, input_options: InputOptions) -> None:
+        self.read = input_options.read
+        self.readers: dict[str, tuple[Iterator[Any], list[int]]] = {}
+
+    def get(self, shard: Shard, ordinal: int) -> object:
+        reader, position = self.readers.get(shard.file, (None, [0]))
+        if reader is None:
+            reader = read_whole_file(shard.file, shard.name, self.read)
+            self.readers[shard.file] = (reader, position)
+        for raw in reader:
+            position[0] += 1
+            if position[0] - 1 == ordinal:
+                return raw.original
+        raise AssertionError(f"record {ordinal} of {shard.name} not found again")
+
+    def close(self) -> None:
+        for reader, _ in self.readers.values():
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()
 
 
 def _skipped_by_since(recorded_at: datetime | None, since: datetime | None) -> bool:
@@ -216,14 +558,6 @@ def _dumps_pretty(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
 
 
-class _Sink:
-    def add(self, patient: str, resources: list[dict[str, Any]]) -> None:
-        raise NotImplementedError
-
-    def finish(self) -> dict[str, int]:
-        raise NotImplementedError
-
-
 @dataclass(slots=True)
 class _TypeFiles:
     """The numbered NDJSON files of one resource type, split past the per-file limit."""
@@ -233,7 +567,7 @@ class _TypeFiles:
     handle: IO[bytes] | None = None
 
 
-class _NdjsonSink(_Sink):
+class _NdjsonSink:
     """Bulk Data layout: one NDJSON file per resource type, numbered when split."""
 
     def __init__(self, staging: Path, options: ExportOptions) -> None:
@@ -244,10 +578,12 @@ class _NdjsonSink(_Sink):
 
     def add(self, patient: str, resources: list[dict[str, Any]]) -> None:
         for resource in resources:
-            self._write(resource["resourceType"], _dumps(resource) + b"\n")
+            self.write_line(resource["resourceType"], _dumps(resource) + b"\n")
 
-    def _write(self, resource_type: str, line: bytes) -> None:
-        files = self.files.setdefault(resource_type, _TypeFiles())
+    def write_line(self, resource_type: str, line: bytes) -> None:
+        files = self.files.get(resource_type)
+        if files is None:
+            files = self.files[resource_type] = _TypeFiles()
         if files.handle is None or files.counts[-1] >= self.options.max_file_resources:
             if files.handle is not None:
                 files.handle.close()
@@ -278,38 +614,46 @@ class _NdjsonSink(_Sink):
         return totals
 
 
-class _BundleSink(_Sink):
-    """One Bundle per patient (split past max_entries), grouped through spill files."""
+# Patient stubs are added after every record: they sort after all records of their patient
+# (and the Patient goes first in its Bundles anyway).
+_STUB_SEQUENCE = 1 << 62
+
+
+class _BundleSink:
+    """One Bundle per patient (split past max_entries), grouped through partition files.
+
+    Workers write each exported record's resources to the partition of its patient, one file
+    per shard and partition; the merge adds the Patient stubs to its own partition files and,
+    at the end, reads one partition at a time (as bytes) to write its patients' Bundles.
+    """
 
     def __init__(self, staging: Path, options: ExportOptions, ctx: ConvertContext) -> None:
         self.options = options
         self.ctx = ctx
         self.work = staging / ".partitions"
-        self.work.mkdir(mode=0o700)
+        self.work.mkdir(mode=PRIVATE_DIR)
         self.bundles = staging / "bundles"
-        self.bundles.mkdir(mode=0o700)
-        self.partitions: dict[int, IO[bytes]] = {}
-        self.sequence = 0
+        self.bundles.mkdir(mode=PRIVATE_DIR)
+        self.shard_folders: list[Path] = []
+        self.dropped: set[int] = set()  # sequences of records the merge rejected
+        self.own = _PartWriter(self.work)
+        self.stubs = 0
 
     def add(self, patient: str, resources: list[dict[str, Any]]) -> None:
-        partition = _partition_of(patient)
-        handle = self.partitions.get(partition)
-        if handle is None:
-            handle = open_private(self.work / f"{partition:02d}.ndjson")
-            self.partitions[partition] = handle
-        self.sequence += 1
-        handle.write(_dumps([patient, self.sequence, resources]) + b"\n")
+        self.own.partition(patient, _STUB_SEQUENCE + self.stubs, resources)
+        self.stubs += 1
 
     def finish(self) -> dict[str, int]:
+        self.own.close()
         totals: dict[str, int] = {}
-        for handle in self.partitions.values():
-            handle.close()
-        for partition in sorted(self.partitions):
-            path = self.work / f"{partition:02d}.ndjson"
-            for patient, groups in _grouped_by_patient(path):
+        folders = [*self.shard_folders, self.work]
+        for partition in range(PATIENT_PARTITIONS):
+            paths = [folder / f"partition-{partition:02d}" for folder in folders]
+            for patient, groups in _grouped_by_patient(paths, self.dropped):
                 self._write_patient(patient, groups, totals)
-            path.unlink()
-        self.work.rmdir()
+            for path in paths:
+                path.unlink(missing_ok=True)
+        shutil.rmtree(self.work)
         return dict(sorted(totals.items()))
 
     def _write_patient(
@@ -340,23 +684,26 @@ def _partition_of(patient: str) -> int:
     return int.from_bytes(digest, "big") % PATIENT_PARTITIONS
 
 
-def _grouped_by_patient(path: Path) -> list[tuple[str, list[list[dict[str, Any]]]]]:
-    """One partition's records, grouped per patient (sorted), Patient resource first."""
-    per_patient: dict[str, list[tuple[int, list[dict[str, Any]]]]] = {}
-    with path.open("rb") as handle:
-        for line in handle:
-            patient, sequence, resources = orjson.loads(line)
-            per_patient.setdefault(patient, []).append((sequence, resources))
-    grouped = []
+def _grouped_by_patient(
+    paths: Iterable[Path], dropped: set[int]
+) -> Iterator[tuple[str, list[list[dict[str, Any]]]]]:
+    """One partition's records, grouped per patient (sorted), Patient resource first.
+
+    The partition is held as bytes; only one patient's resources are decoded at a time.
+    """
+    per_patient: dict[str, list[tuple[int, bytes]]] = {}
+    for path in paths:
+        if not path.exists():
+            continue
+        with path.open("rb") as handle:
+            for line in handle:
+                name, sequence, resources = line.split(b"\t", 2)
+                if int(sequence) not in dropped:
+                    per_patient.setdefault(name.decode(), []).append((int(sequence), resources))
     for patient in sorted(per_patient):
-        records = [resources for _, resources in sorted(per_patient[patient], key=_first)]
+        records = [orjson.loads(resources) for _, resources in sorted(per_patient.pop(patient))]
         records.sort(key=_patient_first)
-        grouped.append((patient, records))
-    return grouped
-
-
-def _first(item: tuple[int, list[dict[str, Any]]]) -> int:
-    return item[0]
+        yield patient, records
 
 
 def _patient_first(resources: list[dict[str, Any]]) -> int:
@@ -386,24 +733,17 @@ def _chunks(groups: list[list[dict[str, Any]]], max_entries: int) -> list[list[d
 class _RejectWriter:
     """rejects.ndjson (verbatim records with their problems) and OperationOutcome.ndjson."""
 
-    def __init__(self, staging: Path, options: ExportOptions) -> None:
+    def __init__(self, staging: Path) -> None:
         self.staging = staging
-        self.options = options
         self.count = 0
         self.rejects = open_private(staging / "rejects.ndjson")
         self.outcomes: IO[bytes] | None = None  # created with the first reject
 
-    def add(self, checked: CheckedRecord, problems: Iterable[Problem]) -> None:
-        problems = list(problems)
-        line = {
-            "source": checked.raw.source.to_json(),
-            "record": checked.raw.original,
-            "problems": [problem.to_json() for problem in problems],
-        }
-        self.rejects.write(_dumps(line) + b"\n")
+    def add(self, line: bytes, outcome: bytes) -> None:
+        self.rejects.write(line)
         if self.outcomes is None:
             self.outcomes = open_private(self.staging / "OperationOutcome.ndjson")
-        self.outcomes.write(_dumps(operation_outcome(problems)) + b"\n")
+        self.outcomes.write(outcome)
         self.count += 1
 
     def finish(self) -> list[dict[str, Any]]:

@@ -5,12 +5,15 @@ The first two stages of the one-way flow (read -> check + parse), shared by ever
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import hashlib
+import tempfile
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from migrainefhir.contract import DuplicateIds
+from migrainefhir.contract import _ID_FIELDS, DUPLICATE_ID, DuplicateIds
 from migrainefhir.model import ParseOptions, parse_record
-from migrainefhir.problems import Problem, has_errors
+from migrainefhir.problems import Problem, Severity, Source, has_errors
 from migrainefhir.raw import RawRecord
 from migrainefhir.readers import ReadOptions, read_records
 from migrainefhir.records import Record
@@ -43,11 +46,107 @@ def checked_records(paths: Sequence[str], options: InputOptions) -> Iterator[Che
     Raises errors.InputUnreadable / UsageError before the first record when an input path
     cannot be read at all; every problem with the data itself comes back as Problems.
     """
-    duplicates = DuplicateIds()
-    for raw in read_records(paths, options.read):
+    records = read_records(paths, options.read)
+    duplicates = CompactDuplicateIds()
+    try:
+        for checked in check_each(records, options):
+            record = checked.record
+            if record is None:
+                yield checked
+                continue
+            found = duplicates.check(record.record_type, record.record_id, checked.raw.source)
+            if found:
+                yield CheckedRecord(checked.raw, None, checked.problems + found)
+            else:
+                yield checked
+    finally:
+        duplicates.close()
+
+
+def check_each(raws: Iterable[RawRecord], options: InputOptions) -> Iterator[CheckedRecord]:
+    """The contract on each record on its own: everything but duplicate ids, which need the
+    whole run (a parallel export checks those when it merges its shards, in input order)."""
+    for raw in raws:
         record, problems = parse_record(raw, options.parse)
-        if record is not None:
-            problems = problems + duplicates.check(record.record_type, record.record_id, raw.source)
-            if has_errors(problems):
-                record = None
+        if record is not None and has_errors(problems):
+            record = None
         yield CheckedRecord(raw, record, problems)
+
+
+# One slot: 8-byte hash of (record type, id), the packed first Source, and where the exact key
+# is in the key file. At most 2/3 of the slots are used: about 36 bytes per id in memory.
+_EMPTY = 0
+_MAX_LOAD = 2 / 3
+
+
+class CompactDuplicateIds(DuplicateIds):
+    """DuplicateIds in about 36 bytes per id (a dict of id strings takes about 130).
+
+    An open-addressing table of 64-bit hashes; each key is also appended to a private temporary
+    file, and a hash match is confirmed by reading the key back, so two different ids whose
+    hashes collide are never reported as duplicates: the answer is exact.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hashes = array("Q", bytes(8 * 1024))
+        self._firsts = array("Q", bytes(8 * 1024))
+        self._offsets = array("Q", bytes(8 * 1024))
+        self._used = 0
+        self._keys = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the tracker)
+        self._keys_end = 0
+
+    def check(self, record_type: str, record_id: str, source: Source) -> list[Problem]:
+        """[] for the first record with this type and id; else input.duplicate-id."""
+        key = f"{record_type}\x00{record_id}".encode()
+        hashed = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") or 1
+        mask = len(self._hashes) - 1
+        slot = hashed & mask
+        while self._hashes[slot] != _EMPTY:
+            if self._hashes[slot] == hashed and self._key_at(self._offsets[slot], len(key)) == key:
+                return self._duplicate(record_type, record_id, self._firsts[slot], source)
+            slot = (slot + 1) & mask
+        self._hashes[slot] = hashed
+        self._firsts[slot] = self._pack(source)
+        self._offsets[slot] = self._keys_end
+        self._keys.seek(self._keys_end)
+        self._keys.write(key)
+        self._keys_end += len(key)
+        self._used += 1
+        if self._used > len(self._hashes) * _MAX_LOAD:
+            self._grow()
+        return []
+
+    def _key_at(self, offset: int, length: int) -> bytes:
+        self._keys.seek(offset)
+        return self._keys.read(length)
+
+    def _duplicate(
+        self, record_type: str, record_id: str, first: int, source: Source
+    ) -> list[Problem]:
+        field_name = _ID_FIELDS.get(record_type, "id")
+        message = (
+            f"duplicate {record_type} {field_name} {record_id}: the first record with this id "
+            f"is at {self._unpack(first)}; records are never merged"
+        )
+        return [Problem(DUPLICATE_ID, Severity.ERROR, message, f"$.{field_name}", source)]
+
+    def _grow(self) -> None:
+        old = (self._hashes, self._firsts, self._offsets)
+        size = 2 * len(old[0])
+        self._hashes = array("Q", bytes(8 * size))
+        self._firsts = array("Q", bytes(8 * size))
+        self._offsets = array("Q", bytes(8 * size))
+        mask = size - 1
+        for hashed, first, offset in zip(*old, strict=True):
+            if hashed == _EMPTY:
+                continue
+            slot = hashed & mask
+            while self._hashes[slot] != _EMPTY:
+                slot = (slot + 1) & mask
+            self._hashes[slot] = hashed
+            self._firsts[slot] = first
+            self._offsets[slot] = offset
+
+    def close(self) -> None:
+        self._keys.close()

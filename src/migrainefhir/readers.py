@@ -422,9 +422,13 @@ def _too_deep_problem(source: Source) -> Problem:
 # NDJSON / JSONL
 
 
-def read_ndjson(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
-    """One record per line; blank lines skipped; CRLF and a UTF-8 BOM accepted."""
-    line_number = 0
+def read_ndjson(stream: BinaryIO, name: str, first_line: int = 1) -> Iterator[RawRecord]:
+    """One record per line; blank lines skipped; CRLF and a UTF-8 BOM accepted.
+
+    `first_line` is the file's line number of the stream's first line: a shard of a file that
+    starts mid-file (shards.py) still reports the file's own line numbers.
+    """
+    line_number = first_line - 1
     for line, too_long in _lines(stream):
         line_number += 1
         if line_number == 1:

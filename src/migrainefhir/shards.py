@@ -1,0 +1,183 @@
+"""Shards: the unit of work of a parallel export, planned by the parent, read by a worker.
+
+An NDJSON file is split at line boundaries into byte ranges; the parent counts the lines
+before each split, so a worker reading a range still names the file's own 1-based line
+numbers. JSON and CSV files are whole-file shards (a JSON array's element positions and a CSV
+header are only known by reading from the start). A file that starts with a UTF-16/32 byte
+order mark is one shard: the reader rejects it as a whole.
+
+Shards are listed in input order, so merging their results in list order gives the output a
+single pass would have written, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from migrainefhir.errors import InputUnreadable, UsageError
+from migrainefhir.raw import RawRecord
+from migrainefhir.readers import (
+    STDIN,
+    STDIN_NAME,
+    ReadOptions,
+    _extension_format,
+    _read_stream,
+    _wide_bom,
+    expand_inputs,
+    read_ndjson,
+)
+
+# A range smaller than this is not worth a worker's round trip; larger ones balance badly.
+MIN_SHARD_BYTES = 4 * 1024 * 1024
+MAX_SHARD_BYTES = 64 * 1024 * 1024
+SHARDS_PER_JOB = 4
+_CHUNK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """One file, or the byte range [start, end) of an NDJSON file whose first line is
+    `first_line`. `end` None means to the end of the file."""
+
+    number: int
+    file: str
+    name: str  # the file's name in Sources ("<stdin>" for standard input spooled to `file`)
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+
+    @property
+    def whole_file(self) -> bool:
+        return self.start == 0 and self.end is None
+
+
+def input_files(paths: Sequence[str], options: ReadOptions) -> list[str]:
+    """The files to read (readers.expand_inputs), checked before anything is written."""
+    files = expand_inputs(paths, options.input_format)
+    if STDIN in files and options.input_format is None:
+        raise UsageError("reading standard input ('-') needs --input-format (json, ndjson or csv)")
+    return files
+
+
+def plan_shards(
+    files: Sequence[str], options: ReadOptions, jobs: int, stdin_copy: str | None = None
+) -> list[Shard]:
+    """The shards of every input file, in input order. Standard input must have been copied to
+    the file `stdin_copy` (it is read like a file, under the name "<stdin>")."""
+    real = [stdin_copy if file == STDIN and stdin_copy else file for file in files]
+    sizes = {file: _size(file) for file in real}
+    total = sum(sizes.values())
+    target = min(MAX_SHARD_BYTES, max(MIN_SHARD_BYTES, total // max(1, jobs * SHARDS_PER_JOB)))
+    shards: list[Shard] = []
+    for given, file in zip(files, real, strict=True):
+        name = STDIN_NAME if given == STDIN else given
+        form = options.input_format or _extension_format(file)
+        if jobs > 1 and form == "ndjson" and sizes[file] > 2 * target:
+            ranges = _ndjson_ranges(file, sizes[file], target)
+        else:
+            ranges = [(0, None, 1)]
+        for start, end, first_line in ranges:
+            shards.append(Shard(len(shards), file, name, start, end, first_line))
+    return shards
+
+
+def _size(file: str) -> int:
+    try:
+        return os.path.getsize(file)
+    except OSError as exc:
+        raise InputUnreadable(f"{file}: cannot be opened ({exc.strerror})") from exc
+
+
+def _ndjson_ranges(file: str, size: int, target: int) -> list[tuple[int, int | None, int]]:
+    """(start, end, first line) of each range: every split is just after a newline."""
+    try:
+        with open(file, "rb") as handle:
+            if _wide_bom(handle.read(4)) is not None:
+                return [(0, None, 1)]
+            starts = [0]
+            while starts[-1] + target < size:
+                after = _next_line_start(handle, starts[-1] + target)
+                if after is None or after >= size:
+                    break
+                starts.append(after)
+            lines = [1]
+            for start, end in itertools.pairwise(starts):
+                lines.append(lines[-1] + _count_newlines(handle, start, end))
+    except OSError as exc:
+        raise InputUnreadable(f"{file}: reading failed ({exc.strerror})") from exc
+    ends: list[int | None] = [*starts[1:], None]
+    return list(zip(starts, ends, lines, strict=True))
+
+
+def _next_line_start(handle: BinaryIO, offset: int) -> int | None:
+    """The first line start at or after `offset` (None: no newline before the end)."""
+    handle.seek(offset - 1)
+    position = offset - 1
+    while True:
+        chunk = handle.read(64 * 1024)
+        if not chunk:
+            return None
+        found = chunk.find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        position += len(chunk)
+
+
+def _count_newlines(handle: BinaryIO, start: int, end: int) -> int:
+    handle.seek(start)
+    count, left = 0, end - start
+    while left > 0:
+        chunk = handle.read(min(_CHUNK, left))
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        left -= len(chunk)
+    return count
+
+
+class _Range:
+    """A binary file read only up to `end` (readline is all read_ndjson uses)."""
+
+    def __init__(self, handle: BinaryIO, end: int | None) -> None:
+        self.handle = handle
+        self.left = None if end is None else end - handle.tell()
+
+    def readline(self, limit: int = -1) -> bytes:
+        if self.left is None:
+            return self.handle.readline(limit)
+        if self.left <= 0:
+            return b""
+        line = self.handle.readline(self.left if limit < 0 else min(limit, self.left))
+        self.left -= len(line)
+        return line
+
+
+def read_shard(shard: Shard, options: ReadOptions) -> Iterator[RawRecord]:
+    """The shard's records, with the Sources a single pass over the whole file would give."""
+    if shard.whole_file:
+        yield from read_whole_file(shard.file, shard.name, options)
+        return
+    try:
+        handle = open(shard.file, "rb")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise InputUnreadable(f"{shard.file}: cannot be opened ({exc.strerror})") from exc
+    with handle:
+        handle.seek(shard.start)
+        try:
+            yield from read_ndjson(_Range(handle, shard.end), shard.name, shard.first_line)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise InputUnreadable(f"{shard.name}: reading failed ({exc.strerror})") from exc
+
+
+def read_whole_file(file: str, name: str, options: ReadOptions) -> Iterator[RawRecord]:
+    """Every record of one file, named `name` in its Sources."""
+    try:
+        handle = open(file, "rb")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise InputUnreadable(f"{name}: cannot be opened ({exc.strerror})") from exc
+    with handle:
+        yield from _read_stream(handle, name, file, options)

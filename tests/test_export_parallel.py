@@ -1,0 +1,174 @@
+"""Parallel export: shards, workers and the merge give the bytes of a single pass.
+
+The input mixes every case the merge must get right: NDJSON split into several byte ranges,
+whole-file JSON and CSV shards, contract rejects, a malformed line, blank lines, and duplicate
+ids whose first occurrence is in an earlier shard or another file.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrainefhir import export as export_module
+from migrainefhir import shards
+from migrainefhir.export import ExportOptions, export
+from migrainefhir.intake import CompactDuplicateIds
+from migrainefhir.pipeline import InputOptions
+from migrainefhir.problems import Source
+from migrainefhir.readers import ReadOptions
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+EXPORT_TIME = datetime(2026, 7, 1, tzinfo=UTC)
+SMALL_SHARDS = 16 * 1024
+
+
+@pytest.fixture(autouse=True)
+def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shards of 16 KiB, so a test-sized NDJSON file is split into several byte ranges."""
+    monkeypatch.setattr(shards, "MIN_SHARD_BYTES", SMALL_SHARDS)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    folder = tmp_path_factory.mktemp("mixed")
+    lines = (EXAMPLES / "ndjson" / "diary-entries.ndjson").read_text().splitlines()[:150]
+    first, bad = json.loads(lines[2]), json.loads(lines[40])
+    bad["severity"] = 11  # input.range
+    lines[40] = json.dumps(bad)
+    lines[60] = "{not json"
+    lines.insert(80, "")
+    lines.append(json.dumps(first))  # a duplicate of line 3, three shards later
+    diary = folder / "diary.ndjson"
+    diary.write_text("\n".join(lines) + "\n")
+    again = folder / "again.json"  # a whole-file shard
+    again.write_text(f"[\n{lines[4]},\n{lines[6]}\n]\n")  # duplicates of lines 5 and 7
+    return [
+        str(diary),
+        str(EXAMPLES / "json" / "patients.json"),
+        str(EXAMPLES / "csv" / "ketamine-sessions.csv"),
+        str(again),
+    ]
+
+
+def run(inputs: list[str], out: Path, **options: Any) -> Any:
+    return export(
+        inputs, InputOptions(), ExportOptions(out=out, export_time=EXPORT_TIME, **options)
+    )
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_the_mixed_input_is_really_split_into_several_shards(mixed: list[str]) -> None:
+    plan = shards.plan_shards(mixed, ReadOptions(), jobs=2)
+    diary_shards = [s for s in plan if s.file == mixed[0]]
+    assert len(diary_shards) >= 3
+    assert [s.file for s in plan[len(diary_shards) :]] == mixed[1:]
+
+
+@pytest.mark.parametrize("output_format", ["ndjson", "transaction", "collection"])
+def test_output_is_byte_identical_for_one_two_and_three_jobs(
+    mixed: list[str], tmp_path: Path, output_format: str
+) -> None:
+    outputs = []
+    for jobs in (1, 2, 3):
+        run(mixed, tmp_path / f"jobs{jobs}", format=output_format, jobs=jobs, validation="fast")
+        outputs.append(tree(tmp_path / f"jobs{jobs}"))
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert "rejects.ndjson" in outputs[0]
+
+
+def test_fast_and_full_validation_write_the_same_bytes(mixed: list[str], tmp_path: Path) -> None:
+    run(mixed, tmp_path / "full", jobs=2, validation="full")
+    run(mixed, tmp_path / "fast", jobs=2, validation="fast")
+    assert tree(tmp_path / "full") == tree(tmp_path / "fast")
+
+
+def test_duplicates_across_shards_and_files_are_rejected_in_input_order(
+    mixed: list[str], tmp_path: Path
+) -> None:
+    result = run(mixed, tmp_path / "out", jobs=2, validation="fast")
+    rejects = [
+        json.loads(line) for line in (tmp_path / "out" / "rejects.ndjson").read_text().splitlines()
+    ]
+    duplicates = [r for r in rejects if r["problems"][-1]["code"] == "input.duplicate-id"]
+    diary, again = mixed[0], mixed[3]
+    assert [r["source"] for r in duplicates] == [
+        {"file": diary, "line": 152},
+        {"file": again, "line": 2},
+        {"file": again, "line": 3},
+    ]
+    first_line = json.loads(Path(diary).read_text().splitlines()[2])
+    assert duplicates[0]["record"] == first_line  # verbatim, fetched again from the input
+    assert f"is at {diary}:3;" in duplicates[0]["problems"][-1]["message"]
+    assert f"is at {diary}:5;" in duplicates[1]["problems"][-1]["message"]
+    assert f"is at {diary}:7;" in duplicates[2]["problems"][-1]["message"]
+    counts = result.report.counts
+    assert counts.total_read == counts.total_accepted + counts.total_rejected
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["records_rejected"] == len(rejects)
+
+
+def test_a_worker_names_the_files_own_line_numbers(mixed: list[str], tmp_path: Path) -> None:
+    run(mixed, tmp_path / "out", jobs=2, validation="fast")
+    rejects = [
+        json.loads(line) for line in (tmp_path / "out" / "rejects.ndjson").read_text().splitlines()
+    ]
+    by_code = {r["problems"][0]["code"]: r["source"] for r in rejects}
+    assert by_code["input.range"] == {"file": mixed[0], "line": 41}
+    assert by_code["read.json-syntax"] == {"file": mixed[0], "line": 61}
+
+
+def test_one_job_runs_in_process_without_multiprocessing(
+    mixed: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_processes(*_args: object) -> None:
+        raise AssertionError("jobs=1 must not start processes")
+
+    monkeypatch.setattr(export_module.multiprocessing, "get_context", no_processes)
+    result = run(mixed, tmp_path / "out", jobs=1, validation="fast")
+    assert result.report.counts.total_read > 150
+
+
+def test_the_compact_duplicate_tracker_reports_exactly_what_the_dict_one_does() -> None:
+    from migrainefhir.contract import DuplicateIds
+
+    plain, compact = DuplicateIds(), CompactDuplicateIds()
+    for number in range(5000):
+        kind = ("diary-entry", "patient")[number % 2]
+        record_id = f"id-{number % 3000}"
+        source = Source(f"f{number % 3}.ndjson", line=number + 1)
+        assert compact.check(kind, record_id, source) == plain.check(kind, record_id, source)
+    compact.close()
+
+
+def test_a_hash_collision_is_not_a_duplicate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every key hashes alike here: the key read back from the key file tells them apart."""
+
+    class Same:
+        def __init__(self, *_args: object, **_kwargs: object) -> None:
+            pass
+
+        def digest(self) -> bytes:
+            return b"\x01" * 8
+
+    import migrainefhir.intake as intake
+
+    monkeypatch.setattr(intake.hashlib, "blake2b", Same)
+    tracker = CompactDuplicateIds()
+    assert tracker.check("patient", "a", Source("x", line=1)) == []
+    assert tracker.check("patient", "b", Source("x", line=2)) == []
+    assert [p.code for p in tracker.check("patient", "a", Source("x", line=3))] == [
+        "input.duplicate-id"
+    ]
+    tracker.close()

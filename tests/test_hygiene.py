@@ -346,5 +346,5 @@ def test_validate_never_quotes_the_values_of_a_broken_fhir_resource(tmp_path: Pa
     for output_format in ("text", "json", "outcome"):
         result = run("validate", str(path), "--format", output_format)
         assert result.exit_code == 1
-        assert "$.birthDate" in result.output and "$.gender" in result.output
+        assert "birthDate" in result.output and "gender" in result.output
         assert leaked(result.output) == []

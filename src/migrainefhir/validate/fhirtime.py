@@ -9,6 +9,7 @@ interval it names, so two values are only ordered when their intervals do not ov
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,9 @@ def looks_like_date(value: str) -> bool:
     return _SHAPE.match(value) is not None
 
 
+# Pure functions of a string, called for every date of every resource: the dates of one record
+# repeat in each of its resources (issued, lastUpdated, effective), so small caches pay off.
+@functools.lru_cache(maxsize=8192)
 def calendar_problem(value: str) -> str | None:
     """Why a date-shaped value names no real moment (month 13, 30 February, 25:61), or None."""
     match = _SHAPE.match(value)
@@ -60,6 +64,7 @@ def calendar_problem(value: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=8192)
 def interval(value: str) -> Interval | None:
     """The interval a valid FHIR date/dateTime names, in UTC; None when it cannot be read."""
     match = _SHAPE.match(value)

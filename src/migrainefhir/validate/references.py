@@ -154,21 +154,28 @@ def _problem(
 
 
 def iter_references(node: Json, parts: Parts = ()) -> Iterator[tuple[Parts, str]]:
-    """Every Reference.reference string in a resource, with its path (contained included)."""
-    stack: list[tuple[Json, Parts]] = [(node, parts)]
-    while stack:
-        current, here = stack.pop()
-        if isinstance(current, dict):
-            reference = current.get("reference")
-            if isinstance(reference, str) and reference:
-                yield (*here, "reference"), reference
-            for key, value in current.items():
-                if isinstance(value, dict | list):
-                    stack.append((value, (*here, key)))
-        elif isinstance(current, list):
-            for index, item in enumerate(current):
-                if isinstance(item, dict | list):
-                    stack.append((item, (*here, index)))
+    """Every Reference.reference string in a resource, with its path (contained included).
+
+    Depth first, each node's own reference before its children, the children last to first.
+    """
+    found: list[tuple[Parts, str]] = []
+    _collect_references(node, parts, found)
+    return iter(found)
+
+
+def _collect_references(node: Json, here: Parts, found: list[tuple[Parts, str]]) -> None:
+    if isinstance(node, dict):
+        reference = node.get("reference")
+        if isinstance(reference, str) and reference:
+            found.append(((*here, "reference"), reference))
+        for key, value in reversed(node.items()):
+            if isinstance(value, dict | list):
+                _collect_references(value, (*here, key), found)
+    elif isinstance(node, list):
+        for index in range(len(node) - 1, -1, -1):
+            item = node[index]
+            if isinstance(item, dict | list):
+                _collect_references(item, (*here, index), found)
 
 
 def _contained_ids(resource: Mapping[str, Json]) -> set[str]:

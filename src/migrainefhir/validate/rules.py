@@ -213,6 +213,8 @@ CONTAINED_REFERENCE = re.compile(rf"^#({_ID})?$")
 OTHER_ABSOLUTE_URI = re.compile(r"^[a-z][a-z0-9+.\-]*:\S+$")  # canonical / other URIs
 
 
+# References repeat (every resource of a record names its Patient): the answer is cached.
+@functools.lru_cache(maxsize=16384)
 def reference_form(reference: str) -> str | None:
     """'relative', 'absolute', 'urn', 'contained', 'conditional', 'uri', or None (malformed)."""
     if RELATIVE_REFERENCE.match(reference):
@@ -245,38 +247,41 @@ class _Walker:
             return
         self._object_rules(node, parts)
         choices: dict[str, str] | None = None
+        key_kind = _key_kind
         for key, value in node.items():
-            kind = _key_kind(key)
-            if kind.choice is not None and value is not None:
+            kind = key_kind(key)
+            if value is None:
+                self.out.append(_problem(EMPTY, "null is not allowed in FHIR JSON", (*parts, key)))
+                continue
+            if kind.choice is not None:
                 choices = choices if choices is not None else {}
                 first = choices.setdefault(kind.choice, key)
                 if first != key:
                     message = f"{kind.choice}[x] given twice: '{first}' and '{key}'"
                     self.out.append(_problem(VALUE_CHOICE, message, (*parts, key)))
-            if value is None:
-                self.out.append(_problem(EMPTY, "null is not allowed in FHIR JSON", (*parts, key)))
-            elif isinstance(value, dict):
+            if isinstance(value, dict):
                 self.walk(value, (*parts, key))
             elif isinstance(value, list):
                 self._array(node, key, value, (*parts, key))
-            elif value == "" or kind.checked:
+            elif kind.checked or value == "":
                 self._primitive(kind, value, (*parts, key))
 
     def _array(self, node: Mapping[str, Json], key: str, items: list[Json], parts: Parts) -> None:
         if not items:
             self.out.append(_problem(EMPTY, "empty array", parts))
             return
-        # R4 JSON: primitive arrays pair with `_key` arrays, with null where one side is absent.
-        partner = node.get(key[1:] if key.startswith("_") else "_" + key)
         kind = _key_kind(key)
         for index, item in enumerate(items):
-            if item is None:
+            if isinstance(item, dict):
+                self.walk(item, (*parts, index))
+            elif item is None:
+                # R4 JSON: primitive arrays pair with `_key` arrays, with null where one side
+                # is absent.
+                partner = node.get(key[1:] if key.startswith("_") else "_" + key)
                 paired = isinstance(partner, list) and index < len(partner)
                 if not (paired and partner is not None and partner[index] is not None):
                     self.out.append(_problem(EMPTY, "null in an array", (*parts, index)))
-            elif isinstance(item, dict):
-                self.walk(item, (*parts, index))
-            elif item == "" or kind.checked:
+            elif kind.checked or item == "":
                 self._primitive(kind, item, (*parts, index))
 
     def _primitive(self, kind: _KeyKind, value: Json, parts: Parts) -> None:
@@ -379,21 +384,22 @@ class _KeyKind:
     integer: bool
     uri: bool
     period: bool
-
-    @property
-    def checked(self) -> bool:
-        return self.date or self.integer or self.uri
+    checked: bool  # date, integer or uri: its primitive values are looked at
 
 
 @functools.cache
 def _key_kind(key: str) -> _KeyKind:
     match = _CHOICE_KEY.match(key)
+    date = key in _DATE_KEYS or key.endswith(_DATE_SUFFIXES)
+    integer = key in _INT_KEYS or key.endswith(_INT_SUFFIXES)
+    uri = key in _URI_KEYS
     return _KeyKind(
         choice=match[1] if match is not None else None,
-        date=key in _DATE_KEYS or key.endswith(_DATE_SUFFIXES),
-        integer=key in _INT_KEYS or key.endswith(_INT_SUFFIXES),
-        uri=key in _URI_KEYS,
+        date=date,
+        integer=integer,
+        uri=uri,
         period=key.lower().endswith("period"),
+        checked=date or integer or uri,
     )
 
 

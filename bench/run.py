@@ -1,0 +1,210 @@
+"""The export benchmark: floor, export --validation fast and full, in one run, per input size.
+
+    python bench/run.py --sizes 10k,100k,1m --repeat 3 [--jobs N] [--modes floor,fast,full]
+
+For each size, makes the input once with bench/synth.py (seed 1, cached under --work), then
+runs, --repeat times in turn: the floor program (bench/floor.py), `migrainefhir export` in each
+validation mode (ndjson format), all with the same --jobs. Records per run: resources written,
+wall time, resources/s, the ratio to the floor's resources/s of the same repeat, and the peak
+RSS (and PSS, which counts pages shared after fork once) summed over the whole process tree,
+sampled from /proc every 0.1 s. Also the start-up time of `migrainefhir --help` (median of 10)
+and `validate_bundle` on 10k and 100k entries (bench/validate_scaling.py).
+
+Prints a Markdown table of medians (min-max) and writes every run to --results (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+PYTHON = sys.executable
+SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+
+
+def _tree_memory(root: int) -> tuple[int, int]:
+    """(RSS, PSS) in KiB summed over `root` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    rss = pss = 0
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            continue
+    return rss, pss
+
+
+def measure(command: list[str]) -> dict[str, Any]:
+    """Run `command`; wall seconds, peak RSS and PSS of its process tree (MiB), and stdout."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak_rss = peak_pss = 0
+    while process.poll() is None:
+        rss, pss = _tree_memory(process.pid)
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+        time.sleep(0.1)
+    seconds = time.perf_counter() - started
+    out, err = process.communicate()
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"{command} failed ({process.returncode}): {err.decode()[-2000:]}")
+    return {
+        "seconds": seconds,
+        "peak_rss_mib": peak_rss / 1024,
+        "peak_pss_mib": peak_pss / 1024,
+        "stdout": out.decode(),
+    }
+
+
+def make_input(work: Path, entries: int) -> Path:
+    folder = work / f"input-{entries}"
+    if not (folder / "diary-entries.ndjson").exists():
+        subprocess.run(
+            [
+                PYTHON,
+                str(BENCH / "synth.py"),
+                "--diary-entries",
+                str(entries),
+                "--seed",
+                "1",
+                "--format",
+                "ndjson",
+                "--out",
+                str(folder),
+            ],
+            check=True,
+        )
+    return folder
+
+
+def run_floor(data: Path, out: Path, jobs: int) -> dict[str, Any]:
+    floor = [PYTHON, str(BENCH / "floor.py"), str(data), "--out", str(out), "--jobs", str(jobs)]
+    result = measure(floor)
+    result["resources"] = json.loads(result.pop("stdout"))["resources"]
+    return result
+
+
+def run_export(data: Path, out: Path, jobs: int, mode: str) -> dict[str, Any]:
+    command = [PYTHON, "-m", "migrainefhir", "export", str(data), "--out", str(out), "-q"]
+    command += ["--jobs", str(jobs), "--validation", mode, "--timestamp", "2026-07-01T00:00:00Z"]
+    result = measure(command)
+    result.pop("stdout")
+    summary = json.loads((out / "summary.json").read_text())
+    result["resources"] = sum(summary["resources"].values())
+    result["records_rejected"] = summary["records_rejected"]
+    return result
+
+
+def startup(repeat: int = 10) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([PYTHON, "-m", "migrainefhir", "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def bundle_scaling() -> str:
+    done = subprocess.run(
+        [PYTHON, str(BENCH / "validate_scaling.py"), "10000", "100000"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def _spread(values: list[float], digits: int = 0) -> str:
+    fmt = f"{{:,.{digits}f}}"
+    median = fmt.format(statistics.median(values))
+    return f"{median} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def table(runs: list[dict[str, Any]]) -> str:
+    lines = [
+        "| size | program | resources | seconds | resources/s | × floor throughput | "
+        "peak RSS, all processes (MiB) | peak PSS (MiB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    keys = sorted({(r["size"], r["program"]) for r in runs}, key=lambda k: (SIZES[k[0]], k[1]))
+    for size, program in keys:
+        mine = [r for r in runs if r["size"] == size and r["program"] == program]
+        lines.append(
+            f"| {size} | {program} | {mine[0]['resources']:,} | "
+            f"{_spread([r['seconds'] for r in mine], 1)} | "
+            f"{_spread([r['per_second'] for r in mine])} | "
+            f"{_spread([r['ratio'] for r in mine], 3)} | "
+            f"{_spread([r['peak_rss_mib'] for r in mine])} | "
+            f"{_spread([r['peak_pss_mib'] for r in mine])} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="run.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10k,100k,1m")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--modes", default="floor,fast,full")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/migrainefhir-bench"))
+    parser.add_argument("--results", type=Path, default=BENCH / "results.json")
+    parser.add_argument("--no-bundle", action="store_true", help="skip validate_bundle scaling")
+    args = parser.parse_args(argv)
+    modes = args.modes.split(",")
+    args.work.mkdir(parents=True, exist_ok=True)
+    runs: list[dict[str, Any]] = []
+    for size in args.sizes.split(","):
+        data = make_input(args.work, SIZES[size])
+        for repeat in range(args.repeat):
+            floor = None
+            for program in modes:
+                out = args.work / f"out-{program}"
+                if program == "floor":
+                    result = run_floor(data, out, args.jobs)
+                else:
+                    result = run_export(data, out, args.jobs, program)
+                result.update(size=size, program=program, repeat=repeat, jobs=args.jobs)
+                result["per_second"] = result["resources"] / result["seconds"]
+                if program == "floor":
+                    floor = result["per_second"]
+                result["ratio"] = result["per_second"] / floor if floor else float("nan")
+                runs.append(result)
+                print(json.dumps(result), flush=True)
+    report: dict[str, Any] = {"runs": runs, "help_seconds": startup()}
+    if not args.no_bundle:
+        report["bundle_scaling"] = bundle_scaling()
+    args.results.write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    print(table(runs))
+    print(f"\n`migrainefhir --help`: {_spread(report['help_seconds'], 3)} s (median of 10)")
+    if "bundle_scaling" in report:
+        print("\nvalidate_bundle:\n" + report["bundle_scaling"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -168,6 +168,40 @@ def test_checker_serves_any_schema_with_its_own_codes() -> None:
 def test_messages_never_quote_the_value() -> None:
     secret = "Jane Doe has a migraine"
     checker = input_checker("diary-entry")
-    problems = checker.problems(_diary(severity_category=secret, date=secret, entry_id=secret))
+    attack = {"headache": True, "onset": "2026-03-01T08:00:00+01:00"}
+    problems = checker.problems(
+        _diary(**attack, severity_category=secret, date=secret, entry_id=secret)
+    )
     assert len(problems) == 3
     assert all(secret not in p.message for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("onset", "2026-03-01T08:00:00+01:00"),
+        ("end", "2026-03-01T09:00:00+01:00"),
+        ("duration_minutes", 30),
+        ("severity", 7),
+        ("severity_category", "mild"),
+        ("laterality", "left"),
+        ("medications", [{"drug": "ibuprofen"}]),
+        ("disability", "mild"),
+    ],
+)
+def test_attack_fields_are_not_allowed_on_a_headache_free_day(field: str, value: object) -> None:
+    problems = input_checker("diary-entry").problems(_diary(**{field: value}))
+    assert _codes(problems) == [("input.not-allowed", f"$.{field}")]
+    assert problems[0].message == f"{field} is allowed only when headache is true"
+
+
+def test_aura_symptoms_and_triggers_are_allowed_without_headache() -> None:
+    # Migraine aura without headache and an aborted attack's prodrome are real diary days.
+    record = _diary(
+        aura=True,
+        aura_symptoms=["visual-blind-spot"],
+        prodrome=True,
+        symptoms=["nausea"],
+        triggers=["stress"],
+    )
+    assert input_checker("diary-entry").problems(record) == []

@@ -152,7 +152,10 @@ def test_the_compact_duplicate_tracker_reports_exactly_what_the_dict_one_does() 
     compact.close()
 
 
-def test_a_hash_collision_is_not_a_duplicate(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("flush_bytes", [1, 1024 * 1024], ids=["keys-in-file", "keys-in-memory"])
+def test_a_hash_collision_is_not_a_duplicate(
+    monkeypatch: pytest.MonkeyPatch, flush_bytes: int
+) -> None:
     """Every key hashes alike here: the key read back from the key file tells them apart."""
 
     class Same:
@@ -165,6 +168,7 @@ def test_a_hash_collision_is_not_a_duplicate(monkeypatch: pytest.MonkeyPatch) ->
     import migrainefhir.intake as intake
 
     monkeypatch.setattr(intake.hashlib, "blake2b", Same)
+    monkeypatch.setattr(intake, "_FLUSH_BYTES", flush_bytes)
     tracker = CompactDuplicateIds()
     assert tracker.check("patient", "a", Source("x", line=1)) == []
     assert tracker.check("patient", "b", Source("x", line=2)) == []

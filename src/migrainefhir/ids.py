@@ -43,7 +43,7 @@ def resource_id(source_system: str, record_type: str, record_id: str, role: str)
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)  # a record names its patient in every resource
 def patient_id(source_system: str, patient: str) -> str:
     """The Patient resource id for a source patient_id, whether or not a patient record exists."""
     return resource_id(source_system, "patient", patient, PRIMARY)

@@ -6,6 +6,7 @@ The first two stages of the one-way flow (read -> check + parse), shared by ever
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -77,6 +78,7 @@ def check_each(raws: Iterable[RawRecord], options: InputOptions) -> Iterator[Che
 # is in the key file. At most 2/3 of the slots are used: about 36 bytes per id in memory.
 _EMPTY = 0
 _MAX_LOAD = 2 / 3
+_FLUSH_BYTES = 1024 * 1024
 
 
 class CompactDuplicateIds(DuplicateIds):
@@ -93,33 +95,44 @@ class CompactDuplicateIds(DuplicateIds):
         self._firsts = array("Q", bytes(8 * 1024))
         self._offsets = array("Q", bytes(8 * 1024))
         self._used = 0
+        # Keys are appended to a private, already unlinked file; the newest stay in `_pending`
+        # until it is large, so an insert costs no system call.
         self._keys = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the tracker)
-        self._keys_end = 0
+        self._written = 0  # bytes of keys in the file; the rest are in _pending
+        self._pending = bytearray()
 
     def check(self, record_type: str, record_id: str, source: Source) -> list[Problem]:
         """[] for the first record with this type and id; else input.duplicate-id."""
         key = f"{record_type}\x00{record_id}".encode()
         hashed = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") or 1
-        mask = len(self._hashes) - 1
+        hashes = self._hashes
+        mask = len(hashes) - 1
         slot = hashed & mask
-        while self._hashes[slot] != _EMPTY:
-            if self._hashes[slot] == hashed and self._key_at(self._offsets[slot], len(key)) == key:
+        while hashes[slot] != _EMPTY:
+            if hashes[slot] == hashed and self._key_at(self._offsets[slot], len(key)) == key:
                 return self._duplicate(record_type, record_id, self._firsts[slot], source)
             slot = (slot + 1) & mask
-        self._hashes[slot] = hashed
+        hashes[slot] = hashed
         self._firsts[slot] = self._pack(source)
-        self._offsets[slot] = self._keys_end
-        self._keys.seek(self._keys_end)
-        self._keys.write(key)
-        self._keys_end += len(key)
+        self._offsets[slot] = self._written + len(self._pending)
+        self._pending += key
+        if len(self._pending) >= _FLUSH_BYTES:
+            self._flush()
         self._used += 1
-        if self._used > len(self._hashes) * _MAX_LOAD:
+        if self._used > len(hashes) * _MAX_LOAD:
             self._grow()
         return []
 
+    def _flush(self) -> None:
+        os.pwrite(self._keys.fileno(), self._pending, self._written)
+        self._written += len(self._pending)
+        self._pending.clear()
+
     def _key_at(self, offset: int, length: int) -> bytes:
-        self._keys.seek(offset)
-        return self._keys.read(length)
+        if offset >= self._written:
+            start = offset - self._written
+            return bytes(self._pending[start : start + length])
+        return os.pread(self._keys.fileno(), length, offset)
 
     def _duplicate(
         self, record_type: str, record_id: str, first: int, source: Source

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from migrainefhir.problems import Problem, Source
-from migrainefhir.validate import ResourceValidator, structure, validate_bundle
+from migrainefhir.validate import Mode, ResourceValidator, structure, validate_bundle
 from tests.test_validate_corpus import EXPECTED, INVALID, _found
 
 
@@ -32,9 +32,13 @@ def _twice(path: Path, validator: ResourceValidator) -> list[Problem]:
     return problems
 
 
+@pytest.mark.parametrize("mode", ["fast", "full"])
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
-def test_fast_mode_with_known_shapes_finds_exactly_the_defect(path: Path) -> None:
-    problems = _twice(path, ResourceValidator("fast"))
+def test_with_known_shapes_and_elements_each_mode_finds_exactly_the_defect(
+    path: Path, mode: Mode
+) -> None:
+    """The second pass also meets every valid element again (full mode reuses those)."""
+    problems = _twice(path, ResourceValidator(mode))
     assert _found(problems) == sorted(EXPECTED[path.name], key=json.dumps)
 
 

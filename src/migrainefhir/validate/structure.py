@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from migrainefhir.problems import Problem, Severity, error, json_path, register_code
 
 STRUCTURE = register_code(
@@ -125,7 +127,12 @@ def model_class(resource_type: str) -> Any | None:
 
 
 def check_structure(resource: Mapping[str, Any]) -> list[Problem]:
-    """Every structural problem of one resource, each with the JSONPath of its element."""
+    """Every structural problem of one resource, each with the JSONPath of its element.
+
+    Every resource goes through its R4 model. A valid one takes the fast path (elements
+    already validated as part of an earlier resource are passed as model instances); anything
+    that fails there is validated again from scratch, which gives the detailed problems.
+    """
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
         return [error(RESOURCE_TYPE, "resourceType is missing or not a string", "$.resourceType")]
@@ -138,6 +145,8 @@ def check_structure(resource: Mapping[str, Any]) -> list[Problem]:
                 "$.resourceType",
             )
         ]
+    if _accepted_with_known_elements(resource, cls):
+        return []
     problems = json_type_problems(resource, cls)
     try:
         cls.model_validate(resource)
@@ -340,3 +349,83 @@ def _unwrap(annotation: Any) -> Any:
             annotation = typing.get_args(annotation)[0]
         else:
             return annotation
+
+
+# --- the fast path: R4 elements validated once, then reused ----------------------------------
+
+# The resources of one record, and of one patient, repeat most of their elements (meta, code,
+# category, subject, effectivePeriod, ...). An element's validity depends only on its own
+# content and its R4 type, so a validated element instance is reused for an identical element:
+# the resource still goes through its own model (cardinality, choices, required elements,
+# unknown elements), but that element is not parsed again. Bounded: oldest entries go first.
+_ELEMENT_CACHE_SIZE = 4096
+_elements: dict[tuple[Any, bytes], Any] = {}
+
+
+def _accepted_with_known_elements(resource: Mapping[str, Any], cls: Any) -> bool:
+    """True when the resource is certainly valid R4 (its JSON types and its model); False means
+    "not known": the caller validates it from scratch for the detailed problems."""
+    prepared = _prepared(resource, cls)
+    if prepared is _UNKNOWN:
+        return False
+    try:
+        cls.model_validate(prepared)
+    except (_r4b_validation_error(), TypeError, ValueError):
+        return False
+    return True
+
+
+_UNKNOWN: Any = object()
+
+
+def _prepared(node: Mapping[str, Any], cls: Any) -> Any:
+    """`node` with each element object replaced by its validated instance; _UNKNOWN when a
+    JSON type is wrong or an element is not valid."""
+    fields = _fields(cls)
+    prepared: dict[str, Any] = {}
+    for key, value in node.items():
+        spec = fields.get(key)
+        if spec is None or value is None:
+            prepared[key] = value
+        elif spec.kind == "model":
+            if isinstance(value, list):
+                items = [_element(spec.model, item) if isinstance(item, dict) else item
+                         for item in value]  # fmt: skip
+                if any(item is _UNKNOWN for item in items):
+                    return _UNKNOWN
+                prepared[key] = items
+            else:
+                element = _element(spec.model, value) if isinstance(value, dict) else value
+                if element is _UNKNOWN:
+                    return _UNKNOWN
+                prepared[key] = element
+        else:
+            problems: list[Problem] = []
+            for item in value if isinstance(value, list) else [value]:
+                _check(item, spec, (key,), problems)
+            if problems:
+                return _UNKNOWN
+            prepared[key] = value
+    return prepared
+
+
+def _element(model: Any, value: dict[str, Any]) -> Any:
+    """The validated model instance of one element, or _UNKNOWN when it is not valid."""
+    try:
+        key = (model, orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        return _UNKNOWN
+    cached = _elements.get(key)
+    if cached is not None:
+        return cached
+    prepared = _prepared(value, model)
+    if prepared is _UNKNOWN:
+        return _UNKNOWN
+    try:
+        instance = model.model_validate(prepared)
+    except (_r4b_validation_error(), TypeError, ValueError):
+        return _UNKNOWN
+    if len(_elements) >= _ELEMENT_CACHE_SIZE:
+        del _elements[next(iter(_elements))]
+    _elements[key] = instance
+    return instance

@@ -65,12 +65,19 @@ class ResourceValidator:
         self.terminology = terminology
         self._shapes_seen: set[tuple[str, tuple[str, ...]]] = set()
 
-    def validate(self, resource: Any, source: Source | None = None) -> list[Problem]:
-        """Every problem of one resource (structure, profiles, rules), placed at `source`."""
+    def validate(
+        self,
+        resource: Any,
+        source: Source | None = None,
+        references: rules.References | None = None,
+    ) -> list[Problem]:
+        """Every problem of one resource (structure, profiles, rules), placed at `source`.
+
+        `references`, when given, receives the resource's references (rules.check_rules)."""
         if not isinstance(resource, dict):
             found = [error(structure.RESOURCE_TYPE, "a resource must be a JSON object")]
         else:
-            by_rules = rules.check_rules(resource, self.terminology)
+            by_rules = rules.check_rules(resource, self.terminology, references)
             by_structure = (
                 structure.check_structure(resource) if self._wants_structure(resource) else []
             )
@@ -144,8 +151,9 @@ def validate_record_resources(
         index.seen[patient_key] = source
     problems: list[Problem] = []
     for resource in resources:
-        found = validator.validate(resource, source)
-        found += _finish(index.add(resource, source), None, validator.ignore)
+        collected: rules.References = []
+        found = validator.validate(resource, source, collected)
+        found += _finish(index.add(resource, source, collected), None, validator.ignore)
         name = references.type_and_id(resource) or str(resource.get("resourceType"))
         problems.extend(dataclasses.replace(p, message=f"{name}: {p.message}") for p in found)
     problems.extend(_finish(index.unresolved(), None, validator.ignore))

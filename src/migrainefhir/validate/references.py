@@ -570,7 +570,14 @@ class FileSetIndex:
     seen: dict[str, Source | None] = field(default_factory=dict)
     pending: dict[str, tuple[Source | None, str]] = field(default_factory=dict)
 
-    def add(self, resource: Mapping[str, Json], source: Source | None) -> list[Problem]:
+    def add(
+        self,
+        resource: Mapping[str, Json],
+        source: Source | None,
+        references: list[tuple[Parts, str]] | None = None,
+    ) -> list[Problem]:
+        """Index the resource and check its references (`references`: iter_references of the
+        resource, already collected by the rules walk)."""
         out = []
         key = type_and_id(resource)
         if key is not None:
@@ -590,7 +597,7 @@ class FileSetIndex:
                 self.seen[key] = source
                 self.pending.pop(key, None)
         contained = _contained_ids(resource)
-        for parts, reference in iter_references(resource):
+        for parts, reference in references if references else iter_references(resource):
             path = json_path(parts)
             form = reference_form(reference)
             if form == "conditional":

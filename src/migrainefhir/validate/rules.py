@@ -70,13 +70,29 @@ def rule(
     return add
 
 
+References = list[tuple[Parts, str]]
+
+
 def check_rules(
-    resource: Mapping[str, Json], terminology: Terminology | None = None
+    resource: Mapping[str, Json],
+    terminology: Terminology | None = None,
+    references: References | None = None,
 ) -> list[Problem]:
-    """Every rule problem of one resource (element rules in one walk, then resource rules)."""
+    """Every rule problem of one resource (element rules in one walk, then resource rules).
+
+    With `references`, the same walk also collects every Reference.reference with its path,
+    in the order references.iter_references gives them (so the integrity layer need not walk
+    the resource again); the list is cleared when the walk cannot give that order.
+    """
     terms = terminology if terminology is not None else project_terminology()
     problems: list[Problem] = []
-    _Walker(terms, problems).walk(resource, ())
+    walker = _Walker(terms, problems, references)
+    walker.walk(resource, ())
+    if references is not None:
+        if walker.nested_list:
+            references.clear()  # an array in an array: only iter_references sees inside
+        else:
+            references.reverse()
     resource_type = resource.get("resourceType")
     for each in RULES:
         if each.resource_types is None or resource_type in each.resource_types:
@@ -237,9 +253,15 @@ def reference_form(reference: str) -> str | None:
 class _Walker:
     """One visit per node, running every element rule."""
 
-    def __init__(self, terminology: Terminology, out: list[Problem]) -> None:
+    def __init__(
+        self, terminology: Terminology, out: list[Problem], references: References | None = None
+    ) -> None:
         self.terminology = terminology
         self.out = out
+        # Collected after each node's children (post-order): reversed, that is the order of
+        # references.iter_references (pre-order, children last to first).
+        self.references = references
+        self.nested_list = False
 
     def walk(self, node: Mapping[str, Json], parts: Parts) -> None:
         if not node:
@@ -265,6 +287,10 @@ class _Walker:
                 self._array(node, key, value, (*parts, key))
             elif kind.checked or value == "":
                 self._primitive(kind, value, (*parts, key))
+        if self.references is not None:
+            reference = node.get("reference")
+            if isinstance(reference, str) and reference:
+                self.references.append(((*parts, "reference"), reference))
 
     def _array(self, node: Mapping[str, Json], key: str, items: list[Json], parts: Parts) -> None:
         if not items:
@@ -283,6 +309,8 @@ class _Walker:
                     self.out.append(_problem(EMPTY, "null in an array", (*parts, index)))
             elif kind.checked or item == "":
                 self._primitive(kind, item, (*parts, index))
+            elif isinstance(item, list):
+                self.nested_list = True
 
     def _primitive(self, kind: _KeyKind, value: Json, parts: Parts) -> None:
         if isinstance(value, str):

@@ -179,3 +179,19 @@ def test_migrainefhir_rejects_sidecar_is_not_an_unlisted_file(tmp_path: Path) ->
     (folder / "Stray.ndjson.gz").write_bytes(b"")
     report = validate_paths([str(folder)])
     assert found(report) == [("bulk.file-unlisted", "$", str(folder / "manifest.json"))]
+
+
+def test_an_export_folder_skips_its_summary_and_rejects_sidecars(tmp_path: Path) -> None:
+    (tmp_path / "bundles").mkdir()
+    ndjson(tmp_path / "bundles" / "p.ndjson", PATIENT)
+    (tmp_path / "summary.json").write_text('{"records_read": 1}')
+    (tmp_path / "rejects.ndjson").write_text('{"record": "x", "problems": []}\n')
+    report = validate_paths([str(tmp_path)])
+    assert found(report) == []
+    assert report.counts.read == {"Patient": 1}
+
+
+def test_a_summary_json_outside_an_export_folder_is_still_validated(tmp_path: Path) -> None:
+    (tmp_path / "summary.json").write_text('{"records_read": 1}')
+    report = validate_paths([str(tmp_path)])
+    assert [p.code for p in report.problems] == ["fhir.resource-type"]

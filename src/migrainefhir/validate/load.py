@@ -102,9 +102,20 @@ def expand(paths: list[str]) -> list[Path]:
     return out
 
 
+# What `migrainefhir export` writes beside the FHIR files: the run's summary and the rejected
+# input records. Neither is FHIR, so in an export folder (both present at its top) they are
+# not validated as resources.
+EXPORT_SIDECARS = ("summary.json", "rejects.ndjson")
+
+
 def folder_files(folder: Path) -> list[Path]:
-    """The .json and .ndjson files of a folder and its subfolders, in a stable order."""
+    """The .json and .ndjson files of a folder and its subfolders, in a stable order
+    (without the sidecars of a migrainefhir export folder)."""
     try:
-        return sorted(p for p in folder.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
     except OSError as exc:
         raise InputUnreadable(f"{folder}: cannot list ({exc.strerror or exc})") from exc
+    sidecars = [folder / name for name in EXPORT_SIDECARS]
+    if all(path.is_file() for path in sidecars):
+        files = [path for path in files if path not in sidecars]
+    return files

@@ -160,3 +160,10 @@ def test_validate_exits_3_on_a_missing_path(tmp_path: Path) -> None:
     result = run("validate", str(tmp_path / "missing.json"))
     assert result.exit_code == 3
     assert result.stderr.startswith("migrainefhir: error: ")
+
+
+def test_a_source_system_that_is_not_an_absolute_uri_is_a_usage_error(tmp_path: Path) -> None:
+    for bad in ("clinic", "https://clinic.example.org/ids#x", "https://a b.example"):
+        result = run("export", records(tmp_path, DAY), "--out", "x", "--source-system", bad)
+        assert result.exit_code == 2, bad
+        assert "is not an absolute URI" in result.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -192,8 +193,24 @@ def source_options(command: F) -> F:
         "--source-system",
         default=DEFAULT_SOURCE_SYSTEM,
         show_default=True,
-        help="URI of the source system's id space (business identifiers, meta.source, ids).",
+        callback=_source_system,
+        help="Absolute URI of the source system's id space (business identifiers, "
+        "meta.source, ids).",
     )(command)
+
+
+# An absolute URI with a scheme, and nothing our identifiers and meta.source append to it
+# (a path segment, a '#fragment') could make ambiguous: no spaces, query or fragment.
+_SOURCE_SYSTEM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s?#]+$")
+
+
+def _source_system(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not _SOURCE_SYSTEM.match(value):
+        raise click.BadParameter(
+            f"{value!r} is not an absolute URI without spaces, query or fragment "
+            "(e.g. https://clinic.example.org/fhir/ids)"
+        )
+    return value
 
 
 def _export_time(value: str | None) -> datetime:

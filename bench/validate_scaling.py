@@ -4,7 +4,8 @@ Run: python bench/validate_scaling.py [N ...]   (default 10000 100000; full mode
 up to 20000 entries unless --full-all is given, as it costs ~0.5 ms per entry).
 
 The Bundle holds one Patient, then session Procedures, each followed by heart-rate
-Observations (claiming the session-vital-sign profile) that reference it and the Patient.
+Observations that reference it and the Patient: copies (new ids) of what the converter writes
+for the first shipped example session, so every entry passes our profiles.
 Entries/s that stay flat as N grows mean no quadratic step.
 """
 
@@ -13,50 +14,68 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import orjson
+
+from migrainefhir import __version__
+from migrainefhir.convert import ConvertContext, convert_record, patient_stub
+from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM
+from migrainefhir.intake import InputOptions, checked_records
+from migrainefhir.records import KetamineSession
 from migrainefhir.validate import validate_bundle
 
 NS = uuid.UUID("2b9c4e5c-7d2f-4f0a-9b1e-3c5d7e9f1a2b")
-PROFILE = "https://migrainefhir.org/fhir/StructureDefinition/session-vital-sign"
+EXAMPLE = (
+    Path(__file__).resolve().parent.parent / "examples" / "ndjson" / "ketamine-sessions.ndjson"
+)
+HEART_RATE = "8867-4"
 
 
 def _id(kind: str, n: int) -> str:
     return str(uuid.uuid5(NS, f"{kind}-{n}"))
 
 
+def _templates() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A Patient, a session Procedure and a heart-rate Observation exactly as the converter
+    writes them (so they pass our profiles), from the first shipped example session."""
+    ctx = ConvertContext(DEFAULT_SOURCE_SYSTEM, datetime(2026, 7, 1, tzinfo=UTC), __version__)
+    for checked in checked_records([str(EXAMPLE)], InputOptions()):
+        record = checked.record
+        if isinstance(record, KetamineSession):
+            resources = convert_record(record, ctx)
+            procedure = next(r for r in resources if r["resourceType"] == "Procedure")
+            heart = next(
+                r
+                for r in resources
+                if r["resourceType"] == "Observation"
+                and r["code"]["coding"][0]["code"] == HEART_RATE
+            )
+            return patient_stub(record.patient_id, ctx), procedure, heart
+    raise SystemExit(f"no ketamine session in {EXAMPLE}")
+
+
+def _copy(template: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
+    text = orjson.dumps(template).decode()
+    for old, new in ids.items():
+        text = text.replace(old, new)
+    copy: dict[str, Any] = orjson.loads(text)
+    return copy
+
+
 def build(entries: int) -> dict[str, Any]:
-    patient = _id("patient", 0)
-    out: list[dict[str, Any]] = [
-        {
-            "fullUrl": f"urn:uuid:{patient}",
-            "resource": {"resourceType": "Patient", "id": patient, "gender": "female"},
-        }
-    ]
-    procedure = ""
+    patient, procedure, heart = _templates()
+    out: list[dict[str, Any]] = [{"fullUrl": f"urn:uuid:{patient['id']}", "resource": patient}]
+    current = procedure["id"]
     for n in range(1, entries):
         if n % 5 == 1:
-            procedure = _id("procedure", n)
-            out.append({"fullUrl": f"urn:uuid:{procedure}", "resource": {
-                "resourceType": "Procedure", "id": procedure, "status": "completed",
-                "code": {"text": "Ketamine infusion"},
-                "subject": {"reference": f"urn:uuid:{patient}"},
-                "performedPeriod": {"start": "2024-03-01T10:00:00+01:00",
-                                    "end": "2024-03-01T10:45:00+01:00"}}})  # fmt: skip
-            continue
-        obs = _id("observation", n)
-        out.append({"fullUrl": f"urn:uuid:{obs}", "resource": {
-            "resourceType": "Observation", "id": obs, "meta": {"profile": [PROFILE]},
-            "identifier": [{"system": "https://example.org/s", "value": f"s-{n}"}],
-            "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                      "code": "vital-signs"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-            "subject": {"reference": f"urn:uuid:{patient}"},
-            "partOf": [{"reference": f"urn:uuid:{procedure}"}],
-            "effectiveDateTime": "2024-03-01T10:15:00+01:00",
-            "valueQuantity": {"value": 60 + n % 40, "unit": "/min",
-                              "system": "http://unitsofmeasure.org", "code": "/min"}}})  # fmt: skip
+            current = _id("procedure", n)
+            resource = _copy(procedure, {procedure["id"]: current})
+        else:
+            resource = _copy(heart, {heart["id"]: _id("observation", n), procedure["id"]: current})
+        out.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})
     return {"resourceType": "Bundle", "type": "collection", "entry": out}
 
 

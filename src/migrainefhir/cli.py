@@ -68,15 +68,21 @@ def input_options(command: F) -> F:
 
 
 def _input_options(
-    input_format: str | None, record_type: str | None, timezone: ZoneInfo | None
+    input_format: str | None,
+    record_type: str | None,
+    timezone: ZoneInfo | None,
+    deidentify_key: str | None = None,
 ) -> InputOptions:
+    from migrainefhir.deidentify import Deidentifier, load_key
     from migrainefhir.intake import InputOptions
     from migrainefhir.model import ParseOptions
     from migrainefhir.readers import ReadOptions
 
+    deidentifier = Deidentifier(load_key(deidentify_key)) if deidentify_key else None
     return InputOptions(
         read=ReadOptions(input_format=input_format, record_type=record_type),
         parse=ParseOptions(timezone=timezone),
+        deidentifier=deidentifier,
     )
 
 
@@ -295,6 +301,17 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     "every resource, fhir.resources on the first resource of each profiled shape per worker "
     "(see README).",
 )
+@click.option(
+    "--deidentify",
+    is_flag=True,
+    help="Research export: keyed pseudonyms for ids, one secret date shift per patient, "
+    "names, EHR identifiers and free text dropped (docs/deidentify.md). Needs --key-file.",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    help="--deidentify only: the secret key (a file only its owner can read).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
 def export(
     inputs: tuple[str, ...],
@@ -314,6 +331,8 @@ def export(
     strict: bool,
     jobs: int,
     validation: str,
+    deidentify: bool,
+    key_file: str | None,
     quiet: bool,
 ) -> None:
     """Export input records as validated FHIR R4: Bundles or Bulk Data NDJSON.
@@ -326,6 +345,8 @@ def export(
     from migrainefhir.pipeline import export as run_export
     from migrainefhir.report import summary_lines
 
+    if deidentify != (key_file is not None):
+        raise click.UsageError("--deidentify and --key-file go together")
     progress = _progress_printer(quiet)
     try:
         options = ExportOptions(
@@ -343,9 +364,8 @@ def export(
             jobs=jobs,
             validation=validation,
         )
-        result = run_export(
-            inputs, _input_options(input_format, record_type, timezone), options, progress
-        )
+        inputs_read = _input_options(input_format, record_type, timezone, key_file)
+        result = run_export(inputs, inputs_read, options, progress)
     except MigraineFhirError as error:
         _fail(error)
     if not quiet:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from migrainefhir.contract import _ID_FIELDS, DUPLICATE_ID, DuplicateIds
+from migrainefhir.deidentify import Deidentifier
 from migrainefhir.model import ParseOptions, parse_record
 from migrainefhir.problems import Problem, Severity, Source, has_errors
 from migrainefhir.raw import RawRecord
@@ -22,10 +23,13 @@ from migrainefhir.records import Record
 
 @dataclass(frozen=True, slots=True)
 class InputOptions:
-    """How to read and interpret input records (--input-format, --record-type, --timezone)."""
+    """How to read and interpret input records (--input-format, --record-type, --timezone),
+    and, for research export (--deidentify), the pseudonymisation applied to every accepted
+    record before anything is converted."""
 
     read: ReadOptions = field(default_factory=ReadOptions)
     parse: ParseOptions = field(default_factory=ParseOptions)
+    deidentifier: Deidentifier | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,8 @@ def check_each(raws: Iterable[RawRecord], options: InputOptions) -> Iterator[Che
         record, problems = parse_record(raw, options.parse)
         if record is not None and has_errors(problems):
             record = None
+        if record is not None and options.deidentifier is not None:
+            record = options.deidentifier.apply(record)
         yield CheckedRecord(raw, record, problems)
 
 

@@ -1,0 +1,96 @@
+"""export --deidentify: no source id, name or free text reaches the research export."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from migrainefhir.cli import cli
+
+MARKERS = ("pt-secret-7", "e-secret-1", "Marker Family", "Marker Given", "note-marker-text")
+
+
+def inputs(tmp_path: Path) -> str:
+    records = [
+        {
+            "record_type": "patient",
+            "patient_id": "pt-secret-7",
+            "family": "Marker Family",
+            "given": "Marker Given",
+            "birth_date": "1980-05-17",
+            "identifiers": [{"system": "https://ehr.example.org/mrn", "value": "MRN-77"}],
+        },
+        {
+            "record_type": "diary-entry",
+            "entry_id": "e-secret-1",
+            "patient_id": "pt-secret-7",
+            "date": "2026-03-01",
+            "headache": True,
+            "onset": "2026-03-01T08:00:00+01:00",
+            "severity": 6,
+            "notes": "note-marker-text",
+        },
+    ]
+    path = tmp_path / "in.ndjson"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+def key_file(tmp_path: Path) -> str:
+    path = tmp_path / "key"
+    path.write_bytes(b"k" * 32)
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+def test_deidentified_export_holds_no_source_id_name_or_free_text(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            inputs(tmp_path),
+            "--out",
+            str(out),
+            "--deidentify",
+            "--key-file",
+            key_file(tmp_path),
+            "--timestamp",
+            "2026-07-01T00:00:00Z",
+            "--jobs",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file()).decode()
+    for marker in (*MARKERS, "MRN-77", "1980-05-17"):
+        assert marker not in written
+    assert json.loads((out / "summary.json").read_text())["records_exported"] == 2
+
+
+def test_deidentify_needs_a_key_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["export", inputs(tmp_path), "--out", "x", "--deidentify"])
+    assert result.exit_code == 2
+    assert "--deidentify and --key-file go together" in result.stderr
+
+
+def test_a_key_file_others_can_read_is_a_usage_error(tmp_path: Path) -> None:
+    key = key_file(tmp_path)
+    os.chmod(key, 0o644)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            inputs(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            "--deidentify",
+            "--key-file",
+            key,
+        ],
+    )
+    assert result.exit_code == 2
+    assert "readable by others" in result.stderr

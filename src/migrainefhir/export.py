@@ -156,9 +156,12 @@ def _export_into(
     shards = plan_shards(files, input_options.read, options.jobs, stdin_copy)
     task = _Task(input_options, options, work)
     merger = _Merger(staging, task, result, on_record)
-    for done in _run_shards(shards, task, merger.validator):
-        merger.add(done)
-    merger.finish()
+    try:
+        for done in _run_shards(shards, task, merger.validator):
+            merger.add(done)
+        merger.finish()
+    finally:
+        merger.close()  # also when writing failed: no file is left open
     shutil.rmtree(work)
 
 
@@ -328,8 +331,7 @@ class _PartWriter:
         self._handle("outcomes").write(outcome)
 
     def close(self) -> None:
-        for handle in self.handles.values():
-            handle.close()
+        _close_all(self.handles.values())
 
 
 def _reject_lines(source: Source, original: object, problems: list[Problem]) -> tuple[bytes, bytes]:
@@ -446,6 +448,15 @@ class _Merger:
             if is_patient:
                 self.patients_with_record.add(patient)
 
+    def close(self) -> None:
+        """Close every file the merge holds (idempotent; after finish there are none left)."""
+        try:
+            self.sink.close()
+            self.rejects.close()
+        finally:
+            self.duplicates.close()
+            self.originals.close()
+
     def finish(self) -> None:
         """Patient stubs, then the final files, the summary and the manifest."""
         result, options = self.result, self.options
@@ -467,6 +478,20 @@ class _Merger:
             assert isinstance(self.sink, _NdjsonSink)
             manifest = _manifest(options, self.sink.outputs, error_files)
             write_private(staging / "manifest.json", _dumps_pretty(manifest))
+
+
+def _close_all(handles: Iterable[IO[bytes] | None]) -> None:
+    """Close every file, even when closing one fails (a full disk fails the last flush)."""
+    failure: OSError | None = None
+    for handle in handles:
+        if handle is None:
+            continue
+        try:
+            handle.close()
+        except OSError as exc:  # the file is closed all the same
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 class _PartReader:
@@ -504,8 +529,7 @@ class _PartReader:
                 pass
 
     def close(self) -> None:
-        for handle in self.handles.values():
-            handle.close()
+        _close_all(self.handles.values())
 
 
 class _Originals:
@@ -598,6 +622,9 @@ class _NdjsonSink:
         suffix = ".ndjson.gz" if self.options.gzip else ".ndjson"
         return f"{resource_type}.{number:03d}{suffix}"
 
+    def close(self) -> None:
+        _close_all(files.handle for files in self.files.values())
+
     def finish(self) -> dict[str, int]:
         totals: dict[str, int] = {}
         for resource_type in sorted(self.files):
@@ -642,6 +669,9 @@ class _BundleSink:
     def add(self, patient: str, resources: list[dict[str, Any]]) -> None:
         self.own.partition(patient, _STUB_SEQUENCE + self.stubs, resources)
         self.stubs += 1
+
+    def close(self) -> None:
+        self.own.close()
 
     def finish(self) -> dict[str, int]:
         self.own.close()
@@ -745,6 +775,9 @@ class _RejectWriter:
             self.outcomes = open_private(self.staging / "OperationOutcome.ndjson")
         self.outcomes.write(outcome)
         self.count += 1
+
+    def close(self) -> None:
+        _close_all([self.rejects, self.outcomes])
 
     def finish(self) -> list[dict[str, Any]]:
         """Close both files; the manifest's `error` entries (none when nothing was rejected)."""

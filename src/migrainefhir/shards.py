@@ -33,7 +33,7 @@ from migrainefhir.readers import (
 
 # A range smaller than this is not worth a worker's round trip; larger ones balance badly.
 MIN_SHARD_BYTES = 256 * 1024
-MAX_SHARD_BYTES = 64 * 1024 * 1024
+MAX_SHARD_BYTES = 8 * 1024 * 1024  # small enough that the merge keeps up with the workers
 SHARDS_PER_JOB = 4
 _CHUNK = 8 * 1024 * 1024
 

@@ -36,7 +36,7 @@ def export(inputs: list[str], out: Path, *options: str) -> Any:
 def outcome(out: Path) -> dict[str, Any]:
     """What an export wrote: rejected records (where, error code + path) and exported ids."""
     rejected = []
-    for text in (out / "rejects.ndjson").read_text("utf-8").splitlines():
+    for text in (out / "rejects.ndjson").read_text("utf-8").split("\n")[:-1]:
         reject = json.loads(text)
         where = reject["source"].get("line", reject["source"].get("row"))
         errors = {(p["code"], p["path"]) for p in reject["problems"] if p["severity"] == "error"}
@@ -44,12 +44,12 @@ def outcome(out: Path) -> dict[str, Any]:
     exported = []
     provenance = out / "Provenance.ndjson"
     if provenance.exists():
-        for text in provenance.read_text("utf-8").splitlines():
+        for text in provenance.read_text("utf-8").split("\n")[:-1]:
             entity = json.loads(text)["entity"][0]
             exported.append(entity["what"]["identifier"]["value"])
     warnings = set()
     summary = json.loads((out / "summary.json").read_text("utf-8"))
-    for text in (out / "rejects.ndjson").read_text("utf-8").splitlines():
+    for text in (out / "rejects.ndjson").read_text("utf-8").split("\n")[:-1]:
         warnings |= {p["code"] for p in json.loads(text)["problems"] if p["severity"] == "warning"}
     return {
         "rejected": rejected,

@@ -256,7 +256,7 @@ XHTML = "{http://www.w3.org/1999/xhtml}"
 
 
 def resources_of(outputs: dict[str, str]) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in outputs["fhir output"].splitlines()]
+    return [json.loads(line) for line in outputs["fhir output"].split("\n")[:-1]]
 
 
 def test_no_resource_carries_a_narrative_so_none_can_hold_markup(outputs: dict[str, str]) -> None:

@@ -27,6 +27,7 @@ from migrainefhir.cli import cli
 
 REPO = Path(__file__).parent.parent
 EXAMPLES = REPO / "examples" / "ndjson"
+SESSIONS = EXAMPLES / "ketamine-sessions.ndjson"  # enough for one Bundle of review size
 TIMESTAMP = "2026-07-01T00:00:00Z"
 LATER = "2026-08-01T00:00:00Z"  # another export time: a run that got through changes every file
 
@@ -201,13 +202,13 @@ def test_convert_to_a_file_on_a_full_disk_exits_3_and_keeps_the_previous_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share: float
 ) -> None:
     bundle = tmp_path / "bundle.json"
-    first = run("convert", str(EXAMPLES), "-o", str(bundle), "--timestamp", TIMESTAMP)
+    first = run("convert", str(SESSIONS), "-o", str(bundle), "--timestamp", TIMESTAMP)
     assert first.exit_code == 0
     before = snapshot(bundle)
 
     disk = FullDisk(int(bundle.stat().st_size * share))
     monkeypatch.setattr(os, "fdopen", disk.fdopen)
-    result = run("convert", str(EXAMPLES), "-o", str(bundle), "--timestamp", LATER)
+    result = run("convert", str(SESSIONS), "-o", str(bundle), "--timestamp", LATER)
     monkeypatch.undo()
 
     assert disk.failures == 1

@@ -94,3 +94,35 @@ def test_a_key_file_others_can_read_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "readable by others" in result.stderr
+
+
+def test_rejects_of_a_deidentified_export_withhold_the_record(tmp_path: Path) -> None:
+    source = tmp_path / "in.ndjson"
+    bad = {
+        "record_type": "patient",
+        "patient_id": "pt-secret-7",
+        "family": "Marker Family",
+        "gender": "robot",
+    }
+    duplicate = {"record_type": "patient", "patient_id": "pt-dup", "family": "Marker Family"}
+    source.write_text("".join(json.dumps(r) + "\n" for r in (bad, duplicate, duplicate)))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            str(source),
+            "--out",
+            str(out),
+            "--deidentify",
+            "--key-file",
+            key_file(tmp_path),
+            "--timestamp",
+            "2026-07-01T00:00:00Z",
+        ],
+    )
+    assert result.exit_code == 1
+    rejects = [json.loads(line) for line in (out / "rejects.ndjson").read_text().splitlines()]
+    assert [r["record"] for r in rejects] == ["withheld: --deidentify"] * 2
+    assert [r["source"]["line"] for r in rejects] == [1, 3]
+    assert "Marker Family" not in (out / "rejects.ndjson").read_text()

@@ -253,6 +253,9 @@ class _ShardWorker:
             parts.close()
         return _ShardDone(shard, folder)
 
+    def _original(self, checked: CheckedRecord) -> object:
+        return _rejected_original(checked.raw.original, self.task.input_options)
+
     def _one(self, checked: CheckedRecord, sequence: int, parts: _PartWriter) -> None:
         """One record -> one index line, and its resources or its reject lines."""
         record = checked.record
@@ -262,7 +265,7 @@ class _ShardWorker:
         counts: dict[str, int] | None = None
         if record is None:
             outcome = _REJECTED
-            parts.reject(checked.raw.source, checked.raw.original, checked.problems)
+            parts.reject(checked.raw.source, self._original(checked), checked.problems)
         else:
             key = [record.record_type, record.record_id]
             if _skipped_by_since(record.recorded_at, self.options.since):
@@ -273,7 +276,8 @@ class _ShardWorker:
                 )
                 if has_errors(more):
                     outcome = _REJECTED
-                    parts.reject(checked.raw.source, checked.raw.original, checked.problems + more)
+                    problems = checked.problems + more
+                    parts.reject(checked.raw.source, self._original(checked), problems)
                 else:
                     outcome = _EXPORTED
                     patient = record.patient_id
@@ -342,6 +346,16 @@ def _reject_lines(source: Source, original: object, problems: list[Problem]) -> 
         "problems": [problem.to_json() for problem in problems],
     }
     return _dumps(line) + b"\n", _dumps(operation_outcome(problems)) + b"\n"
+
+
+# What rejects.ndjson holds instead of the record in a de-identified (research) export: the
+# original would carry the very names, ids and free text --deidentify strips. The source file
+# and line still say where to find it.
+WITHHELD_RECORD = "withheld: --deidentify"
+
+
+def _rejected_original(original: object, input_options: InputOptions) -> object:
+    return WITHHELD_RECORD if input_options.deidentifier is not None else original
 
 
 def _partition_line(patient: str, sequence: int, resources: list[dict[str, Any]]) -> bytes:
@@ -425,7 +439,9 @@ class _Merger:
             problems += duplicate
             report.problems.extend(problems)
             report.counts.count(kind, accepted=False)
-            original = self.originals.get(shard, file_ordinal)
+            original = _rejected_original(
+                self.originals.get(shard, file_ordinal), self.input_options
+            )
             self.rejects.add(*_reject_lines(source, original, problems))
             parts.drop(outcome, counts)
             if outcome == _EXPORTED and isinstance(self.sink, _BundleSink):

@@ -24,6 +24,7 @@ from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM
 
 if TYPE_CHECKING:
     from migrainefhir.intake import InputOptions
+    from migrainefhir.problems import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,6 +87,16 @@ def _input_options(
     )
 
 
+def _print_report(report: Report, output_format: str, accepted_word: str) -> None:
+    """A report on stdout: text for people, JSON for scripts."""
+    from migrainefhir.report import render_json, render_text
+
+    if output_format == "json":
+        click.echo(json.dumps(render_json(report), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_text(report, accepted_word), nl=False)
+
+
 def _fail(error: MigraineFhirError) -> NoReturn:
     click.echo(f"migrainefhir: error: {error}", err=True)
     sys.exit(error.exit_code)
@@ -123,16 +134,12 @@ def check(
     INPUT is a JSON, NDJSON/JSONL or CSV file, a folder of them, or '-' for standard input.
     """
     from migrainefhir.pipeline import check as run_check
-    from migrainefhir.report import render_json, render_text
 
     try:
         report = run_check(inputs, _input_options(input_format, record_type, timezone))
     except MigraineFhirError as error:
         _fail(error)
-    if output_format == "json":
-        click.echo(json.dumps(render_json(report), indent=2, ensure_ascii=False))
-    else:
-        click.echo(render_text(report), nl=False)
+    _print_report(report, output_format, "accepted")
     sys.exit(ExitCode.OK if report.counts.total_rejected == 0 else ExitCode.PROBLEMS)
 
 
@@ -459,7 +466,6 @@ def validate(
     resources claiming our profiles). Exit 0 when no errors, 1 when errors.
     """
     from migrainefhir.pipeline import validate_paths
-    from migrainefhir.report import render_json, render_text
 
     try:
         report = validate_paths(paths, frozenset(ignore), mode=validation)  # type: ignore[arg-type]
@@ -467,10 +473,8 @@ def validate(
         _fail(error)
     if output_format == "outcome":
         click.echo(json.dumps(report.operation_outcome(), indent=2, ensure_ascii=False))
-    elif output_format == "json":
-        click.echo(json.dumps(render_json(report), indent=2, ensure_ascii=False))
     else:
-        click.echo(render_text(report, "valid"), nl=False)
+        _print_report(report, output_format, "valid")
     sys.exit(ExitCode.OK if report.ok else ExitCode.PROBLEMS)
 
 

@@ -226,16 +226,21 @@ def _source_system(_ctx: click.Context, _param: click.Parameter, value: str) -> 
     return value
 
 
+def _aware_datetime(value: str, option: str) -> datetime:
+    """An ISO 8601 date-time with a UTC offset ('Z' accepted), or a usage error naming option."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time") from exc
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"{option} needs a UTC offset (e.g. 2026-01-31T02:00:00Z)")
+    return moment
+
+
 def _export_time(value: str | None) -> datetime:
     """--timestamp, else SOURCE_DATE_EPOCH (reproducible builds), else the clock; UTC seconds."""
     if value is not None:
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time") from exc
-        if moment.tzinfo is None:
-            raise click.BadParameter("--timestamp needs a UTC offset (e.g. 2026-01-31T02:00:00Z)")
-        return moment.astimezone(UTC)
+        return _aware_datetime(value, "--timestamp").astimezone(UTC)
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
         try:
@@ -246,15 +251,7 @@ def _export_time(value: str | None) -> datetime:
 
 
 def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time") from exc
-    if moment.tzinfo is None:
-        raise click.BadParameter("--since needs a UTC offset (e.g. 2026-01-31T02:00:00Z)")
-    return moment
+    return None if value is None else _aware_datetime(value, "--since")
 
 
 @cli.command()

@@ -32,11 +32,6 @@ class Interval:
     high: datetime
 
 
-def looks_like_date(value: str) -> bool:
-    """True for strings shaped like a FHIR date/dateTime/instant, valid or not."""
-    return _SHAPE.match(value) is not None
-
-
 # Pure functions of a string, called for every date of every resource: the dates of one record
 # repeat in each of its resources (issued, lastUpdated, effective), so small caches pay off.
 @functools.lru_cache(maxsize=8192)

@@ -280,17 +280,31 @@ _MAX_KEY_SHOWN = 64
 Path = tuple[str | int, ...]
 
 
+def compiled_predicate(schema: Mapping[str, Any]) -> Callable[[object], bool]:
+    """A compiled yes/no check of `schema`, for the hot path: jsonschema_rs with this module's
+    formats and the linear-time `regex` engine (no backtracking; our patterns need none, and it
+    is about a quarter faster on them). The answer carries no details: callers that need them
+    ask SchemaChecker.problems, which runs Python jsonschema only when this says no."""
+    validator = jsonschema_rs.validator_for(
+        dict(schema),
+        validate_formats=True,
+        formats=_FORMATS,
+        pattern_options=jsonschema_rs.RegexOptions(),
+    )
+    return validator.is_valid
+
+
 class SchemaChecker:
     """One compiled schema: a fast validity check and, for invalid instances, every Problem."""
 
     def __init__(self, schema: dict[str, Any], codes: ProblemCodes) -> None:
         self.schema = schema
         self.codes = codes
-        self._fast = jsonschema_rs.validator_for(schema, validate_formats=True, formats=_FORMATS)
+        self._fast = compiled_predicate(schema)
         self._detailed = jsonschema.Draft202012Validator(schema, format_checker=_format_checker())
 
     def is_valid(self, instance: object) -> bool:
-        return bool(self._fast.is_valid(instance))
+        return bool(self._fast(instance))
 
     def problems(self, instance: object) -> list[Problem]:
         """Every problem of `instance`, without duplicates, in document order of the errors."""

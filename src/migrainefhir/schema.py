@@ -112,11 +112,12 @@ MAX_OFFSET = timedelta(hours=14)
 @lru_cache(maxsize=4096)
 def parse_date(text: str) -> date | None:
     """A `YYYY-MM-DD` date that exists in the calendar, in MIN_YEAR-MAX_YEAR, or None."""
-    match = _DATE_RE.fullmatch(text)
-    if match is None or not MIN_YEAR <= int(match.group(1)) <= MAX_YEAR:
+    if _DATE_RE.fullmatch(text) is None or not MIN_YEAR <= int(text[:4]) <= MAX_YEAR:
         return None
+    # The regex admits exactly YYYY-MM-DD, which fromisoformat (C, several times faster than
+    # building the date from the groups) reads as written; it raises for Feb 30 or month 13.
     try:
-        return date(*(int(part) for part in match.groups()))
+        return date.fromisoformat(text)
     except ValueError:
         return None
 
@@ -140,11 +141,37 @@ def _fixed_offset(sign: str, hours: int, minutes: int) -> timezone:
     return timezone(-offset if sign == "-" else offset)
 
 
+# The form nearly every date-time is written in: no fraction, upper-case T and Z, an offset
+# with minutes 00-59. For it, datetime.fromisoformat (C) gives exactly what the general path
+# builds, in a tenth of the time: it rejects the same impossible days, hours, minutes and
+# seconds (all of which datetime() itself refuses), and returns the same fixed offsets
+# (timezone.utc for Z, +00:00 and -00:00). The year range and the largest offset are checked
+# after it, as the general path does.
+_PLAIN_DATE_TIME_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:[0-5]\d)", re.ASCII
+)
+
+
 # Each date-time is parsed up to three times per record (offset check, schema format, build),
 # and timestamps repeat across records: a small cache makes the repeats nearly free.
 @lru_cache(maxsize=4096)
 def parse_date_time(text: str) -> datetime | None:
     """An RFC 3339 date-time with seconds and UTC offset, as an aware datetime; else None."""
+    if _PLAIN_DATE_TIME_RE.fullmatch(text) is None:
+        return _parse_any_date_time(text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:  # Feb 30, hour 24, second 60, an offset of 24 hours or more
+        return None
+    offset = parsed.utcoffset()
+    assert offset is not None  # the regex requires an offset
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR or abs(offset) > MAX_OFFSET:
+        return None
+    return parsed
+
+
+def _parse_any_date_time(text: str) -> datetime | None:
+    """parse_date_time for every form RFC 3339 allows (fractions, lower-case t and z)."""
     match = _DATE_TIME_RE.fullmatch(text)
     if match is None:
         return None

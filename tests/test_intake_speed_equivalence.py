@@ -1,0 +1,146 @@
+"""The intake's fast paths give exactly what the general paths give (no timing here: speed is
+measured by benchmarks). Each fast path is compared with the general one it stands in for."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import sys
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from migrainefhir import model
+from migrainefhir.model import WHITESPACE, ParseOptions, _Shape, _shape, parse_record
+from migrainefhir.problems import Source
+from migrainefhir.raw import RawRecord
+from migrainefhir.schema import _parse_any_date_time, parse_date, parse_date_time
+
+# -- date-times: the fromisoformat path against the general regex path -----------------------
+
+YEARS = ("0000", "1899", "1900", "1904", "2000", "2024", "2025", "2100", "2199", "2200", "9999")
+OFFSETS = (
+    "Z",
+    "+00:00",
+    "-00:00",
+    "+01:00",
+    "-05:30",
+    "+13:59",
+    "+14:00",
+    "-14:00",
+    "+14:01",
+    "-14:30",
+    "+23:59",
+    "+24:00",
+    "+99:00",
+)
+
+
+def _same(text: str) -> None:
+    fast, general = parse_date_time(text), _parse_any_date_time(text)
+    assert fast == general, text
+    if fast is not None and general is not None:
+        assert fast.tzinfo == general.tzinfo, text
+        assert fast.isoformat() == general.isoformat(), text
+
+
+def test_every_calendar_day_of_the_edge_years_parses_as_the_general_path_does() -> None:
+    for year, month, day in itertools.product(YEARS, range(14), range(33)):
+        _same(f"{year}-{month:02}-{day:02}T12:00:00Z")
+
+
+def test_every_edge_time_and_offset_parses_as_the_general_path_does() -> None:
+    for hour, minute, second, offset in itertools.product(
+        ("00", "23", "24", "99"), ("00", "59", "60"), ("00", "59", "60", "99"), OFFSETS
+    ):
+        _same(f"2026-03-01T{hour}:{minute}:{second}{offset}")
+
+
+_DIGIT = st.sampled_from("0123456789")
+
+
+@given(
+    st.lists(_DIGIT, min_size=14, max_size=14),
+    st.sampled_from(("Z", "+", "-")),
+    st.lists(_DIGIT, min_size=4, max_size=4),
+)
+def test_any_digits_in_the_plain_form_parse_as_the_general_path_does(
+    digits: list[str], sign: str, offset: list[str]
+) -> None:
+    d = "".join(digits)
+    zone = "Z" if sign == "Z" else f"{sign}{offset[0]}{offset[1]}:{offset[2]}{offset[3]}"
+    _same(f"{d[0:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:{d[12:14]}{zone}")
+
+
+# -- dates: fromisoformat against date() from the parts ---------------------------------------
+
+
+def _date_from_parts(text: str) -> date | None:
+    year, month, day = (int(part) for part in text.split("-"))
+    if not 1900 <= year <= 2199:
+        return None
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def test_every_calendar_day_of_the_edge_years_is_a_date_as_date_makes_it() -> None:
+    for year, month, day in itertools.product(YEARS, range(14), range(33)):
+        text = f"{year}-{month:02}-{day:02}"
+        assert parse_date(text) == _date_from_parts(text), text
+
+
+# -- records: the one-call check against the full path ---------------------------------------
+
+
+def test_the_whitespace_list_is_exactly_what_str_strip_removes() -> None:
+    every = "".join(char for char in map(chr, range(sys.maxunicode + 1)) if char.isspace())
+    assert every == WHITESPACE
+
+
+DIARY_DAY = {
+    "record_type": "diary-entry",
+    "entry_id": "e1",
+    "patient_id": "p1",
+    "date": "2026-03-01",
+    "headache": False,
+}
+
+
+def test_free_text_of_whitespace_only_is_never_ready() -> None:
+    is_ready = _shape("diary-entry").is_ready
+    for char in WHITESPACE:
+        assert not is_ready({**DIARY_DAY, "notes": char * 3}), hex(ord(char))
+    assert is_ready({**DIARY_DAY, "notes": f"{WHITESPACE}x{WHITESPACE}"})
+
+
+def test_a_time_without_offset_is_never_ready() -> None:
+    assert not _shape("diary-entry").is_ready({**DIARY_DAY, "recorded_at": "2026-03-01T20:00:00"})
+
+
+def _full_path_only(record_type: str) -> _Shape:
+    return dataclasses.replace(_shape(record_type), is_ready=lambda _: False)
+
+
+@given(
+    notes=st.sampled_from(("", " ", "\u3000", "\x1c", "x", " x ", "x\x00", 5)),
+    recorded_at=st.sampled_from(
+        ("2026-03-01T20:00:00+01:00", "2026-03-01T20:00:00", "2026-03-01t20:00:00z", "2026-02-30")
+    ),
+    zone=st.sampled_from((None, ZoneInfo("Europe/Berlin"))),
+)
+def test_a_record_is_checked_as_the_full_path_checks_it(
+    notes: object, recorded_at: str, zone: ZoneInfo | None
+) -> None:
+    raw = RawRecord(
+        Source("f.ndjson", line=1), {**DIARY_DAY, "notes": notes, "recorded_at": recorded_at}, None
+    )
+    options = ParseOptions(timezone=zone)
+    fast = parse_record(raw, options)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model, "_shape", _full_path_only)
+        assert parse_record(raw, options) == fast

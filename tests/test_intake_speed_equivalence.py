@@ -4,11 +4,13 @@ measured by benchmarks). Each fast path is compared with the general one it stan
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
 import sys
 from datetime import date
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +19,7 @@ from migrainefhir import model
 from migrainefhir.model import WHITESPACE, ParseOptions, _Shape, _shape, parse_record
 from migrainefhir.problems import Source
 from migrainefhir.raw import RawRecord
+from migrainefhir.readers import DUPLICATE_KEY, MAX_DEPTH, TOO_DEEP, read_ndjson
 from migrainefhir.schema import _parse_any_date_time, parse_date, parse_date_time
 
 # -- date-times: the fromisoformat path against the general regex path -----------------------
@@ -144,3 +147,43 @@ def test_a_record_is_checked_as_the_full_path_checks_it(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(model, "_shape", _full_path_only)
         assert parse_record(raw, options) == fast
+
+
+# -- NDJSON lines: the byte-for-byte round trip and the bracket count --------------------------
+
+
+def _read_lines(*lines: bytes) -> list[RawRecord]:
+    return list(read_ndjson(io.BytesIO(b"\n".join(lines) + b"\n"), "f.ndjson"))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"record_type":"diary-entry","entry_id":"d1","headache":true,"headache":false}',
+        b'{"a":{"b":1,"b":1}}',  # the same value twice: the written-back line is still shorter
+        b'{"vitals":[{"heart_rate":70,"heart_rate":190}]}',
+    ],
+)
+def test_a_compact_line_with_a_repeated_key_is_rejected(line: bytes) -> None:
+    (record,) = _read_lines(line)
+    assert [p.code for p in record.problems] == [DUPLICATE_KEY]
+    assert record.data is None and record.original == line.decode()
+
+
+def test_a_compact_line_that_orjson_writes_back_is_read_as_it_is() -> None:
+    line = b'{"record_type":"diary-entry","notes":"a\\":b","sleep_hours":8.0,"x":[[[{}]]]}'
+    (record,) = _read_lines(line)
+    assert record.problems == () and record.data == orjson.loads(line)
+
+
+def test_brackets_inside_strings_do_not_make_a_shallow_line_too_deep() -> None:
+    (record,) = _read_lines(b'{"notes":"' + b"[{" * MAX_DEPTH + b'"}')
+    assert record.problems == ()
+
+
+def test_a_compact_line_nested_past_the_limit_is_too_deep() -> None:
+    nested = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    (record,) = _read_lines(b'{"x":' + nested + b"}")
+    assert [p.code for p in record.problems] == [TOO_DEEP]
+    (record,) = _read_lines(b'{"x":' + nested[1:-1] + b"}")
+    assert record.problems == ()

@@ -486,25 +486,41 @@ def _checked_line_record(value: object, line: bytes | str, source: Source) -> Ra
     """A decoded NDJSON line as a record, unless it nests too deeply or repeats a key: then
     rejected, with the line's text as the original (the decoded value lost a repeated key's
     value, and a deep one could not be written back out)."""
-    depth, keys = _nesting(value)
     problem = None
-    if depth > MAX_DEPTH:
+    if _may_nest_too_deep(line) and _nesting(value)[0] > MAX_DEPTH:
         problem = _too_deep_problem(source)
-    else:
-        # Every key is followed by `":`; more such tokens than keys means a repeated key (or
-        # the token inside a string): only then is the line decoded again, exactly.
-        if isinstance(line, str):
-            tokens = len(_KEY_TOKEN.findall(line))
-        else:
-            tokens = len(_KEY_TOKEN_BYTES.findall(line))
-        if tokens > keys:
-            duplicate = _duplicate_key(line)
-            if duplicate is not None:
-                problem = _duplicate_key_problem(duplicate, source)
+    elif _may_repeat_a_key(value, line):
+        duplicate = _duplicate_key(line)
+        if duplicate is not None:
+            problem = _duplicate_key_problem(duplicate, source)
     if problem is None:
         return _value_record(value, source)
     text = line if isinstance(line, str) else line.decode("utf-8")
     return RawRecord(source, None, _without_line_end(text), (problem,))
+
+
+def _may_nest_too_deep(line: bytes | str) -> bool:
+    """False when the line has too few brackets to nest past MAX_DEPTH (each level of nesting
+    opens one; brackets inside strings only make the count larger), so no walk is needed."""
+    if isinstance(line, str):
+        return line.count("[") + line.count("{") > MAX_DEPTH
+    return line.count(b"[") + line.count(b"{") > MAX_DEPTH
+
+
+def _may_repeat_a_key(value: object, line: bytes | str) -> bool:
+    """False when no object of the line can have a key twice; True when it may (then the line
+    is decoded again, exactly, to find it).
+
+    A line that orjson writes back byte for byte, as compact exports write it, has lost no
+    key: a repeated key would be missing from what is written back. Otherwise every key is
+    followed by `":`, so a line with no more such tokens than the value has keys repeats none
+    (more tokens can also come from the token inside a string). Called only for values
+    within MAX_DEPTH, which orjson can always write back.
+    """
+    if isinstance(line, bytes) and orjson.dumps(value) == line.rstrip(b"\r\n"):
+        return False
+    tokens = _KEY_TOKEN.findall(line) if isinstance(line, str) else _KEY_TOKEN_BYTES.findall(line)
+    return len(tokens) > _nesting(value)[1]
 
 
 def _decode_failure(exc: Exception) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+import re
 import sys
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -16,11 +17,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from migrainefhir import model
-from migrainefhir.model import WHITESPACE, ParseOptions, _Shape, _shape, parse_record
+from migrainefhir.model import ParseOptions, _Shape, _shape, parse_record
 from migrainefhir.problems import Source
 from migrainefhir.raw import RawRecord
 from migrainefhir.readers import DUPLICATE_KEY, MAX_DEPTH, TOO_DEEP, read_ndjson
-from migrainefhir.schema import _parse_any_date_time, parse_date, parse_date_time
+from migrainefhir.schema import (
+    _URI_RE,
+    FORMAT_PATTERNS,
+    WHITESPACE,
+    _parse_any_date_time,
+    compiled_predicate,
+    parse_date,
+    parse_date_time,
+)
 
 # -- date-times: the fromisoformat path against the general regex path -----------------------
 
@@ -78,6 +87,91 @@ def test_any_digits_in_the_plain_form_parse_as_the_general_path_does(
     _same(f"{d[0:4]}-{d[4:6]}-{d[6:8]}T{d[8:10]}:{d[10:12]}:{d[12:14]}{zone}")
 
 
+# -- the formats as native patterns, against their Python checks -----------------------------
+
+_NATIVE = {name: compiled_predicate({"pattern": p}) for name, p in FORMAT_PATTERNS.items()}
+_PYTHON = {
+    "date": lambda text: parse_date(text) is not None,
+    "date-time": lambda text: parse_date_time(text) is not None,
+    "uri": lambda text: _URI_RE.fullmatch(text) is not None,
+}
+
+
+def _agree(name: str, text: str) -> None:
+    assert _NATIVE[name](text) == _PYTHON[name](text), (name, text)
+
+
+def test_the_date_time_pattern_accepts_exactly_what_parse_date_time_accepts() -> None:
+    for year, month, day in itertools.product(YEARS, range(14), range(33)):
+        _agree("date-time", f"{year}-{month:02}-{day:02}T12:00:00Z")
+        _agree("date", f"{year}-{month:02}-{day:02}")
+    for year in range(1890, 2210):  # every leap day of the range, and the years around it
+        _agree("date-time", f"{year}-02-29T00:00:00+01:00")
+        _agree("date", f"{year}-02-29")
+    for hour, minute, second, offset in itertools.product(
+        ("00", "23", "24", "99"), ("00", "59", "60"), ("00", "59", "60", "99"), OFFSETS
+    ):
+        _agree("date-time", f"2026-03-01T{hour}:{minute}:{second}{offset}")
+    for offset_hours, offset_minutes in itertools.product(range(25), range(0, 61, 1)):
+        _agree("date-time", f"2026-03-01T10:00:00-{offset_hours:02}:{offset_minutes:02}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-03-01t10:00:00z",
+        "2026-03-01T10:00:00.5+01:00",
+        "2026-03-01T10:00:00.1234567890Z",
+        "2026-03-01T10:00:00.Z",
+        "2026-03-01T10:00:00",
+        "2026-03-01 10:00:00Z",
+        "2026-03-01T10:00Z",
+        "2026-03-01T10:00:00+0100",
+        "2026-03-01T10:00:00+01:00\n",
+        "\n2026-03-01T10:00:00+01:00",
+        "x2026-03-01T10:00:00+01:00",
+        "2026-03-01T10:00:00+01:00x",
+        "٢٠٢٦-03-01T10:00:00Z",  # Arabic-Indic digits
+        "2026-0٣-01T10:00:00Z",
+        "2026-03-01T10:00:00+01:00:00",
+        "",
+    ],
+)
+def test_the_date_time_pattern_agrees_on_unusual_forms(text: str) -> None:
+    _agree("date-time", text)
+    _agree("date", text[:10])
+    _agree("date", text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://example.org/id",
+        "urn:oid:1.2.3",
+        "urn:x",
+        "urn:",
+        ":x",
+        "1urn:x",
+        "ur n:x",
+        "urn:x y",
+        "urn:x\n",
+        "HTTP+x.y-z:abc",
+        "a_b:c",
+        "é:x",
+        "",
+        *(f"urn:a{char}b" for char in WHITESPACE),
+    ],
+)
+def test_the_uri_pattern_accepts_exactly_what_the_uri_format_accepts(text: str) -> None:
+    _agree("uri", text)
+
+
+@given(st.text(alphabet="0123456789-:TtZz+.٣ ", max_size=32))
+def test_the_date_patterns_agree_on_any_text_of_their_characters(text: str) -> None:
+    _agree("date-time", text)
+    _agree("date", text)
+
+
 # -- dates: fromisoformat against date() from the parts ---------------------------------------
 
 
@@ -102,6 +196,12 @@ def test_every_calendar_day_of_the_edge_years_is_a_date_as_date_makes_it() -> No
 
 def test_the_whitespace_list_is_exactly_what_str_strip_removes() -> None:
     every = "".join(char for char in map(chr, range(sys.maxunicode + 1)) if char.isspace())
+    assert every == WHITESPACE
+
+
+def test_the_whitespace_list_is_exactly_what_backslash_s_means_to_python_re() -> None:
+    space = re.compile(r"\s")
+    every = "".join(char for char in map(chr, range(sys.maxunicode + 1)) if space.match(char))
     assert every == WHITESPACE
 
 

@@ -28,6 +28,28 @@ _SEPARATOR = "\x1f"  # ASCII unit separator: cannot occur in ids or roles, so jo
 _NAMESPACE_BYTES = ID_NAMESPACE.bytes
 
 
+class RecordIds:
+    """The ids of the resources made from one record.
+
+    Every id of a record hashes the same start of the name (namespace, source system, record
+    type, record id): it is hashed once here, and each role only adds its own bytes.
+    """
+
+    __slots__ = ("_record_hash",)
+
+    def __init__(self, source_system: str, record_type: str, record_id: str) -> None:
+        # The separator is ASCII, so encoding the parts joined with a trailing separator gives
+        # the same bytes as the start of the whole name encoded at once.
+        record_part = _SEPARATOR.join((source_system, record_type, record_id, ""))
+        self._record_hash = hashlib.sha1(_NAMESPACE_BYTES + record_part.encode())
+
+    def resource_id(self, role: str) -> str:
+        """resource_id(source_system, record_type, record_id, role) for this record."""
+        digest = self._record_hash.copy()
+        digest.update(role.encode())
+        return _uuid5_text(digest.hexdigest())
+
+
 def resource_id(source_system: str, record_type: str, record_id: str, role: str) -> str:
     """The deterministic FHIR id of one resource made from one record.
 
@@ -36,11 +58,22 @@ def resource_id(source_system: str, record_type: str, record_id: str, role: str)
     resource, and the object costs more than the hash.
     """
     name = _SEPARATOR.join((source_system, record_type, record_id, role))
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # variant RFC 4122
-    text = digest.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return _uuid5_text(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest())
+
+
+# The RFC 4122 variant (binary 10xx) in the first hex digit of the fourth group, by the two
+# low bits of the SHA-1's digit there.
+_VARIANT_DIGIT = "89ab"
+
+
+def _uuid5_text(sha1_hex: str) -> str:
+    """The uuid5 text from the SHA-1 of its name: the first 128 bits, with the version (5)
+    and the variant written over their digits."""
+    variant = _VARIANT_DIGIT[int(sha1_hex[16], 16) & 0x3]
+    return (
+        f"{sha1_hex[:8]}-{sha1_hex[8:12]}-5{sha1_hex[13:16]}-{variant}{sha1_hex[17:20]}"
+        f"-{sha1_hex[20:32]}"
+    )
 
 
 @functools.lru_cache(maxsize=4096)  # a record names its patient in every resource
@@ -56,8 +89,16 @@ def identifier_system(source_system: str, record_type: str) -> str:
 
 def identifier(source_system: str, record_type: str, record_id: str, role: str) -> dict[str, str]:
     """The business identifier of one resource: the record id, qualified by role unless primary."""
-    value = record_id if role == PRIMARY else f"{record_id}/{role}"
-    return {"system": identifier_system(source_system, record_type), "value": value}
+    return {
+        "system": identifier_system(source_system, record_type),
+        "value": identifier_value(record_id, role),
+    }
+
+
+def identifier_value(record_id: str, role: str) -> str:
+    """The value of a resource's business identifier: the record id, qualified by role unless
+    primary."""
+    return record_id if role == PRIMARY else f"{record_id}/{role}"
 
 
 def urn(resource_uuid: str) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 from migrainefhir import codes, ids
@@ -18,15 +18,22 @@ class ConvertContext:
     source_system: str  # the source system's URI; qualifies every id and identifier
     export_time: datetime  # timezone-aware; Provenance.recorded
     software_version: str  # of migrainefhir; named in Provenance
+    # export_time as Provenance.recorded writes it: formatted once per run, not per record.
+    recorded_text: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A frozen dataclass sets its own derived fields through object.__setattr__.
+        object.__setattr__(self, "recorded_text", fhir_instant_utc(self.export_time))
 
 
 def fhir_datetime(value: datetime) -> str:
     """A FHIR dateTime/instant keeping the record's offset; UTC is written `Z`."""
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = value.utcoffset()
+    if offset is None:
         raise ValueError("FHIR date-times need a UTC offset; the model stage guarantees one")
     text = value.isoformat()
-    if value.utcoffset() == timedelta(0):
-        text = text.removesuffix("+00:00") + "Z"
+    if not offset:  # a zero offset is written `+00:00` by isoformat
+        text = text[: -len("+00:00")] + "Z"
     return text
 
 
@@ -115,48 +122,80 @@ def add_extensions(element: dict[str, Any], extensions: list[dict[str, Any]]) ->
             element["extension"] = merged
 
 
-@dataclass(frozen=True, slots=True)
 class RecordScope:
-    """Ids, identifiers and meta for the resources made from one record."""
+    """Ids, identifiers, meta and the Patient reference for the resources made from one record.
 
-    ctx: ConvertContext
-    record_type: str
-    record_id: str
-    patient_id: str
-    recorded_at: datetime | None
+    What all resources of a record share is worked out once, here: the record's part of every
+    id's hash, the identifier system, meta.source, meta.lastUpdated and the Patient reference.
+    Every call still returns new dicts, so no two resources share a mutable element.
+    """
+
+    __slots__ = (
+        "_ids",
+        "ctx",
+        "identifier_system",
+        "patient_id",
+        "patient_reference",
+        "record_id",
+        "record_type",
+        "recorded_at",
+        "recorded_text",
+        "source_uri",
+    )
+
+    def __init__(
+        self,
+        ctx: ConvertContext,
+        record_type: str,
+        record_id: str,
+        patient_id: str,
+        recorded_at: datetime | None,
+    ) -> None:
+        self.ctx = ctx
+        self.record_type = record_type
+        self.record_id = record_id
+        self.patient_id = patient_id
+        self.recorded_at = recorded_at
+        # recorded_at is when the source last wrote the record: the content's last change.
+        self.recorded_text = None if recorded_at is None else fhir_datetime(recorded_at)
+        # meta.source: the source system with a fragment naming the record.
+        self.source_uri = f"{ctx.source_system}#{record_type}/{record_id}"
+        self.identifier_system = ids.identifier_system(ctx.source_system, record_type)
+        self.patient_reference = f"Patient/{ids.patient_id(ctx.source_system, patient_id)}"
+        self._ids = ids.RecordIds(ctx.source_system, record_type, record_id)
 
     def resource_id(self, role: str) -> str:
-        return ids.resource_id(self.ctx.source_system, self.record_type, self.record_id, role)
+        return self._ids.resource_id(role)
 
     def identifier(self, role: str) -> dict[str, str]:
-        return ids.identifier(self.ctx.source_system, self.record_type, self.record_id, role)
-
-    @property
-    def source_uri(self) -> str:
-        """meta.source: the source system with a fragment naming the record."""
-        return f"{self.ctx.source_system}#{self.record_type}/{self.record_id}"
+        """ids.identifier(source system, record type, record id, role)."""
+        return {
+            "system": self.identifier_system,
+            "value": ids.identifier_value(self.record_id, role),
+        }
 
     def meta(self, *profiles: str, last_updated: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        # recorded_at is when the source last wrote the record: the content's last change.
-        if last_updated and self.recorded_at is not None:
-            out["lastUpdated"] = fhir_datetime(self.recorded_at)
-        out["source"] = self.source_uri
-        out["profile"] = list(profiles)
-        return out
+        if last_updated and self.recorded_text is not None:
+            return {
+                "lastUpdated": self.recorded_text,
+                "source": self.source_uri,
+                "profile": list(profiles),
+            }
+        return {"source": self.source_uri, "profile": list(profiles)}
 
     def start(self, resource_type: str, role: str, *profiles: str) -> dict[str, Any]:
         """The common head of a resource: type, id, meta, business identifier."""
         return {
             "resourceType": resource_type,
-            "id": self.resource_id(role),
+            "id": self._ids.resource_id(role),
             "meta": self.meta(*profiles),
             "identifier": [self.identifier(role)],
         }
 
     @property
     def patient(self) -> dict[str, str]:
-        return reference("Patient", ids.patient_id(self.ctx.source_system, self.patient_id))
+        """A new reference to the record's Patient (each use gets its own dict)."""
+        return {"reference": self.patient_reference}
 
     def logical(self, resource_type: str, id_space: str, value: str) -> dict[str, Any]:
         """A logical reference by identifier in one of the source system's id spaces."""

@@ -10,6 +10,7 @@ sleep, stress and exercise are separate daily Observations. docs/mapping.md says
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -41,8 +42,9 @@ def convert_diary_entry(entry: DiaryEntry, ctx: ConvertContext) -> list[dict[str
     """[headache Observation, symptom Observations..., MedicationStatements..., lifestyle
     Observations..., Provenance]."""
     scope = RecordScope(ctx, DIARY_ENTRY, entry.entry_id, entry.patient_id, entry.recorded_at)
-    primary = _headache_observation(entry, scope)
-    related = _related_symptoms(entry, scope)
+    times = _EntryTimes.of(entry)
+    primary = _headache_observation(entry, scope, times)
+    related = _related_symptoms(entry, scope, times)
     add_extensions(
         primary,
         [
@@ -51,33 +53,47 @@ def convert_diary_entry(entry: DiaryEntry, ctx: ConvertContext) -> list[dict[str
         ],
     )
     medications = [
-        _medication_statement(entry, scope, index, intake, primary)
+        _medication_statement(entry, scope, times, index, intake, primary)
         for index, intake in enumerate(entry.medications)
     ]
     _add_components(entry, primary, medications)
-    resources = [primary, *related, *medications, *_lifestyle(entry, scope)]
+    resources = [primary, *related, *medications, *_lifestyle(entry, scope, times)]
     return [*resources, provenance(scope, resources, author=scope.patient)]
 
 
 # --- when ------------------------------------------------------------------------------------
 
 
-def _attack_effective(entry: DiaryEntry) -> dict[str, Any]:
-    """The attack as effectivePeriod (onset to end, or onset + duration); else the diary day."""
-    if not entry.headache or entry.onset is None:
-        return _day_effective(entry)
-    period = {"start": fhir_datetime(entry.onset)}
-    end = entry.end
-    if end is None and entry.duration_minutes is not None:
-        end = entry.onset + timedelta(minutes=entry.duration_minutes)
-    if end is not None:
-        period["end"] = fhir_datetime(end)
-    return {"effectivePeriod": period}
+@dataclass(frozen=True, slots=True)
+class _EntryTimes:
+    """The entry's times as FHIR text, formatted once per entry: most of its resources carry
+    the attack's or the day's time, and formatting a date-time costs more than a resource's
+    dicts. Each effective* call still returns new dicts."""
 
+    day: str  # a date-precision dateTime covers the whole diary day
+    attack_start: str | None  # None: headache-free day or no onset, so the attack is the day
+    attack_end: str | None
 
-def _day_effective(entry: DiaryEntry) -> dict[str, Any]:
-    """The whole diary day: a date-precision dateTime covers the day."""
-    return {"effectiveDateTime": fhir_date(entry.date)}
+    @classmethod
+    def of(cls, entry: DiaryEntry) -> _EntryTimes:
+        if not entry.headache or entry.onset is None:
+            return cls(fhir_date(entry.date), None, None)
+        end = entry.end
+        if end is None and entry.duration_minutes is not None:
+            end = entry.onset + timedelta(minutes=entry.duration_minutes)
+        end_text = fhir_datetime(end) if end is not None else None
+        return cls(fhir_date(entry.date), fhir_datetime(entry.onset), end_text)
+
+    def attack_effective(self) -> dict[str, Any]:
+        """The attack as effectivePeriod (onset to end, or onset + duration); else the day."""
+        if self.attack_start is None:
+            return self.day_effective()
+        if self.attack_end is None:
+            return {"effectivePeriod": {"start": self.attack_start}}
+        return {"effectivePeriod": {"start": self.attack_start, "end": self.attack_end}}
+
+    def day_effective(self) -> dict[str, Any]:
+        return {"effectiveDateTime": self.day}
 
 
 # --- Observations ----------------------------------------------------------------------------
@@ -98,9 +114,9 @@ def _observation(
     observation["code"] = code.concept()
     observation["subject"] = scope.patient
     observation.update(effective)
-    if scope.recorded_at is not None:
+    if scope.recorded_text is not None:
         # Symptoms IG: issued = when this version of the symptom information was recorded.
-        observation["issued"] = fhir_datetime(scope.recorded_at)
+        observation["issued"] = scope.recorded_text
     observation["performer"] = [scope.patient]
     return observation
 
@@ -125,10 +141,12 @@ def _symptom(
     return observation
 
 
-def _headache_observation(entry: DiaryEntry, scope: RecordScope) -> dict[str, Any]:
+def _headache_observation(
+    entry: DiaryEntry, scope: RecordScope, times: _EntryTimes
+) -> dict[str, Any]:
     profile = codes.HEADACHE_ATTACK_PROFILE if entry.headache else codes.HEADACHE_FREE_DAY_PROFILE
     observation = _symptom(
-        scope, "primary", entry.headache, codes.HEADACHE, _attack_effective(entry), profile
+        scope, "primary", entry.headache, codes.HEADACHE, times.attack_effective(), profile
     )
     if entry.notes is not None:
         observation["note"] = [{"text": markdown_text(entry.notes)}]
@@ -139,7 +157,9 @@ def _headache_observation(entry: DiaryEntry, scope: RecordScope) -> dict[str, An
     return observation
 
 
-def _related_symptoms(entry: DiaryEntry, scope: RecordScope) -> list[dict[str, Any]]:
+def _related_symptoms(
+    entry: DiaryEntry, scope: RecordScope, times: _EntryTimes
+) -> list[dict[str, Any]]:
     """Associated symptoms (during the attack), then aura, prodrome, postdrome (the day)."""
     related = [
         _symptom(
@@ -147,13 +167,13 @@ def _related_symptoms(entry: DiaryEntry, scope: RecordScope) -> list[dict[str, A
             f"symptom/{symptom}",
             True,
             codes.SYMPTOMS[symptom],
-            _attack_effective(entry),
+            times.attack_effective(),
             codes.ASSOCIATED_SYMPTOM_PROFILE,
         )
         for symptom in dict.fromkeys(entry.symptoms)  # a symptom listed twice is one symptom
     ]
     if entry.aura is not None or entry.aura_symptoms:
-        aura = _phase(entry, scope, "aura", entry.aura is not False, codes.AURA)
+        aura = _phase(scope, times, "aura", entry.aura is not False, codes.AURA)
         aura_components = [
             {
                 "code": codes.SYMPTOM_QUALITY.concept(),
@@ -165,18 +185,18 @@ def _related_symptoms(entry: DiaryEntry, scope: RecordScope) -> list[dict[str, A
             aura["component"] = aura_components
         related.append(aura)
     if entry.prodrome is not None:
-        related.append(_phase(entry, scope, "prodrome", entry.prodrome, codes.PRODROME))
+        related.append(_phase(scope, times, "prodrome", entry.prodrome, codes.PRODROME))
     if entry.postdrome is not None:
-        related.append(_phase(entry, scope, "postdrome", entry.postdrome, codes.POSTDROME))
+        related.append(_phase(scope, times, "postdrome", entry.postdrome, codes.POSTDROME))
     return related
 
 
 def _phase(
-    entry: DiaryEntry, scope: RecordScope, role: str, present: bool, symptom: Code
+    scope: RecordScope, times: _EntryTimes, role: str, present: bool, symptom: Code
 ) -> dict[str, Any]:
     """Aura, prodrome, postdrome: around rather than within the headache, so the diary day."""
     profile = codes.ASSOCIATED_SYMPTOM_PROFILE if present else codes.ABSENT_SYMPTOM_PROFILE
-    return _symptom(scope, role, present, symptom, _day_effective(entry), profile)
+    return _symptom(scope, role, present, symptom, times.day_effective(), profile)
 
 
 def _add_components(
@@ -246,11 +266,11 @@ def _trigger_components(entry: DiaryEntry) -> list[dict[str, Any]]:
     return components
 
 
-def _lifestyle(entry: DiaryEntry, scope: RecordScope) -> list[dict[str, Any]]:
+def _lifestyle(entry: DiaryEntry, scope: RecordScope, times: _EntryTimes) -> list[dict[str, Any]]:
     """Sleep the night before, stress and exercise: observations of the day, not of the attack."""
     out = []
     profiles = (codes.DIARY_LIFESTYLE_PROFILE,)
-    day = _day_effective(entry)
+    day = times.day_effective()
     if entry.sleep_hours is not None:
         sleep = _observation(
             scope, "sleep", profiles, codes.CATEGORY_ACTIVITY, codes.SLEEP_DURATION, day
@@ -284,6 +304,7 @@ def _drug_concept(intake: MedicationIntake) -> dict[str, Any]:
 def _medication_statement(
     entry: DiaryEntry,
     scope: RecordScope,
+    times: _EntryTimes,
     index: int,
     intake: MedicationIntake,
     attack: dict[str, Any],
@@ -302,9 +323,9 @@ def _medication_statement(
     if intake.taken_at is not None:
         statement["effectiveDateTime"] = fhir_datetime(intake.taken_at)
     else:
-        statement.update(_attack_effective(entry))
-    if scope.recorded_at is not None:
-        statement["dateAsserted"] = fhir_datetime(scope.recorded_at)
+        statement.update(times.attack_effective())
+    if scope.recorded_text is not None:
+        statement["dateAsserted"] = scope.recorded_text
     statement["informationSource"] = scope.patient
     if entry.headache:
         statement["reasonReference"] = [ref_to(attack)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from migrainefhir import codes, ids
-from migrainefhir.convert.context import RecordScope, fhir_instant_utc, ref_to
+from migrainefhir.convert.context import RecordScope, ref_to
 
 PROVENANCE_ROLE = "provenance"
 
@@ -37,22 +37,19 @@ def provenance(
             "who": software_agent_reference(scope.ctx.software_version),
         }
     )
-    source_record = ids.identifier(
-        scope.ctx.source_system, scope.record_type, scope.record_id, ids.PRIMARY
-    )
     return {
         "resourceType": "Provenance",
         "id": scope.resource_id(PROVENANCE_ROLE),
         # No lastUpdated: a Provenance changes with every export (recorded).
         "meta": scope.meta(codes.PROVENANCE_PROFILE, last_updated=False),
         "target": [ref_to(target) for target in targets],
-        "recorded": fhir_instant_utc(scope.ctx.export_time),
+        "recorded": scope.ctx.recorded_text,  # fhir_instant_utc(export_time)
         "agent": agents,
         "entity": [
             {
                 "role": "source",
                 "what": {
-                    "identifier": source_record,
+                    "identifier": scope.identifier(ids.PRIMARY),
                     "display": f"{scope.record_type} {scope.record_id}",
                 },
             }

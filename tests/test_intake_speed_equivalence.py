@@ -8,7 +8,7 @@ import io
 import itertools
 import re
 import sys
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -17,10 +17,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from migrainefhir import model
+from migrainefhir.contract import RULES, rules_for
 from migrainefhir.model import ParseOptions, _Shape, _shape, parse_record
 from migrainefhir.problems import Source
 from migrainefhir.raw import RawRecord
 from migrainefhir.readers import DUPLICATE_KEY, MAX_DEPTH, TOO_DEEP, read_ndjson
+from migrainefhir.records import DiaryEntry, KetamineSession, PatientRecord, Record, VitalsReading
 from migrainefhir.schema import (
     _URI_RE,
     FORMAT_PATTERNS,
@@ -287,3 +289,41 @@ def test_a_compact_line_nested_past_the_limit_is_too_deep() -> None:
     assert [p.code for p in record.problems] == [TOO_DEEP]
     (record,) = _read_lines(b'{"x":' + nested[1:-1] + b"}")
     assert record.problems == ()
+
+
+# -- record rules: each record is given only its own class's rules -----------------------------
+
+_AT = Source("in.ndjson", line=1)
+_CET = timezone(timedelta(hours=1))
+_T0 = datetime(2026, 3, 2, 9, 0, tzinfo=_CET)
+
+# Records that break every rule of their class at once.
+_RULE_BREAKERS = [
+    DiaryEntry("e-1", "p-1", date(2026, 3, 1), True, _AT, onset=_T0, end=_T0 - timedelta(1)),
+    DiaryEntry("e-2", "p-1", date(2026, 3, 1), True, _AT, onset=_T0, duration_minutes=10**9),
+    DiaryEntry("e-3", "p-1", date(2026, 3, 1), True, _AT, onset=_T0, end=_T0, duration_minutes=60),
+    KetamineSession(
+        "s-1",
+        "p-1",
+        _T0,
+        "intravenous",
+        _AT,
+        end=_T0 - timedelta(hours=1),
+        dose_mg=35.0,
+        weight_kg=70.0,
+        dose_mg_per_kg=1.0,
+        vitals=(
+            VitalsReading(_T0 + timedelta(hours=5), heart_rate=0.0),
+            VitalsReading(_T0, systolic=80.0, diastolic=90.0, spo2=85.0, heart_rate=190.0),
+        ),
+    ),
+    PatientRecord("p-1", _AT),
+]
+
+
+@pytest.mark.parametrize("record", _RULE_BREAKERS, ids=lambda r: r.record_id)
+def test_the_rules_of_a_record_find_what_all_rules_find(record: Record) -> None:
+    every_rule = [problem for rule in RULES.values() for problem in rule(record)]
+    own_rules = [problem for rule in rules_for(record) for problem in rule(record)]
+    assert own_rules == every_rule
+    assert every_rule or isinstance(record, PatientRecord)

@@ -112,21 +112,32 @@ _VITALS_BOUNDS: dict[str, tuple[str, tuple[float, float], tuple[float, float]]] 
 
 Rule = Callable[[Record], list[Problem]]
 RULES: dict[str, Rule] = {}
+# The rules of each record class, in registration order: a record is given only the rules of
+# its own class (each rule still returns nothing for any other, when called directly).
+_RULES_OF: dict[type[Record], list[Rule]] = {}
 
 
-def rule(name: str) -> Callable[[Rule], Rule]:
-    """Register a record rule under a permanent name."""
+def rule(name: str, record_class: type[Record]) -> Callable[[Rule], Rule]:
+    """Register a record rule under a permanent name, for the records of one class."""
 
     def register(function: Rule) -> Rule:
         if name in RULES:
             raise ValueError(f"record rule {name} registered twice")
         RULES[name] = function
+        _RULES_OF.setdefault(record_class, []).append(function)
         return function
 
     return register
 
 
-@rule("end-before-onset")
+def rules_for(record: Record) -> list[Rule]:
+    """The rules that apply to `record`, in registration order (as RULES lists them); for a
+    class no rule names (a patient), all of them, each of which returns nothing for it."""
+    found = _RULES_OF.get(type(record))
+    return list(RULES.values()) if found is None else found
+
+
+@rule("end-before-onset", DiaryEntry)
 def end_before_onset(record: Record) -> list[Problem]:
     if not isinstance(record, DiaryEntry) or record.onset is None or record.end is None:
         return []
@@ -135,7 +146,7 @@ def end_before_onset(record: Record) -> list[Problem]:
     return [error(END_BEFORE_ONSET, "end is before onset", "$.end")]
 
 
-@rule("duration-mismatch")
+@rule("duration-mismatch", DiaryEntry)
 def duration_mismatch(record: Record) -> list[Problem]:
     if not isinstance(record, DiaryEntry) or record.duration_minutes is None:
         return []
@@ -155,7 +166,7 @@ def duration_mismatch(record: Record) -> list[Problem]:
     ]
 
 
-@rule("duration-range")
+@rule("duration-range", DiaryEntry)
 def duration_range(record: Record) -> list[Problem]:
     if not isinstance(record, DiaryEntry) or record.duration_minutes is None:
         return []
@@ -179,7 +190,7 @@ def _end_by_duration(onset: datetime, minutes: int) -> datetime | None:
     return end if end.year <= MAX_YEAR else None
 
 
-@rule("end-before-start")
+@rule("end-before-start", KetamineSession)
 def end_before_start(record: Record) -> list[Problem]:
     if not isinstance(record, KetamineSession) or record.end is None:
         return []
@@ -188,7 +199,7 @@ def end_before_start(record: Record) -> list[Problem]:
     return [error(END_BEFORE_START, "end is before start", "$.end")]
 
 
-@rule("dose-mismatch")
+@rule("dose-mismatch", KetamineSession)
 def dose_mismatch(record: Record) -> list[Problem]:
     if not isinstance(record, KetamineSession):
         return []
@@ -206,7 +217,7 @@ def dose_mismatch(record: Record) -> list[Problem]:
     ]
 
 
-@rule("vitals-outside-window")
+@rule("vitals-outside-window", KetamineSession)
 def vitals_outside_window(record: Record) -> list[Problem]:
     if not isinstance(record, KetamineSession):
         return []
@@ -225,7 +236,7 @@ def vitals_outside_window(record: Record) -> list[Problem]:
     ]
 
 
-@rule("vitals-impossible")
+@rule("vitals-impossible", KetamineSession)
 def vitals_impossible(record: Record) -> list[Problem]:
     if not isinstance(record, KetamineSession):
         return []
@@ -252,7 +263,7 @@ def vitals_impossible(record: Record) -> list[Problem]:
     return problems
 
 
-@rule("vitals-implausible")
+@rule("vitals-implausible", KetamineSession)
 def vitals_implausible(record: Record) -> list[Problem]:
     if not isinstance(record, KetamineSession):
         return []

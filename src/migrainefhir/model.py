@@ -102,8 +102,10 @@ def parse_record(raw: RawRecord, options: ParseOptions) -> tuple[Record | None, 
     if instance is None or has_errors(found):
         return None, problems + [p.at(raw.source) for p in found]
     record = _build(instance, raw.source)
-    for rule in contract.RULES.values():
+    for rule in contract.rules_for(record):
         found.extend(rule(record))
+    if not found:  # the usual record: nothing to place
+        return record, problems
     problems += [p.at(raw.source) for p in found]
     return (None if has_errors(found) else record), problems
 

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from migrainefhir import codes
+from migrainefhir.codes import Code
 from migrainefhir.convert import ConvertContext, convert_record, patient_stub
 from migrainefhir.convert.context import fhir_datetime
 from migrainefhir.ids import ID_NAMESPACE, RecordIds, resource_id
@@ -108,3 +110,16 @@ def test_the_context_formats_the_export_time_in_utc() -> None:
     )
     assert ctx.recorded_text == "2026-07-01T00:00:00Z"
     assert convert_record(patient_record(), ctx)[-1]["recorded"] == "2026-07-01T00:00:00Z"
+
+
+def test_codes_compare_by_system_code_and_display_only() -> None:
+    assert Code("http://loinc.org", "8867-4", "Heart rate") == codes.HEART_RATE
+    assert hash(Code("http://loinc.org", "8867-4", "Heart rate")) == hash(codes.HEART_RATE)
+    assert Code("http://loinc.org", "8867-4") != codes.HEART_RATE
+
+
+def test_each_coding_is_a_new_dict() -> None:
+    first, second = codes.HEART_RATE.coding(), codes.HEART_RATE.coding()
+    first["display"] = "changed"
+    assert second == {"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}
+    assert codes.HEART_RATE.concept("x") == {"coding": [second], "text": "x"}

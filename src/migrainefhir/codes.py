@@ -12,7 +12,7 @@ This is a leaf module: no imports from the rest of the package.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # --- Code systems (external) ------------------------------------------------------------------
@@ -40,19 +40,25 @@ class Code:
     system: str
     code: str
     display: str | None = None
+    # The Coding, built once: coding() returns a copy (a resource may be changed in place
+    # later, so no two resources share one). Copying is faster than building, and every
+    # resource carries several codings.
+    _coding: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        coding = {"system": self.system, "code": self.code}
+        if self.display is not None:
+            coding["display"] = self.display
+        object.__setattr__(self, "_coding", coding)  # frozen: set once, here
 
     def coding(self) -> dict[str, str]:
-        out = {"system": self.system, "code": self.code}
-        if self.display is not None:
-            out["display"] = self.display
-        return out
+        return self._coding.copy()
 
     def concept(self, text: str | None = None) -> dict[str, Any]:
         """A CodeableConcept holding this code (and the text, when given)."""
-        out: dict[str, Any] = {"coding": [self.coding()]}
-        if text is not None:
-            out["text"] = text
-        return out
+        if text is None:
+            return {"coding": [self._coding.copy()]}
+        return {"coding": [self._coding.copy()], "text": text}
 
 
 # --- Project code systems ---------------------------------------------------------------------

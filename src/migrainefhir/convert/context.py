@@ -64,7 +64,7 @@ def reference(resource_type: str, resource_id: str) -> dict[str, str]:
 
 def ref_to(resource: dict[str, Any]) -> dict[str, str]:
     """A relative reference to a resource dict built here."""
-    return reference(resource["resourceType"], resource["id"])
+    return {"reference": f"{resource['resourceType']}/{resource['id']}"}
 
 
 # Markdown (R4 `markdown`, GitHub-flavoured): characters that start markup anywhere, and line

@@ -108,12 +108,14 @@ def _observation(
     effective: dict[str, Any],
 ) -> dict[str, Any]:
     """A patient-reported Observation: the patient is subject and performer."""
-    observation = scope.start("Observation", role, *profiles)
-    observation["status"] = "final"
-    observation["category"] = [category.concept()]
-    observation["code"] = code.concept()
-    observation["subject"] = scope.patient
-    observation.update(effective)
+    observation = {
+        **scope.start("Observation", role, *profiles),
+        "status": "final",
+        "category": [category.concept()],
+        "code": code.concept(),
+        "subject": scope.patient,
+        **effective,
+    }
     if scope.recorded_text is not None:
         # Symptoms IG: issued = when this version of the symptom information was recorded.
         observation["issued"] = scope.recorded_text

@@ -93,11 +93,26 @@ def check_rules(
             references.clear()  # an array in an array: only iter_references sees inside
         else:
             references.reverse()
-    resource_type = resource.get("resourceType")
-    for each in RULES:
-        if each.resource_types is None or resource_type in each.resource_types:
-            problems.extend(each.check(resource, terms))
+    for each in rules_for(resource.get("resourceType")):
+        problems.extend(each.check(resource, terms))
     return problems
+
+
+def rules_for(resource_type: object) -> tuple[Rule, ...]:
+    """The registered resource rules that apply to a resourceType. A resourceType that is not
+    a string (structure reports it) gets the rules that apply to every resource."""
+    return _rules_for_type(resource_type if isinstance(resource_type, str) else None)
+
+
+@functools.lru_cache(maxsize=256)
+def _rules_for_type(resource_type: str | None) -> tuple[Rule, ...]:
+    # All rules are registered at import, before the first call.
+    return tuple(
+        r
+        for r in RULES
+        if r.resource_types is None
+        or (resource_type is not None and resource_type in r.resource_types)
+    )
 
 
 def _problem(code: str, message: str, parts: Parts) -> Problem:
@@ -171,23 +186,23 @@ VALUE_CHOICE = register_code(
 
 # Elements whose type is date, dateTime or instant in the R4 resources and datatypes we see,
 # plus every `xxxDate`, `xxxDateTime`, `xxxInstant` choice. Only date-shaped strings are read.
-_DATE_KEYS = frozenset(
+DATE_KEYS = frozenset(
     {
         "issued", "start", "end", "recorded", "lastUpdated", "timestamp", "date", "time",
         "when", "birthDate", "authoredOn", "dateAsserted", "recordedDate", "occurredDateTime",
         "transactionTime", "created", "lastModified", "event",
     }
 )  # fmt: skip
-_DATE_SUFFIXES = ("DateTime", "Date", "Instant")
+DATE_SUFFIXES = ("DateTime", "Date", "Instant")
 # uri / url / canonical elements by name (Coding.system, Identifier.system, Quantity.system,
 # Extension.url, meta.profile, instantiatesUri).
-_URI_KEYS = frozenset({"system", "url", "profile", "instantiatesUri", "instantiatesCanonical"})
+URI_KEYS = frozenset({"system", "url", "profile", "instantiatesUri", "instantiatesCanonical"})
 _WHITESPACE = re.compile(r"\s")
 # integer / positiveInt / unsignedInt elements (JSON numbers that must be whole and int32).
-_INT_KEYS = frozenset({"total", "count", "countMax", "size", "sequence", "rank", "frequency",
+INT_KEYS = frozenset({"total", "count", "countMax", "size", "sequence", "rank", "frequency",
                        "frequencyMax", "numberOfSeries", "numberOfInstances",
                        "dimensions"})  # fmt: skip
-_INT_SUFFIXES = ("Integer", "PositiveInt", "UnsignedInt")
+INT_SUFFIXES = ("Integer", "PositiveInt", "UnsignedInt")
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 # The R4 choice elements ([x]) that occur in the resources we validate; a resource with two
@@ -418,9 +433,9 @@ class _KeyKind:
 @functools.cache
 def _key_kind(key: str) -> _KeyKind:
     match = _CHOICE_KEY.match(key)
-    date = key in _DATE_KEYS or key.endswith(_DATE_SUFFIXES)
-    integer = key in _INT_KEYS or key.endswith(_INT_SUFFIXES)
-    uri = key in _URI_KEYS
+    date = key in DATE_KEYS or key.endswith(DATE_SUFFIXES)
+    integer = key in INT_KEYS or key.endswith(INT_SUFFIXES)
+    uri = key in URI_KEYS
     return _KeyKind(
         choice=match[1] if match is not None else None,
         date=date,
@@ -450,13 +465,17 @@ def _value_keys(node: Mapping[str, Json]) -> list[str]:
     return [k for k in node if k.startswith("value") and len(k) > 5 and k[5].isupper()]
 
 
-def _codings(concept: Json) -> list[tuple[Json, str]]:
+def _codings(concept: Json) -> list[tuple[str | None, str]]:
+    """(system, code) of each coding with a string code (and a string system, or none: a
+    system of another JSON type is structure's finding, and could not be compared)."""
     if not isinstance(concept, dict) or not isinstance(concept.get("coding"), list):
         return []
     return [
-        (c.get("system"), str(c["code"]))
+        (c.get("system"), c["code"])
         for c in concept["coding"]
-        if isinstance(c, dict) and isinstance(c.get("code"), str)
+        if isinstance(c, dict)
+        and isinstance(c.get("code"), str)
+        and isinstance(c.get("system"), str | None)
     ]
 
 

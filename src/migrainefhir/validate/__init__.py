@@ -23,13 +23,16 @@ code means accepting resources that have that error; the caller takes that decis
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
+
 from migrainefhir.problems import Problem, Report, Severity, Source, error
-from migrainefhir.validate import bulk, load, profiles, references, rules, structure
+from migrainefhir.validate import bulk, load, profiles, references, rules, screen, structure
 from migrainefhir.validate.outcome import operation_outcome
 
 __all__ = [
@@ -70,22 +73,39 @@ class ResourceValidator:
         resource: Any,
         source: Source | None = None,
         references: rules.References | None = None,
+        with_structure: bool | None = None,
     ) -> list[Problem]:
         """Every problem of one resource (structure, profiles, rules), placed at `source`.
 
-        `references`, when given, receives the resource's references (rules.check_rules)."""
+        `references`, when given, receives the resource's references (rules.check_rules).
+        `with_structure` overrides the mode's choice of whether fhir.resources sees it (a
+        caller that already asked wants_structure passes the answer on)."""
         if not isinstance(resource, dict):
             found = [error(structure.RESOURCE_TYPE, "a resource must be a JSON object")]
-        else:
-            by_rules = rules.check_rules(resource, self.terminology, references)
-            by_structure = (
-                structure.check_structure(resource) if self._wants_structure(resource) else []
-            )
-            by_profiles = profiles.check_profiles(resource)
-            found = _prefer(by_rules, by_structure, by_profiles)
-        return _finish(found, source, self.ignore)
+            return _finish(found, source, self.ignore)
+        if with_structure is None:
+            with_structure = self.wants_structure(resource)
+        if references is None and self.is_clean(resource, with_structure):
+            return []
+        by_rules = rules.check_rules(resource, self.terminology, references)
+        by_structure = structure.check_structure(resource) if with_structure else []
+        by_profiles = profiles.check_profiles(resource)
+        return _finish(_prefer(by_rules, by_structure, by_profiles), source, self.ignore)
 
-    def _wants_structure(self, resource: Mapping[str, Any]) -> bool:
+    def is_clean(self, resource: Mapping[str, Any], with_structure: bool) -> bool:
+        """True only if validate() would find no problem at all: the compiled checks (profile
+        schemas, the rules screen) and, if asked, fhir.resources. Answering costs a fraction
+        of validate(), which is then needed only for the resources that are not clean, to
+        give their problems with paths and messages."""
+        return (
+            profiles.is_clean(resource)
+            and screen.rules_clean(resource, self.terminology)
+            and not (with_structure and structure.check_structure(resource))
+        )
+
+    def wants_structure(self, resource: Mapping[str, Any]) -> bool:
+        """Whether this resource goes through fhir.resources (in fast mode, the first one of
+        each shape says yes, the rest no: ask once per resource)."""
         if self.mode == "full":
             return True
         claimed = tuple(profiles.known_profiles(resource))
@@ -145,19 +165,60 @@ def validate_record_resources(
     if validator is None:
         _EXPORT_VALIDATOR = _EXPORT_VALIDATOR or ResourceValidator("full")
         validator = _EXPORT_VALIDATOR
+    with_structure = [
+        isinstance(resource, dict) and validator.wants_structure(resource) for resource in resources
+    ]
+    if _record_is_clean(resources, patient, validator, with_structure):
+        return []
     index = references.FileSetIndex()
     patient_key = references.type_and_id(patient) if patient is not None else None
     if patient_key is not None:
         index.seen[patient_key] = source
     problems: list[Problem] = []
-    for resource in resources:
+    for resource, structured in zip(resources, with_structure, strict=True):
         collected: rules.References = []
-        found = validator.validate(resource, source, collected)
+        found = validator.validate(resource, source, collected, structured)
         found += _finish(index.add(resource, source, collected), None, validator.ignore)
         name = references.type_and_id(resource) or str(resource.get("resourceType"))
         problems.extend(dataclasses.replace(p, message=f"{name}: {p.message}") for p in found)
     problems.extend(_finish(index.unresolved(), None, validator.ignore))
     return problems
+
+
+# A Reference.reference string in orjson output (no whitespace; any `"` inside a string is
+# escaped, so a real `"reference":"` key always matches; a rare false match is harmless: an
+# unknown target only sends the record to the detailed check).
+_REFERENCE_TEXT = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
+
+
+def _record_is_clean(
+    resources: Sequence[Any],
+    patient: Mapping[str, Any] | None,
+    validator: ResourceValidator,
+    with_structure: list[bool],
+) -> bool:
+    """True only if validate_record_resources would find no problem: ids unique, every resource
+    clean, and every reference naming one of the record's resources or its Patient."""
+    known: set[str] = set()
+    for resource in (patient, *resources) if patient is not None else resources:
+        key = references.type_and_id(resource) if isinstance(resource, dict) else None
+        if key is None or key in known:
+            return False
+        known.add(key)
+    for resource, structured in zip(resources, with_structure, strict=True):
+        if not validator.is_clean(resource, structured):
+            return False
+        try:
+            text = orjson.dumps(resource)
+        except TypeError:  # not JSON at all (an int beyond 64 bits, ...): the detailed check says
+            return False
+        found = _REFERENCE_TEXT.findall(text)
+        if len(found) != text.count(b'"reference":'):
+            return False  # a reference that is not a plain string: the detailed check says
+        for reference in found:
+            if b"\\" in reference or reference.decode() not in known:
+                return False
+    return True
 
 
 def validate_bundle(

@@ -129,6 +129,18 @@ def known_profiles(resource: Mapping[str, Any]) -> list[str]:
     return [p for p in claimed_profiles(resource) if p in shipped]
 
 
+def is_clean(resource: Mapping[str, Any]) -> bool:
+    """True only if check_profiles(resource) finds no problem (the compiled checks only)."""
+    shipped = profile_schemas()
+    for canonical in claimed_profiles(resource):
+        if canonical in shipped:
+            if not checker(canonical).is_valid(resource):
+                return False
+        elif canonical.startswith(PROJECT_PROFILES):
+            return False  # an unknown migrainefhir profile: a warning
+    return True
+
+
 def check_profiles(resource: Mapping[str, Any]) -> list[Problem]:
     """Problems of a resource against every shipped profile it claims."""
     problems: list[Problem] = []

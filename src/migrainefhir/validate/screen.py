@@ -1,0 +1,313 @@
+"""The rules screen: a compiled yes/no that the rules layer would find nothing in a resource.
+
+rules.check_rules walks every node of a resource in Python (about 150 us for one of ours).
+Almost every resource an export validates is clean, so the validator first asks a compiled
+JSON Schema (jsonschema_rs, about 45 us) whether the resource is *surely* clean, and runs the
+Python walk, with its paths and messages, only when the screen says no.
+
+The screen is sound, not exact: when it accepts a resource, check_rules returns no problem at
+all (errors and warnings alike); when it rejects one, check_rules decides. It may therefore be
+stricter than the rules, which costs speed on unusual input, never correctness: it accepts
+only printable-ASCII URIs, the full forms of dates, relative and urn:uuid references, the
+choice types listed in CHOICE_TYPES, no vital-sign Observation, no Period with both ends below
+the resource's own elements, and no array in an array or null in an array.
+
+Every rule code is accounted for (tests/test_validate_screen.py keeps the two sets complete and
+checks soundness on the validator corpus and on generated mutations):
+
+* IN_SCHEMA: expressed by the schema. The vital-sign rules are "expressed" by refusing every
+  vital-sign Observation, so the rules walk always checks those.
+* IN_PYTHON: checked after the schema, because they compare two values: fhir.per-1 on the
+  resource's own Period elements, fhir.obs-7 and fhir.period-order (rules.py's functions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from migrainefhir.validate import fhirtime, rules
+
+Json = Any
+
+IN_SCHEMA = frozenset(
+    {
+        rules.EMPTY, rules.INT32, rules.DATE_IMPOSSIBLE, rules.QTY_3, rules.UCUM_UNIT,
+        rules.REFERENCE_FORM, rules.PROJECT_CODE, rules.URI, rules.VALUE_CHOICE,
+        "fhir.obs-6", "fhir.status-code", "fhir.required-binding",
+        "fhir.vs-2", "fhir.vs-3", "fhir.vital-sign-code",
+    }
+)  # fmt: skip
+PYTHON_RESOURCE_RULES = frozenset({"fhir.obs-7", "fhir.period-order"})
+IN_PYTHON = frozenset({rules.PER_1}) | PYTHON_RESOURCE_RULES
+
+# --- the values the screen accepts (each a subset of what the rules accept) -----------------
+
+# A uri without whitespace: printable ASCII. (Python's \s, which the rules use, also matches
+# \x1c-\x1f and Unicode spaces that Rust's \s does not; none of them is printable ASCII.)
+_URI = r"^[!-~]+$"
+# Calendar-exact date, dateTime and instant in their full forms (YYYY, YYYY-MM, YYYY-MM-DD, or
+# a day with hh:mm:ss, an optional fraction and a zone). Leap years: every 4th, centuries
+# only when divisible by 400.
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+_MONTH_DAY = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_DAY = rf"(?:[0-9]{{4}}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+_TIME = r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?"
+_ZONE = r"(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+DATE = rf"^(?:[0-9]{{4}}(?:-(?:0[1-9]|1[0-2]))?|{_DAY}(?:{_TIME}{_ZONE})?)$"
+# References: relative Type/id[/_history/vid] and urn:uuid (both rules.reference_form forms).
+_ID = r"[A-Za-z0-9.\-]{1,64}"
+_HEX = "[0-9a-fA-F]"
+_REFERENCE = (
+    rf"^(?:[A-Z][A-Za-z]+/{_ID}(?:/_history/{_ID})?"
+    rf"|urn:uuid:{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}})$"
+)
+_INT32 = {"multipleOf": 1, "minimum": -(2**31), "maximum": 2**31 - 1}
+
+# The keys of each choice element ([x]) the screen knows; like the rules walk, it counts any
+# key of the choice's name plus a capital letter (so Dosage.doseAndRate counts as a `dose`).
+# An object with another such key fails the screen. The lists need not be complete.
+CHOICE_TYPES: dict[str, tuple[str, ...]] = {
+    "value": (
+        "Quantity", "CodeableConcept", "String", "Boolean", "Integer", "Range", "Ratio",
+        "SampledData", "Time", "DateTime", "Period", "Reference", "PositiveInt", "UnsignedInt",
+        "Decimal", "Code", "Coding", "Uri", "Url", "Canonical", "Date", "Instant", "Id",
+        "Markdown", "Identifier", "Attachment", "Age", "Duration", "Count", "Money",
+        "Annotation", "Timing",
+    ),
+    "effective": ("DateTime", "Period", "Timing", "Instant"),
+    "performed": ("DateTime", "Period", "String", "Age", "Range"),
+    "medication": ("CodeableConcept", "Reference"),
+    "deceased": ("Boolean", "DateTime"),
+    "multipleBirth": ("Boolean", "Integer"),
+    "onset": ("DateTime", "Age", "Period", "Range", "String"),
+    "abatement": ("DateTime", "Age", "Period", "Range", "String", "Boolean"),
+    "occurred": ("Period", "DateTime"),
+    "occurrence": ("DateTime", "Period", "Timing"),
+    "timing": ("Timing", "Reference", "DateTime", "Period"),
+    "bounds": ("Duration", "Range", "Period"),
+    "asNeeded": ("Boolean", "CodeableConcept"),
+    "rate": ("Ratio", "Range", "Quantity"),
+    "dose": ("Range", "Quantity", "AndRate"),
+    "born": ("Period", "Date", "String"),
+    "age": ("Age", "Range", "String"),
+    "serviced": ("Date", "Period"),
+    "reported": ("Boolean", "Reference"),
+}  # fmt: skip
+
+
+def _choice_keys(choice: str) -> list[str]:
+    return [choice + suffix for suffix in CHOICE_TYPES[choice]]
+
+
+def _keyed() -> dict[str, Json]:
+    """What a member must hold, by its key: uris, dates, integers, references."""
+    uri = {"pattern": _URI, "items": {"pattern": _URI}}
+    date = {"pattern": DATE, "items": {"pattern": DATE}}
+    integer = {**_INT32, "items": _INT32}
+    properties: dict[str, Json] = {key: uri for key in rules.URI_KEYS}
+    properties.update({key: date for key in rules.DATE_KEYS})
+    properties.update({key: integer for key in rules.INT_KEYS})
+    properties["reference"] = {"pattern": _REFERENCE}
+    date_suffixes = "|".join(rules.DATE_SUFFIXES)
+    int_suffixes = "|".join(rules.INT_SUFFIXES)
+    return {
+        "properties": properties,
+        "patternProperties": {f"(?:{date_suffixes})$": date, f"(?:{int_suffixes})$": integer},
+    }
+
+
+def _choices() -> dict[str, Json]:
+    """At most one key per choice element; objects naming no choice skip the check."""
+    # A prefix test, so a key the rules walk counts as a choice always counts here too.
+    any_choice = "^(?:" + "|".join(CHOICE_TYPES) + ")[A-Z]"
+    known = sorted(key for choice in CHOICE_TYPES for key in _choice_keys(choice))
+    exclusive = {
+        key: {"properties": {other: False for other in _choice_keys(choice) if other != key}}
+        for choice in CHOICE_TYPES
+        for key in _choice_keys(choice)
+    }
+    return {
+        "if": {"propertyNames": {"not": {"pattern": any_choice}}},
+        "else": {
+            "propertyNames": {"anyOf": [{"not": {"pattern": any_choice}}, {"enum": known}]},
+            "dependentSchemas": exclusive,
+        },
+    }
+
+
+def _quantity() -> dict[str, Json]:
+    """qty-3 (a unit code needs its system) and fhir.ucum-unit, on every object the rules
+    walk takes for a Quantity (rules._is_quantity)."""
+    numeric_value = {"required": ["value"], "properties": {"value": {"type": "number"}}}
+    looks_like_quantity = {
+        "anyOf": [
+            {"required": ["unit"]},
+            {"required": ["comparator"]},
+            {**numeric_value, "anyOf": [{"required": ["code"]}, {"required": ["system"]}]},
+        ]
+    }
+    known_unit = {
+        "anyOf": [
+            {"enum": sorted(rules.KNOWN_UCUM)},
+            {"pattern": r"^\{[^{}]+\}$"},
+            {"not": {"type": "string"}},
+        ]
+    }
+    return {
+        "if": looks_like_quantity,
+        "then": {
+            "anyOf": [{"not": {"required": ["code"]}}, {"required": ["system"]}],
+            "if": {"required": ["system"], "properties": {"system": {"const": rules.UCUM}}},
+            "then": {"properties": {"code": known_unit}},
+        },
+    }
+
+
+def _project_codes(terminology: rules.Terminology) -> dict[str, Json]:
+    """fhir.project-code: a Coding in a migrainefhir CodeSystem uses a code it defines."""
+    if not terminology.code_systems:
+        return {}  # without shipped CodeSystems the rule does nothing
+    prefix = rules.PROJECT_CODE_SYSTEMS.replace(".", r"\.")
+    in_project_system = {
+        "required": ["system", "code"],
+        "properties": {"system": {"type": "string", "pattern": f"^{prefix}"}},
+    }
+    defined = [
+        {"properties": {"system": {"const": url}, "code": {"enum": sorted(codes)}}}
+        for url, codes in sorted(terminology.code_systems.items())
+        if codes
+    ]
+    return {"if": in_project_system, "then": {"anyOf": defined} if defined else False}
+
+
+def _for_type(resource_type: str, then: Json) -> Json:
+    is_type = {
+        "required": ["resourceType"],
+        "properties": {"resourceType": {"const": resource_type}},
+    }
+    return {"if": is_type, "then": then}
+
+
+def _code_in(codes: frozenset[str]) -> Json:
+    return {"anyOf": [{"enum": sorted(codes)}, {"not": {"type": "string"}}]}
+
+
+def _resource_rules() -> list[Json]:
+    """The resource rules the schema expresses (on the root object)."""
+    status = [
+        _for_type(kind, {"properties": {"status": _code_in(codes)}})
+        for kind, codes in sorted(rules.STATUS_CODES.items())
+    ]
+    bindings = [
+        _for_type(kind, {"properties": {element: _code_in(codes)}})
+        for (kind, element), codes in sorted(rules.REQUIRED_CODES.items())
+    ]
+    vital_sign_coding = {
+        "type": "object",
+        "required": ["system", "code"],
+        "properties": {
+            "system": {"const": rules.OBSERVATION_CATEGORY},
+            "code": {"const": "vital-signs"},
+        },
+    }
+    vital_sign_category = {
+        "type": "array",
+        "contains": {
+            "type": "object",
+            "required": ["coding"],
+            "properties": {"coding": {"type": "array", "contains": vital_sign_coding}},
+        },
+    }
+    observation = _for_type(
+        "Observation",
+        {
+            # obs-6, stricter: beside a dataAbsentReason, no key that starts with "value".
+            "if": {"required": ["dataAbsentReason"]},
+            "then": {"propertyNames": {"not": {"pattern": "^value."}}},
+            # vs-2, vs-3 and vital-sign-code: every vital sign goes to the rules walk.
+            "not": {"required": ["category"], "properties": {"category": vital_sign_category}},
+        },
+    )
+    return [*status, *bindings, observation]
+
+
+def schema(terminology: rules.Terminology) -> dict[str, Json]:
+    """The screen as a JSON Schema: every value non-null and non-empty and every object's
+    members checked, down the whole tree; the resource rules on the root."""
+    object_rules = [_keyed(), _choices(), _quantity(), _project_codes(terminology)]
+    # per-1 below the resource's own elements: the schema cannot compare, so it refuses.
+    deeper_period = {
+        "patternProperties": {
+            "[Pp][Ee][Rr][Ii][Oo][Dd]$": {"not": {"type": "object", "required": ["start", "end"]}}
+        }
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "allOf": [{"$ref": "#/$defs/object"}, *_resource_rules()],
+        "$defs": {
+            "object": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {"$ref": "#/$defs/value"},
+                "allOf": object_rules,
+            },
+            "value": {
+                "if": {"type": "object"},
+                "then": {"$ref": "#/$defs/object", **deeper_period},
+                "else": {
+                    "type": ["array", "string", "number", "boolean"],
+                    "minLength": 1,
+                    "minItems": 1,
+                    "items": {"$ref": "#/$defs/item"},
+                },
+            },
+            # An array item: never null, never an array (the walk does not look inside those).
+            "item": {
+                "if": {"type": "object"},
+                "then": {"$ref": "#/$defs/object"},
+                "else": {"type": ["string", "number", "boolean"], "minLength": 1},
+            },
+        },
+    }
+
+
+# Compiled once per process and Terminology. A Terminology holds a dict, so it is not
+# hashable: it is keyed by identity and kept alive next to its predicate.
+_COMPILED: dict[int, tuple[rules.Terminology, Callable[[object], bool]]] = {}
+
+
+def _compiled(terminology: rules.Terminology) -> Callable[[object], bool]:
+    cached = _COMPILED.get(id(terminology))
+    if cached is None:
+        from migrainefhir.schema import compiled_predicate
+
+        predicate = compiled_predicate(schema(terminology))
+        cached = _COMPILED[id(terminology)] = (terminology, predicate)
+    return cached[1]
+
+
+def rules_clean(resource: Mapping[str, Json], terminology: rules.Terminology | None = None) -> bool:
+    """True only if rules.check_rules(resource, terminology) finds no problem at all."""
+    terms = terminology if terminology is not None else rules.project_terminology()
+    return _compiled(terms)(resource) and _comparisons_clean(resource, terms)
+
+
+def _comparisons_clean(resource: Mapping[str, Json], terms: rules.Terminology) -> bool:
+    for key, value in resource.items():
+        if isinstance(value, dict) and key.lower().endswith("period") and _inverted(value):
+            return False
+    for each in rules.rules_for(resource.get("resourceType")):
+        if each.code in PYTHON_RESOURCE_RULES and next(iter(each.check(resource, terms)), None):
+            return False
+    return True
+
+
+def _inverted(period: Mapping[str, Json]) -> bool:
+    """per-1, as rules._Walker._period decides it."""
+    start, end = period.get("start"), period.get("end")
+    return isinstance(start, str) and isinstance(end, str) and fhirtime.surely_before(end, start)

@@ -1,0 +1,373 @@
+"""The rules screen is sound: when it says a resource is clean, the rules walk finds nothing.
+
+It may say "not clean" more often than the walk would (then the walk decides and nothing is
+lost but time); it must never say "clean" for a resource the walk has a problem with, or the
+fast path would export a defect. Checked here on every rule code, on the validator corpus, on
+the converters' output and on generated mutations of it; and the record gate (ids, references)
+likewise against the detailed check.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from datetime import date, timedelta
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import migrainefhir.validate as validate_package
+from migrainefhir.convert import convert_record, patient_stub
+from migrainefhir.problems import PROBLEM_CODES
+from migrainefhir.records import PatientRecord
+from migrainefhir.validate import (
+    ResourceValidator,
+    fhirtime,
+    rules,
+    screen,
+    validate_record_resources,
+)
+from tests import convert_records as records
+from tests.test_validate_corpus import INVALID, VALID
+
+MUTATIONS = settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def _records() -> list[Any]:
+    return [
+        records.attack_entry(),
+        records.headache_free_entry(),
+        records.completed_session(),
+        records.stopped_session(),
+        records.not_done_session(),
+        records.patient_record(),
+    ]
+
+
+def _converted() -> list[dict[str, Any]]:
+    return [resource for record in _records() for resource in convert_record(record, records.CTX)]
+
+
+def _is_vital_sign(resource: dict[str, Any]) -> bool:
+    return resource.get("resourceType") == "Observation" and rules._is_vital_sign(resource)
+
+
+def _corpus_resources() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for path in [*VALID, *INVALID]:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if document.get("resourceType") == "Bundle":
+            out.extend(
+                e["resource"]
+                for e in document.get("entry", [])
+                if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+            )
+        else:
+            out.append(document)
+    return out
+
+
+# --- the bookkeeping ------------------------------------------------------------------------
+
+
+def test_every_rule_code_is_either_in_the_schema_or_checked_in_python() -> None:
+    rule_codes = {code for code, info in PROBLEM_CODES.items() if info.layer == "rule"}
+    assert rule_codes == screen.IN_SCHEMA | screen.IN_PYTHON
+    assert not screen.IN_SCHEMA & screen.IN_PYTHON
+
+
+def test_the_screen_is_a_valid_2020_12_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(screen.schema(rules.project_terminology()))
+
+
+def test_what_the_converters_make_passes_the_screen_except_vital_signs() -> None:
+    """Otherwise the fast path would never be taken for our own resources."""
+    for resource in _converted():
+        assert screen.rules_clean(resource) is not _is_vital_sign(resource), resource["id"]
+
+
+# --- soundness --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("index", range(len(_corpus_resources())))
+def test_on_the_validator_corpus_clean_means_no_rule_problem(index: int) -> None:
+    resource = _corpus_resources()[index]
+    if screen.rules_clean(resource):
+        assert rules.check_rules(resource) == []
+
+
+def _headache_attack() -> dict[str, Any]:
+    return convert_record(records.attack_entry(), records.CTX)[0]
+
+
+def _provenance() -> dict[str, Any]:
+    return convert_record(records.attack_entry(), records.CTX)[-1]
+
+
+def _vital_sign() -> dict[str, Any]:
+    return next(r for r in _converted() if _is_vital_sign(r) and "valueQuantity" in r)
+
+
+def _patient() -> dict[str, Any]:
+    return convert_record(records.patient_record(), records.CTX)[0]
+
+
+def _first_component_quantity(resource: dict[str, Any], quantity: dict[str, Any]) -> None:
+    component = resource["component"][0]
+    for key in [k for k in component if k.startswith("value")]:
+        del component[key]
+    component["valueQuantity"] = quantity
+
+
+# One defect per rule code: (a resource that is clean, the edit that breaks exactly that rule).
+DEFECTS: dict[str, tuple[Any, Any]] = {
+    rules.EMPTY: (_headache_attack, lambda r: r["code"]["coding"][0].update(display="")),
+    rules.INT32: (_headache_attack, lambda r: r["component"][0].update(valueInteger=2**31)),
+    rules.DATE_IMPOSSIBLE: (_headache_attack, lambda r: r.update(issued="2026-02-29T10:00:00Z")),
+    rules.PER_1: (_headache_attack, lambda r: r["effectivePeriod"].update(end="2026-02-01")),
+    rules.QTY_3: (
+        _headache_attack,
+        lambda r: _first_component_quantity(r, {"value": 1, "code": "mg"}),
+    ),
+    rules.UCUM_UNIT: (
+        _headache_attack,
+        lambda r: _first_component_quantity(
+            r, {"value": 1, "unit": "x", "system": rules.UCUM, "code": "furlong"}
+        ),
+    ),
+    rules.REFERENCE_FORM: (
+        _headache_attack,
+        lambda r: r["subject"].update(reference="Patient/a b"),
+    ),
+    rules.PROJECT_CODE: (
+        _headache_attack,
+        lambda r: r["code"]["coding"].append(
+            {"system": rules.PROJECT_CODE_SYSTEMS + "migraine-trigger", "code": "moonlight"}
+        ),
+    ),
+    rules.URI: (_headache_attack, lambda r: r["code"]["coding"][0].update(system="http://a b")),
+    rules.VALUE_CHOICE: (_headache_attack, lambda r: r.update(valueString="headache")),
+    "fhir.obs-6": (_headache_attack, lambda r: r.update(dataAbsentReason={"text": "unknown"})),
+    "fhir.obs-7": (
+        _headache_attack,
+        lambda r: r["component"][0]["code"]["coding"].append(r["code"]["coding"][0]),
+    ),
+    "fhir.status-code": (_headache_attack, lambda r: r.update(status="done")),
+    "fhir.period-order": (_headache_attack, lambda r: r.update(issued="2020-01-01T00:00:00Z")),
+    "fhir.required-binding": (_patient, lambda r: r.update(gender="woman")),
+}
+
+
+def test_every_defect_case_starts_from_a_clean_resource() -> None:
+    for code, (make, _) in DEFECTS.items():
+        resource = make()
+        assert screen.rules_clean(resource), code
+        assert rules.check_rules(resource) == [], code
+
+
+@pytest.mark.parametrize("code", sorted(DEFECTS))
+def test_each_rule_defect_fails_the_screen(code: str) -> None:
+    make, damage = DEFECTS[code]
+    resource = make()
+    damage(resource)
+    assert code in {p.code for p in rules.check_rules(resource)}
+    assert not screen.rules_clean(resource)
+
+
+def test_vital_signs_are_left_to_the_walk() -> None:
+    """vs-2, vs-3 and vital-sign-code are not in the schema: no vital sign passes the screen."""
+    vital = _vital_sign()
+    assert rules.check_rules(vital) == []
+    assert not screen.rules_clean(vital)
+    del vital["valueQuantity"]
+    assert [p.code for p in rules.check_rules(vital)] == ["fhir.vs-2"]
+
+
+# Values that break one rule or another (or look as if they might).
+AWKWARD: list[Any] = [
+    "", None, [], {}, [None], [[]], [""], "2024-02-30", "2023-02-29", "2024-02-29T10:00:00Z",
+    "1900-02-29", "2000-02-29", "2024-13-01", "2024-01-01T24:00:00Z", "2024-01-01T10:00:00+15:00",
+    "2024-01-01T10:00", "2024-01-01T10:00:60Z", "2024-01-01T10:00:00.5-03:30", "2024",
+    "2024-02", "٢٠٢٤-٠٢-٣٠", "2024-02-30\n", "a b", "a\x1cb", "http://x.org/a\u00a0b",
+    "http://x.org/ok", 2**31, -(2**31) - 1, 2**31 - 1, 1.5, 7, 7.0, True, "Patient/x y",
+    "Patient/ok", "Patient/ok\n", "urn:uuid:123e4567-e89b-12d3-a456-426614174000", "#c",
+    "Patient?x=1", "urn:foo", "mg", "furlong", "{score}", "{score}\n",
+    rules.PROJECT_CODE_SYSTEMS + "nope", rules.PROJECT_CODE_SYSTEMS + "medication-relief",
+    "none", "bogus", "final", "done", "female", "vital-signs", rules.UCUM,
+    {"start": "2024-01-02", "end": "2024-01-01"}, {"start": "2024-01-01", "end": "2024-01-02"},
+    {"coding": [{"system": rules.OBSERVATION_CATEGORY, "code": "vital-signs"}]},
+    {"value": 5, "code": "mg"}, {"value": 5, "unit": "x", "system": rules.UCUM, "code": "zz"},
+    {"system": rules.PROJECT_CODE_SYSTEMS + "medication-relief", "code": "nope"},
+    {"reference": "Observation/1"}, {"valueString": "x", "valueInteger": 1},
+]  # fmt: skip
+KEYS = [
+    "valueString", "valueInteger", "valueQuantity", "valueFoo", "value_x", "valueString\n",
+    "effectiveDateTime", "effectivePeriod", "doseQuantity", "doseAndRate", "system", "code",
+    "unit", "comparator", "value", "reference", "start", "end", "count", "total", "url",
+    "profile", "issued", "dataAbsentReason", "status", "gender", "period", "boundsPeriod",
+    "component", "category", "xPERIOD", "dateAsserted", "Reference",
+]  # fmt: skip
+
+
+def _node_paths(node: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [here]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out.extend(_node_paths(value, (*here, key)))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            out.extend(_node_paths(item, (*here, index)))
+    return out
+
+
+def _at(node: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        node = node[part]
+    return node
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> dict[str, Any]:
+    """One of our resources with one to three random edits: a value replaced, a key added or
+    a key removed, anywhere in the tree."""
+    bases = _converted()
+    resource = copy.deepcopy(draw(st.sampled_from(bases)))
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(_node_paths(resource)))
+        target = _at(resource, path)
+        action = draw(st.sampled_from(["replace", "add", "remove"]))
+        value = copy.deepcopy(draw(st.sampled_from(AWKWARD)))
+        if action == "replace" and path:
+            _at(resource, path[:-1])[path[-1]] = value
+        elif action == "add" and isinstance(target, dict):
+            target[draw(st.sampled_from(KEYS))] = value
+        elif action == "remove" and path and isinstance(path[-1], str):
+            del _at(resource, path[:-1])[path[-1]]
+    return resource
+
+
+@MUTATIONS
+@given(mutated())
+def test_on_mutations_clean_means_no_rule_problem(resource: dict[str, Any]) -> None:
+    if screen.rules_clean(resource):
+        assert rules.check_rules(resource) == []
+
+
+# --- the date pattern against the calendar ---------------------------------------------------
+
+
+def test_the_date_pattern_accepts_exactly_the_real_days() -> None:
+    pattern = re.compile(screen.DATE)
+    day = date(1896, 1, 1)
+    while day.year < 2105:
+        assert pattern.match(day.isoformat()), day
+        day += timedelta(days=1)
+    for year in range(1890, 2110):
+        for month in range(1, 13):
+            for day_number in (29, 30, 31, 32):
+                text = f"{year:04d}-{month:02d}-{day_number:02d}"
+                if pattern.match(text):
+                    assert fhirtime.calendar_problem(text) is None, text
+                else:
+                    assert fhirtime.calendar_problem(text) is not None, text
+
+
+# --- the record gate ----------------------------------------------------------------------------
+
+
+def _record_resources(record: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    resources = convert_record(record, records.CTX)
+    patient = (
+        None if isinstance(record, PatientRecord) else patient_stub(record.patient_id, records.CTX)
+    )
+    return resources, patient
+
+
+def _detailed(resources: list[Any], patient: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What validate_record_resources reports without its fast path, resource by resource."""
+    with monkeypatch.context() as patch:
+        patch.setattr(validate_package, "_record_is_clean", lambda *_: False)
+        patch.setattr(ResourceValidator, "is_clean", lambda *_: False)
+        return validate_record_resources(resources, patient, validator=ResourceValidator("fast"))
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_a_clean_record_takes_the_fast_path(index: int) -> None:
+    resources, patient = _record_resources(_records()[index])
+    has_vital_sign = any(_is_vital_sign(r) for r in resources)
+    validator = ResourceValidator("fast")
+    wants = [validator.wants_structure(r) for r in resources]
+    assert (
+        validate_package._record_is_clean(resources, patient, validator, wants)
+        is not has_vital_sign
+    )
+
+
+RECORD_DEFECTS = {
+    "reference to a resource not in the record": lambda rs: rs[0]["subject"].update(
+        reference="Patient/someone-else"
+    ),
+    "two resources with one id": lambda rs: rs[1].update(
+        id=rs[0]["id"], resourceType="Observation"
+    ),
+    "a resource without an id": lambda rs: rs[0].pop("id"),
+    "a conditional reference": lambda rs: rs[0]["subject"].update(reference="Patient?identifier=x"),
+    "an escaped reference": lambda rs: rs[0]["subject"].update(reference="Patient/\u00e9"),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(RECORD_DEFECTS))
+def test_a_record_defect_is_reported_as_the_detailed_check_reports_it(
+    defect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resources, patient = _record_resources(records.attack_entry())
+    RECORD_DEFECTS[defect](resources)
+    expected = _detailed(resources, patient, monkeypatch)
+    assert expected
+    found = validate_record_resources(resources, patient, validator=ResourceValidator("fast"))
+    assert found == expected
+
+
+def test_the_reference_pattern_finds_every_reference_orjson_writes() -> None:
+    resource = {
+        "a": {"reference": "Patient/1"},
+        "b": [{"reference": 'Patient/"2'}, {"x": {"reference": "Observation/3"}}],
+        "c": 'text with "reference":"Fake/4" inside',
+    }
+    found = validate_package._REFERENCE_TEXT.findall(orjson.dumps(resource))
+    assert found == [b"Patient/1", b'Patient/\\"2', b"Observation/3"]
+
+
+@st.composite
+def mutated_record(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The resources of one record, one of them mutated as above."""
+    resources, patient = _record_resources(draw(st.sampled_from(_records())))
+    index = draw(st.integers(0, len(resources) - 1))
+    resource = resources[index]
+    for _ in range(draw(st.integers(1, 2))):
+        path = draw(st.sampled_from(_node_paths(resource)))
+        value = copy.deepcopy(draw(st.sampled_from([*AWKWARD, resources[0]["id"]])))
+        if path:
+            _at(resource, path[:-1])[path[-1]] = value
+    return resources, patient
+
+
+@settings(MUTATIONS, max_examples=150)
+@given(mutated_record())
+def test_on_mutated_records_the_gate_reports_what_the_detailed_check_reports(
+    record: tuple[list[dict[str, Any]], dict[str, Any] | None],
+) -> None:
+    resources, patient = record
+    with pytest.MonkeyPatch.context() as patch:
+        expected = _detailed(resources, patient, patch)
+    found = validate_record_resources(resources, patient, validator=ResourceValidator("fast"))
+    assert found == expected

@@ -162,9 +162,11 @@ class RecordScope:
         self.source_uri = f"{ctx.source_system}#{record_type}/{record_id}"
         self.identifier_system = ids.identifier_system(ctx.source_system, record_type)
         self.patient_reference = f"Patient/{ids.patient_id(ctx.source_system, patient_id)}"
-        self._ids = ids.RecordIds(ctx.source_system, record_type, record_id)
+        self._ids: ids.RecordIds | None = None  # made on first use: a Patient stub needs none
 
     def resource_id(self, role: str) -> str:
+        if self._ids is None:
+            self._ids = ids.RecordIds(self.ctx.source_system, self.record_type, self.record_id)
         return self._ids.resource_id(role)
 
     def identifier(self, role: str) -> dict[str, str]:
@@ -187,7 +189,7 @@ class RecordScope:
         """The common head of a resource: type, id, meta, business identifier."""
         return {
             "resourceType": resource_type,
-            "id": self._ids.resource_id(role),
+            "id": self.resource_id(role),
             "meta": self.meta(*profiles),
             "identifier": [self.identifier(role)],
         }

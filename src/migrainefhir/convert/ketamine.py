@@ -10,6 +10,7 @@ effect is an AdverseEvent (severity has a home there) and a Procedure.complicati
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from migrainefhir import codes
@@ -56,14 +57,17 @@ def convert_ketamine_session(session: KetamineSession, ctx: ConvertContext) -> l
     scope = RecordScope(
         ctx, KETAMINE_SESSION, session.session_id, session.patient_id, session.recorded_at
     )
-    procedure = _procedure(session, scope)
+    times = _SessionTimes.of(session)
+    procedure = _procedure(session, scope, times)
     weight = (
-        _body_weight(session, scope, procedure, session.weight_kg)
+        _body_weight(scope, procedure, times, session.weight_kg)
         if session.weight_kg is not None
         else None
     )
     administration = (
-        _administration(session, scope, procedure, weight) if session.status != "not-done" else None
+        _administration(session, scope, times, procedure, weight)
+        if session.status != "not-done"
+        else None
     )
     vitals = [
         observation
@@ -97,6 +101,26 @@ def _performer_reference(session: KetamineSession, scope: RecordScope) -> dict[s
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _SessionTimes:
+    """The session's start and end as FHIR text, formatted once: the Procedure, the
+    MedicationAdministration and the body weight all carry them."""
+
+    start: str
+    end: str | None
+
+    @classmethod
+    def of(cls, session: KetamineSession) -> _SessionTimes:
+        end = fhir_datetime(session.end) if session.end is not None else None
+        return cls(fhir_datetime(session.start), end)
+
+    def period(self) -> dict[str, str]:
+        """A new Period dict."""
+        if self.end is None:
+            return {"start": self.start}
+        return {"start": self.start, "end": self.end}
+
+
 def _session_text(session: KetamineSession) -> str:
     return f"{PRODUCT_NAMES[session.product]} administration, {session.route}"
 
@@ -104,7 +128,9 @@ def _session_text(session: KetamineSession) -> str:
 # --- Procedure -------------------------------------------------------------------------------
 
 
-def _procedure(session: KetamineSession, scope: RecordScope) -> dict[str, Any]:
+def _procedure(
+    session: KetamineSession, scope: RecordScope, times: _SessionTimes
+) -> dict[str, Any]:
     procedure = scope.start("Procedure", "primary", codes.KETAMINE_PROCEDURE_PROFILE)
     if session.session_number is not None:
         number_ext = extension(
@@ -119,7 +145,7 @@ def _procedure(session: KetamineSession, scope: RecordScope) -> dict[str, Any]:
         procedure["statusReason"] = {"text": session.status_reason}
     procedure["code"] = codes.ADMINISTRATION_OF_MEDICINE.concept(_session_text(session))
     procedure["subject"] = scope.patient
-    procedure.update(_performed(session))
+    procedure.update(_performed(session, times))
     performer = _performer_reference(session, scope)
     if performer is not None:
         entry: dict[str, Any] = {}
@@ -141,15 +167,12 @@ def _procedure(session: KetamineSession, scope: RecordScope) -> dict[str, Any]:
     return procedure
 
 
-def _performed(session: KetamineSession) -> dict[str, Any]:
+def _performed(session: KetamineSession, times: _SessionTimes) -> dict[str, Any]:
     """performedPeriod for a session that began; a not-done session keeps its planned start
     as performedDateTime (R4 Procedure has no planned-time element)."""
     if session.status == "not-done" and session.end is None:
-        return {"performedDateTime": fhir_datetime(session.start)}
-    period = {"start": fhir_datetime(session.start)}
-    if session.end is not None:
-        period["end"] = fhir_datetime(session.end)
-    return {"performedPeriod": period}
+        return {"performedDateTime": times.start}
+    return {"performedPeriod": times.period()}
 
 
 def _effect_concept(effect: AdverseEffect) -> dict[str, Any]:
@@ -164,6 +187,7 @@ def _effect_concept(effect: AdverseEffect) -> dict[str, Any]:
 def _administration(
     session: KetamineSession,
     scope: RecordScope,
+    times: _SessionTimes,
     procedure: dict[str, Any],
     weight: dict[str, Any] | None,
 ) -> dict[str, Any]:
@@ -178,10 +202,7 @@ def _administration(
     administration["subject"] = scope.patient
     if weight is not None:
         administration["supportingInformation"] = [ref_to(weight)]
-    period = {"start": fhir_datetime(session.start)}
-    if session.end is not None:
-        period["end"] = fhir_datetime(session.end)
-    administration["effectivePeriod"] = period
+    administration["effectivePeriod"] = times.period()
     performer = _performer_reference(session, scope)
     if performer is not None:
         administration["performer"] = [{"actor": performer}]
@@ -252,15 +273,14 @@ def _simple_vital(
     scope: RecordScope,
     procedure: dict[str, Any],
     reading: VitalsReading,
+    time: str,
     role: str,
     profile: str,
     code: dict[str, Any],
     value: float,
     unit: Unit,
 ) -> dict[str, Any]:
-    observation = _vital_observation(
-        scope, procedure, role, profile, code, fhir_datetime(reading.time), reading.phase
-    )
+    observation = _vital_observation(scope, procedure, role, profile, code, time, reading.phase)
     observation["valueQuantity"] = quantity(value, unit)
     return observation
 
@@ -270,6 +290,7 @@ def _vital_signs(
 ) -> list[dict[str, Any]]:
     """One Observation per measurement in a reading, in a fixed order."""
     prefix = f"vitals/{index}"
+    time = fhir_datetime(reading.time)  # once: every measurement of the reading carries it
     out = []
     if reading.heart_rate is not None:
         out.append(
@@ -277,6 +298,7 @@ def _vital_signs(
                 scope,
                 procedure,
                 reading,
+                time,
                 f"{prefix}/heart-rate",
                 codes.HEART_RATE_PROFILE,
                 codes.HEART_RATE.concept(),
@@ -290,6 +312,7 @@ def _vital_signs(
                 scope,
                 procedure,
                 reading,
+                time,
                 f"{prefix}/blood-pressure",
                 (reading.systolic, reading.diastolic),
             )
@@ -300,6 +323,7 @@ def _vital_signs(
                 scope,
                 procedure,
                 reading,
+                time,
                 f"{prefix}/oxygen-saturation",
                 codes.OXYGEN_SATURATION_PROFILE,
                 {
@@ -318,6 +342,7 @@ def _vital_signs(
                 scope,
                 procedure,
                 reading,
+                time,
                 f"{prefix}/respiratory-rate",
                 codes.RESPIRATORY_RATE_PROFILE,
                 codes.RESPIRATORY_RATE.concept(),
@@ -332,6 +357,7 @@ def _blood_pressure(
     scope: RecordScope,
     procedure: dict[str, Any],
     reading: VitalsReading,
+    time: str,
     role: str,
     pressures: tuple[float, float],
 ) -> dict[str, Any]:
@@ -343,7 +369,7 @@ def _blood_pressure(
         role,
         codes.BLOOD_PRESSURE_PROFILE,
         codes.BLOOD_PRESSURE_PANEL.concept(),
-        fhir_datetime(reading.time),
+        time,
         reading.phase,
     )
     observation["component"] = [
@@ -358,7 +384,7 @@ def _bp_component(code: Code, value: float) -> dict[str, Any]:
 
 
 def _body_weight(
-    session: KetamineSession, scope: RecordScope, procedure: dict[str, Any], weight_kg: float
+    scope: RecordScope, procedure: dict[str, Any], times: _SessionTimes, weight_kg: float
 ) -> dict[str, Any]:
     """Body weight for weight-based dosing, taken at the session's start."""
     observation = _vital_observation(
@@ -367,7 +393,7 @@ def _body_weight(
         "weight",
         codes.BODY_WEIGHT_PROFILE,
         codes.BODY_WEIGHT.concept(),
-        fhir_datetime(session.start),
+        times.start,
         None,
     )
     observation["valueQuantity"] = quantity(weight_kg, codes.KG)

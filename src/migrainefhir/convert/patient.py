@@ -16,9 +16,16 @@ def _scope(patient_id: str, ctx: ConvertContext, record: PatientRecord | None) -
 
 
 def _head(scope: RecordScope) -> dict[str, Any]:
-    # ids.patient_id is resource_id(source, "patient", patient_id, "primary"): the same id
-    # whether the Patient comes from a record or a stub.
-    return scope.start("Patient", ids.PRIMARY, codes.PATIENT_PROFILE)
+    """scope.start("Patient", ids.PRIMARY, codes.PATIENT_PROFILE), with the id from
+    ids.patient_id: the same value (resource_id(source, "patient", patient_id, "primary"),
+    whether the Patient comes from a record or a stub), already worked out for the record's
+    Patient references. The export makes a stub for every record."""
+    return {
+        "resourceType": "Patient",
+        "id": ids.patient_id(scope.ctx.source_system, scope.patient_id),
+        "meta": scope.meta(codes.PATIENT_PROFILE),
+        "identifier": [scope.identifier(ids.PRIMARY)],
+    }
 
 
 def patient_stub(patient_id: str, ctx: ConvertContext) -> dict[str, Any]:

@@ -105,23 +105,6 @@ def extension(url: str, value_key: str, value: Any) -> dict[str, Any]:
     return {"url": url, value_key: value}
 
 
-def add_extensions(element: dict[str, Any], extensions: list[dict[str, Any]]) -> None:
-    """Append extensions, keeping `extension` where FHIR puts it: after `meta` in a resource,
-    first in a data type or backbone element (JSON order is not significant, but readers
-    expect it)."""
-    if not extensions:
-        return
-    merged = [*element.pop("extension", []), *extensions]
-    items = list(element.items())
-    element.clear()
-    if "meta" not in dict(items):
-        element["extension"] = merged
-    for key, value in items:
-        element[key] = value
-        if key == "meta":
-            element["extension"] = merged
-
-
 class RecordScope:
     """Ids, identifiers, meta and the Patient reference for the resources made from one record.
 
@@ -185,14 +168,24 @@ class RecordScope:
             }
         return {"source": self.source_uri, "profile": list(profiles)}
 
-    def start(self, resource_type: str, role: str, *profiles: str) -> dict[str, Any]:
-        """The common head of a resource: type, id, meta, business identifier."""
-        return {
+    def start(
+        self,
+        resource_type: str,
+        role: str,
+        *profiles: str,
+        extensions: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """The common head of a resource: type, id, meta, extensions if any (after meta, where
+        FHIR puts them), business identifier."""
+        head: dict[str, Any] = {
             "resourceType": resource_type,
             "id": self.resource_id(role),
             "meta": self.meta(*profiles),
-            "identifier": [self.identifier(role)],
         }
+        if extensions:
+            head["extension"] = extensions
+        head["identifier"] = [self.identifier(role)]
+        return head
 
     @property
     def patient(self) -> dict[str, str]:

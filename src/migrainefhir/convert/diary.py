@@ -19,7 +19,6 @@ from migrainefhir.codes import Code
 from migrainefhir.convert.context import (
     ConvertContext,
     RecordScope,
-    add_extensions,
     concept_or_text,
     extension,
     fhir_date,
@@ -43,15 +42,8 @@ def convert_diary_entry(entry: DiaryEntry, ctx: ConvertContext) -> list[dict[str
     Observations..., Provenance]."""
     scope = RecordScope(ctx, DIARY_ENTRY, entry.entry_id, entry.patient_id, entry.recorded_at)
     times = _EntryTimes.of(entry)
-    primary = _headache_observation(entry, scope, times)
     related = _related_symptoms(entry, scope, times)
-    add_extensions(
-        primary,
-        [
-            extension(codes.SUPPORTING_INFO_EXTENSION, "valueReference", ref_to(observation))
-            for observation in related
-        ],
-    )
+    primary = _headache_observation(entry, scope, times, related)
     medications = [
         _medication_statement(entry, scope, times, index, intake, primary)
         for index, intake in enumerate(entry.medications)
@@ -106,10 +98,11 @@ def _observation(
     category: Code,
     code: Code,
     effective: dict[str, Any],
+    extensions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A patient-reported Observation: the patient is subject and performer."""
     observation = {
-        **scope.start("Observation", role, *profiles),
+        **scope.start("Observation", role, *profiles, extensions=extensions),
         "status": "final",
         "category": [category.concept()],
         "code": code.concept(),
@@ -130,6 +123,7 @@ def _symptom(
     symptom: Code,
     effective: dict[str, Any],
     profile: str,
+    extensions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A SymptomObservation (present) or SymptomAbsentObservation (absent) for one symptom."""
     if present:
@@ -137,18 +131,29 @@ def _symptom(
     else:
         ig_profile, code = codes.SYMPTOM_ABSENT_PROFILE, codes.SYMPTOM_ABSENT
     observation = _observation(
-        scope, role, (ig_profile, profile), codes.CATEGORY_SYMPTOM, code, effective
+        scope, role, (ig_profile, profile), codes.CATEGORY_SYMPTOM, code, effective, extensions
     )
     observation["valueCodeableConcept"] = symptom.concept()
     return observation
 
 
 def _headache_observation(
-    entry: DiaryEntry, scope: RecordScope, times: _EntryTimes
+    entry: DiaryEntry, scope: RecordScope, times: _EntryTimes, related: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    """The headache (or its absence), linking the related symptom Observations."""
     profile = codes.HEADACHE_ATTACK_PROFILE if entry.headache else codes.HEADACHE_FREE_DAY_PROFILE
+    links = [
+        extension(codes.SUPPORTING_INFO_EXTENSION, "valueReference", ref_to(observation))
+        for observation in related
+    ]
     observation = _symptom(
-        scope, "primary", entry.headache, codes.HEADACHE, times.attack_effective(), profile
+        scope,
+        "primary",
+        entry.headache,
+        codes.HEADACHE,
+        times.attack_effective(),
+        profile,
+        extensions=links,
     )
     if entry.notes is not None:
         observation["note"] = [{"text": markdown_text(entry.notes)}]
@@ -311,14 +316,16 @@ def _medication_statement(
     intake: MedicationIntake,
     attack: dict[str, Any],
 ) -> dict[str, Any]:
-    statement = scope.start(
-        "MedicationStatement", f"medication/{index}", codes.ACUTE_MEDICATION_PROFILE
-    )
+    extensions = None
     if intake.relief is not None:
         relief = codes.RELIEF[intake.relief].concept()
-        add_extensions(
-            statement, [extension(codes.RELIEF_EXTENSION, "valueCodeableConcept", relief)]
-        )
+        extensions = [extension(codes.RELIEF_EXTENSION, "valueCodeableConcept", relief)]
+    statement = scope.start(
+        "MedicationStatement",
+        f"medication/{index}",
+        codes.ACUTE_MEDICATION_PROFILE,
+        extensions=extensions,
+    )
     statement["status"] = "completed"
     statement["medicationCodeableConcept"] = _drug_concept(intake)
     statement["subject"] = scope.patient

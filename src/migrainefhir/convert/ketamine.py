@@ -18,7 +18,6 @@ from migrainefhir.codes import Code, Unit
 from migrainefhir.convert.context import (
     ConvertContext,
     RecordScope,
-    add_extensions,
     concept_or_text,
     extension,
     fhir_datetime,
@@ -131,12 +130,14 @@ def _session_text(session: KetamineSession) -> str:
 def _procedure(
     session: KetamineSession, scope: RecordScope, times: _SessionTimes
 ) -> dict[str, Any]:
-    procedure = scope.start("Procedure", "primary", codes.KETAMINE_PROCEDURE_PROFILE)
+    extensions = None
     if session.session_number is not None:
-        number_ext = extension(
-            codes.SESSION_NUMBER_EXTENSION, "valuePositiveInt", session.session_number
-        )
-        add_extensions(procedure, [number_ext])
+        extensions = [
+            extension(codes.SESSION_NUMBER_EXTENSION, "valuePositiveInt", session.session_number)
+        ]
+    procedure = scope.start(
+        "Procedure", "primary", codes.KETAMINE_PROCEDURE_PROFILE, extensions=extensions
+    )
     if session.course_id is not None:
         # The sessions of one course are based on the course's plan (a logical CarePlan).
         procedure["basedOn"] = [scope.logical("CarePlan", COURSE_ID_SPACE, session.course_id)]
@@ -253,13 +254,19 @@ def _vital_observation(
     time: str,
     phase: str | None,
 ) -> dict[str, Any]:
-    observation = scope.start("Observation", role, core_profile, codes.SESSION_VITAL_SIGN_PROFILE)
+    extensions = None
     if phase is not None:
         phase_concept = codes.SESSION_PHASES[phase].concept()
-        add_extensions(
-            observation,
-            [extension(codes.SESSION_PHASE_EXTENSION, "valueCodeableConcept", phase_concept)],
-        )
+        extensions = [
+            extension(codes.SESSION_PHASE_EXTENSION, "valueCodeableConcept", phase_concept)
+        ]
+    observation = scope.start(
+        "Observation",
+        role,
+        core_profile,
+        codes.SESSION_VITAL_SIGN_PROFILE,
+        extensions=extensions,
+    )
     observation["partOf"] = [ref_to(procedure)]
     observation["status"] = "final"
     observation["category"] = [codes.CATEGORY_VITAL_SIGNS.concept()]

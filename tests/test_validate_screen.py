@@ -337,14 +337,24 @@ def test_a_record_defect_is_reported_as_the_detailed_check_reports_it(
     assert found == expected
 
 
-def test_the_reference_pattern_finds_every_reference_orjson_writes() -> None:
+def test_references_are_read_from_the_written_json() -> None:
     resource = {
         "a": {"reference": "Patient/1"},
-        "b": [{"reference": 'Patient/"2'}, {"x": {"reference": "Observation/3"}}],
+        "b": [{"x": {"reference": "Observation/3"}}],
         "c": 'text with "reference":"Fake/4" inside',
     }
-    found = validate_package._REFERENCE_TEXT.findall(orjson.dumps(resource))
-    assert found == [b"Patient/1", b'Patient/\\"2', b"Observation/3"]
+    found = validate_package._plain_references(orjson.dumps(resource))
+    assert found == ["Patient/1", "Observation/3"]
+
+
+@pytest.mark.parametrize(
+    "reference", ['Patient/"2', "Patient/\\2", 7, {"reference": "Patient/1"}, None]
+)
+def test_a_reference_that_is_not_a_plain_string_is_left_to_the_detailed_check(
+    reference: object,
+) -> None:
+    text = orjson.dumps({"subject": {"reference": reference}})
+    assert validate_package._plain_references(text) is None
 
 
 @st.composite

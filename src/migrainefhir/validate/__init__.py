@@ -23,7 +23,6 @@ code means accepting resources that have that error; the caller takes that decis
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,10 +184,10 @@ def validate_record_resources(
     return problems
 
 
-# A Reference.reference string in orjson output (no whitespace; any `"` inside a string is
-# escaped, so a real `"reference":"` key always matches; a rare false match is harmless: an
-# unknown target only sends the record to the detailed check).
-_REFERENCE_TEXT = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
+# How a Reference.reference key starts in orjson output (which writes no whitespace, and
+# escapes every `"` inside a string, so a real key always shows this way; a false match inside
+# a key name only sends the record to the detailed check).
+_REFERENCE_KEY = b'"reference":'
 
 
 def _record_is_clean(
@@ -212,13 +211,23 @@ def _record_is_clean(
             text = orjson.dumps(resource)
         except TypeError:  # not JSON at all (an int beyond 64 bits, ...): the detailed check says
             return False
-        found = _REFERENCE_TEXT.findall(text)
-        if len(found) != text.count(b'"reference":'):
-            return False  # a reference that is not a plain string: the detailed check says
-        for reference in found:
-            if b"\\" in reference or reference.decode() not in known:
-                return False
+        found = _plain_references(text)
+        if found is None or not known.issuperset(found):
+            return False
     return True
+
+
+def _plain_references(text: bytes) -> list[str] | None:
+    """Every Reference.reference in a resource written by orjson; None when one is not a
+    string without escapes (the detailed check then decides)."""
+    out = []
+    for after in text.split(_REFERENCE_KEY)[1:]:
+        end = after.find(b'"', 1)
+        reference = after[1:end]
+        if not after.startswith(b'"') or end < 0 or b"\\" in reference:
+            return None
+        out.append(reference.decode())
+    return out
 
 
 def validate_bundle(

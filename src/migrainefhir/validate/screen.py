@@ -299,12 +299,16 @@ def rules_clean(resource: Mapping[str, Json], terminology: rules.Terminology | N
 
 def _comparisons_clean(resource: Mapping[str, Json], terms: rules.Terminology) -> bool:
     for key, value in resource.items():
-        if isinstance(value, dict) and key.lower().endswith("period") and _inverted(value):
+        if type(value) is dict and key.lower().endswith("period") and _inverted(value):
             return False
-    for each in rules.rules_for(resource.get("resourceType")):
-        if each.code in PYTHON_RESOURCE_RULES and next(iter(each.check(resource, terms)), None):
+    for check in _python_rules_for(resource.get("resourceType")):
+        if next(iter(check(resource, terms)), None) is not None:
             return False
     return True
+
+
+def _python_rules_for(resource_type: object) -> tuple[Callable[..., Any], ...]:
+    return tuple(r.check for r in rules.rules_for(resource_type) if r.code in PYTHON_RESOURCE_RULES)
 
 
 def _inverted(period: Mapping[str, Json]) -> bool:

@@ -9,21 +9,22 @@ The screen is sound, not exact: when it accepts a resource, check_rules returns 
 all (errors and warnings alike); when it rejects one, check_rules decides. It may therefore be
 stricter than the rules, which costs speed on unusual input, never correctness: it accepts
 only printable-ASCII URIs, the full forms of dates, relative and urn:uuid references, the
-choice types listed in CHOICE_TYPES, no vital-sign Observation, no Period with both ends below
-the resource's own elements, and no array in an array or null in an array.
+choice types listed in CHOICE_TYPES, vital signs only in the shapes migrainefhir writes (LOINC
+codes from the R4 table, a valueQuantity in their UCUM unit), no Period with both ends
+below the resource's own elements, and no array in an array or null in an array.
 
 Every rule code is accounted for (tests/test_validate_screen.py keeps the two sets complete and
 checks soundness on the validator corpus and on generated mutations):
 
-* IN_SCHEMA: expressed by the schema. The vital-sign rules are "expressed" by refusing every
-  vital-sign Observation, so the rules walk always checks those.
+* IN_SCHEMA: expressed by the schema (the vital-sign rules for the shapes above only; any
+  other vital sign fails the screen, so the rules walk checks it).
 * IN_PYTHON: checked after the schema, because they compare two values: fhir.per-1 on the
   resource's own Period elements, fhir.obs-7 and fhir.period-order (rules.py's functions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from migrainefhir.validate import fhirtime, rules
@@ -207,6 +208,87 @@ def _resource_rules() -> list[Json]:
         _for_type(kind, {"properties": {element: _code_in(codes)}})
         for (kind, element), codes in sorted(rules.REQUIRED_CODES.items())
     ]
+    observation = _for_type(
+        "Observation",
+        {
+            # obs-6, stricter: beside a dataAbsentReason, no key that starts with "value".
+            "if": {"required": ["dataAbsentReason"]},
+            "then": {"propertyNames": {"not": {"pattern": "^value."}}},
+            "allOf": [_vital_signs()],
+        },
+    )
+    return [*status, *bindings, observation]
+
+
+def _loinc_codings(codes: Sequence[str]) -> Json:
+    """A CodeableConcept with a LOINC coding, and every LOINC coding with a code in `codes`
+    (a LOINC coding without a code would not count for the rules: it is refused too)."""
+    system = {"const": rules.LOINC}
+    is_loinc = {"type": "object", "required": ["system"], "properties": {"system": system}}
+    listed_code = {
+        "type": "object",
+        "required": ["system", "code"],
+        "properties": {"system": system, "code": {"enum": list(codes)}},
+    }
+    coding = {
+        "type": "array",
+        "contains": listed_code,
+        "items": {"if": is_loinc, "then": listed_code},
+    }
+    return {"type": "object", "required": ["coding"], "properties": {"coding": coding}}
+
+
+def _quantity_in(unit: str) -> Json:
+    return {
+        "type": "object",
+        "required": ["code", "system"],
+        "properties": {"code": {"const": unit}, "system": {"const": rules.UCUM}},
+    }
+
+
+def _vital_signs() -> Json:
+    """vs-2, vs-3 and vital-sign-code for the vital signs of the table, in the shape
+    migrainefhir writes them: LOINC codings of one unit in the table, and a valueQuantity in
+    that UCUM unit (the blood pressure panel: no value of its own, and components with a
+    systolic or diastolic LOINC code and a valueQuantity in mm[Hg]). Any other vital sign fails
+    the screen and goes to the rules walk."""
+    units: dict[str, list[str]] = {}
+    for code, unit in sorted(rules.VITAL_SIGN_UNITS.items()):
+        units.setdefault(unit, []).append(code)
+    single = [
+        {
+            "required": ["code", "valueQuantity"],
+            "properties": {
+                "code": _loinc_codings(codes),
+                "valueQuantity": _quantity_in(unit),
+                "component": {
+                    "items": {
+                        "anyOf": [
+                            {"required": ["valueQuantity"]},
+                            {"required": ["dataAbsentReason"]},
+                        ]
+                    }
+                },
+            },
+        }
+        for unit, codes in sorted(units.items())
+    ]
+    blood_pressure = {
+        "required": ["code", "component"],
+        "propertyNames": {"not": {"pattern": "^value."}},
+        "properties": {
+            "code": _loinc_codings([rules.BP_PANEL]),
+            "component": {
+                "items": {
+                    "required": ["code", "valueQuantity"],
+                    "properties": {
+                        "code": _loinc_codings(sorted(rules.BP_COMPONENTS)),
+                        "valueQuantity": _quantity_in("mm[Hg]"),
+                    },
+                }
+            },
+        },
+    }
     vital_sign_coding = {
         "type": "object",
         "required": ["system", "code"],
@@ -215,25 +297,20 @@ def _resource_rules() -> list[Json]:
             "code": {"const": "vital-signs"},
         },
     }
-    vital_sign_category = {
-        "type": "array",
-        "contains": {
-            "type": "object",
-            "required": ["coding"],
-            "properties": {"coding": {"type": "array", "contains": vital_sign_coding}},
+    is_vital_sign = {
+        "required": ["category"],
+        "properties": {
+            "category": {
+                "type": "array",
+                "contains": {
+                    "type": "object",
+                    "required": ["coding"],
+                    "properties": {"coding": {"type": "array", "contains": vital_sign_coding}},
+                },
+            }
         },
     }
-    observation = _for_type(
-        "Observation",
-        {
-            # obs-6, stricter: beside a dataAbsentReason, no key that starts with "value".
-            "if": {"required": ["dataAbsentReason"]},
-            "then": {"propertyNames": {"not": {"pattern": "^value."}}},
-            # vs-2, vs-3 and vital-sign-code: every vital sign goes to the rules walk.
-            "not": {"required": ["category"], "properties": {"category": vital_sign_category}},
-        },
-    )
-    return [*status, *bindings, observation]
+    return {"if": is_vital_sign, "then": {"anyOf": [*single, blood_pressure]}}
 
 
 def schema(terminology: rules.Terminology) -> dict[str, Json]:

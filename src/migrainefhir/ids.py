@@ -61,18 +61,17 @@ def resource_id(source_system: str, record_type: str, record_id: str, role: str)
     return _uuid5_text(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest())
 
 
-# The RFC 4122 variant (binary 10xx) in the first hex digit of the fourth group, by the two
-# low bits of the SHA-1's digit there.
-_VARIANT_DIGIT = "89ab"
+# The RFC 4122 variant (binary 10xx) written over the first hex digit of the fourth group: the
+# digit's two low bits stay, its two high bits become 10. A table, as it runs for every id.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}
 
 
 def _uuid5_text(sha1_hex: str) -> str:
     """The uuid5 text from the SHA-1 of its name: the first 128 bits, with the version (5)
     and the variant written over their digits."""
-    variant = _VARIANT_DIGIT[int(sha1_hex[16], 16) & 0x3]
     return (
-        f"{sha1_hex[:8]}-{sha1_hex[8:12]}-5{sha1_hex[13:16]}-{variant}{sha1_hex[17:20]}"
-        f"-{sha1_hex[20:32]}"
+        f"{sha1_hex[:8]}-{sha1_hex[8:12]}-5{sha1_hex[13:16]}"
+        f"-{_VARIANT_DIGIT[sha1_hex[16]]}{sha1_hex[17:20]}-{sha1_hex[20:32]}"
     )
 
 

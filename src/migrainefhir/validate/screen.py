@@ -105,15 +105,23 @@ def _choice_keys(choice: str) -> list[str]:
     return [choice + suffix for suffix in CHOICE_TYPES[choice]]
 
 
+# The value checks by kind of key, each one entry of the schema's $defs, so that each pattern
+# is compiled once (an inline copy per key would compile, and warm up, one regex per key).
+_BY_KIND: dict[str, Json] = {
+    "uri": {"pattern": _URI, "items": {"pattern": _URI}},
+    "date": {"pattern": DATE, "items": {"pattern": DATE}},
+    "integer": {**_INT32, "items": _INT32},
+    "reference": {"pattern": _REFERENCE},
+}
+
+
 def _keyed() -> dict[str, Json]:
     """What a member must hold, by its key: uris, dates, integers, references."""
-    uri = {"pattern": _URI, "items": {"pattern": _URI}}
-    date = {"pattern": DATE, "items": {"pattern": DATE}}
-    integer = {**_INT32, "items": _INT32}
+    uri, date, integer = ({"$ref": f"#/$defs/{kind}"} for kind in ("uri", "date", "integer"))
     properties: dict[str, Json] = {key: uri for key in rules.URI_KEYS}
     properties.update({key: date for key in rules.DATE_KEYS})
     properties.update({key: integer for key in rules.INT_KEYS})
-    properties["reference"] = {"pattern": _REFERENCE}
+    properties["reference"] = {"$ref": "#/$defs/reference"}
     date_suffixes = "|".join(rules.DATE_SUFFIXES)
     int_suffixes = "|".join(rules.INT_SUFFIXES)
     return {
@@ -327,6 +335,7 @@ def schema(terminology: rules.Terminology) -> dict[str, Json]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "allOf": [{"$ref": "#/$defs/object"}, *_resource_rules()],
         "$defs": {
+            **_BY_KIND,
             "object": {
                 "type": "object",
                 "minProperties": 1,

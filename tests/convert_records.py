@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from migrainefhir.convert import ConvertContext
@@ -13,6 +14,7 @@ from migrainefhir.records import (
     MedicationIntake,
     PatientIdentifier,
     PatientRecord,
+    Record,
     VitalsReading,
 )
 
@@ -179,3 +181,14 @@ def patient_record() -> PatientRecord:
         gender="female",
         recorded_at=datetime(2026, 1, 5, 12, 0, tzinfo=UTC),
     )
+
+
+# Every kind of record above, by name (parametrised tests take one of each).
+RECORDS: dict[str, Callable[[], Record]] = {
+    "attack": attack_entry,
+    "headache-free-day": headache_free_entry,
+    "completed-session": completed_session,
+    "stopped-session": stopped_session,
+    "not-done-session": not_done_session,
+    "patient": patient_record,
+}

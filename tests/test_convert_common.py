@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -14,24 +13,11 @@ from migrainefhir.records import Record
 from tests.convert_helpers import model_validate, walk
 from tests.convert_records import (
     CTX,
+    RECORDS,
     SOURCE_SYSTEM,
-    attack_entry,
-    completed_session,
-    headache_free_entry,
-    not_done_session,
-    patient_record,
-    stopped_session,
 )
 from tests.fhir_r4_elements import unknown_elements
 
-RECORDS: dict[str, Callable[[], Record]] = {
-    "attack": attack_entry,
-    "headache-free-day": headache_free_entry,
-    "completed-session": completed_session,
-    "stopped-session": stopped_session,
-    "not-done-session": not_done_session,
-    "patient": patient_record,
-}
 EXTERNAL_PROFILES = {
     codes.SYMPTOM_OBSERVATION_PROFILE,
     codes.SYMPTOM_ABSENT_PROFILE,

@@ -4,7 +4,6 @@ resource built of its own dicts and lists (later stages may change a resource in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -17,25 +16,11 @@ from migrainefhir.codes import Code
 from migrainefhir.convert import ConvertContext, convert_record, patient_stub
 from migrainefhir.convert.context import fhir_datetime
 from migrainefhir.ids import ID_NAMESPACE, RecordIds, resource_id
-from migrainefhir.records import Record
 from tests.convert_records import (
     CTX,
-    attack_entry,
-    completed_session,
-    headache_free_entry,
-    not_done_session,
+    RECORDS,
     patient_record,
-    stopped_session,
 )
-
-RECORDS: dict[str, Callable[[], Record]] = {
-    "attack": attack_entry,
-    "headache-free-day": headache_free_entry,
-    "completed-session": completed_session,
-    "stopped-session": stopped_session,
-    "not-done-session": not_done_session,
-    "patient": patient_record,
-}
 
 
 @given(st.text(), st.text(), st.text(), st.lists(st.text(), min_size=1, max_size=3))

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from migrainefhir.cli import cli
 
@@ -39,6 +39,9 @@ def inputs(tmp_path: Path) -> str:
     return str(path)
 
 
+TIMESTAMP = "2026-07-01T00:00:00Z"
+
+
 def key_file(tmp_path: Path) -> str:
     path = tmp_path / "key"
     path.write_bytes(b"k" * 32)
@@ -46,23 +49,16 @@ def key_file(tmp_path: Path) -> str:
     return str(path)
 
 
+def export_deidentified(source: str, out: Path, key: str, *more: str) -> Result:
+    """`migrainefhir export SOURCE --out OUT --deidentify --key-file KEY ...`"""
+    arguments = ["export", source, "--out", str(out), "--deidentify", "--key-file", key, *more]
+    return CliRunner().invoke(cli, arguments)
+
+
 def test_deidentified_export_holds_no_source_id_name_or_free_text(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "export",
-            inputs(tmp_path),
-            "--out",
-            str(out),
-            "--deidentify",
-            "--key-file",
-            key_file(tmp_path),
-            "--timestamp",
-            "2026-07-01T00:00:00Z",
-            "--jobs",
-            "1",
-        ],
+    result = export_deidentified(
+        inputs(tmp_path), out, key_file(tmp_path), "--timestamp", TIMESTAMP, "--jobs", "1"
     )
     assert result.exit_code == 0, result.output
     written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file()).decode()
@@ -80,18 +76,7 @@ def test_deidentify_needs_a_key_file(tmp_path: Path) -> None:
 def test_a_key_file_others_can_read_is_a_usage_error(tmp_path: Path) -> None:
     key = key_file(tmp_path)
     os.chmod(key, 0o644)
-    result = CliRunner().invoke(
-        cli,
-        [
-            "export",
-            inputs(tmp_path),
-            "--out",
-            str(tmp_path / "o"),
-            "--deidentify",
-            "--key-file",
-            key,
-        ],
-    )
+    result = export_deidentified(inputs(tmp_path), tmp_path / "o", key)
     assert result.exit_code == 2
     assert "readable by others" in result.stderr
 
@@ -107,20 +92,7 @@ def test_rejects_of_a_deidentified_export_withhold_the_record(tmp_path: Path) ->
     duplicate = {"record_type": "patient", "patient_id": "pt-dup", "family": "Marker Family"}
     source.write_text("".join(json.dumps(r) + "\n" for r in (bad, duplicate, duplicate)))
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "export",
-            str(source),
-            "--out",
-            str(out),
-            "--deidentify",
-            "--key-file",
-            key_file(tmp_path),
-            "--timestamp",
-            "2026-07-01T00:00:00Z",
-        ],
-    )
+    result = export_deidentified(str(source), out, key_file(tmp_path), "--timestamp", TIMESTAMP)
     assert result.exit_code == 1
     rejects = [json.loads(line) for line in (out / "rejects.ndjson").read_text().splitlines()]
     assert [r["record"] for r in rejects] == ["withheld: --deidentify"] * 2

@@ -43,14 +43,7 @@ MUTATIONS = settings(
 
 
 def _records() -> list[Any]:
-    return [
-        records.attack_entry(),
-        records.headache_free_entry(),
-        records.completed_session(),
-        records.stopped_session(),
-        records.not_done_session(),
-        records.patient_record(),
-    ]
+    return [make() for make in records.RECORDS.values()]
 
 
 def _converted() -> list[dict[str, Any]]:

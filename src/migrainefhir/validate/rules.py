@@ -409,9 +409,19 @@ class _Walker:
         (start.hasValue().not() or end.hasValue().not() or (start <= end)),
         https://hl7.org/fhir/R4/datatypes.html#Period. Partial dates are compared as the
         intervals they name, so only a certain inversion is reported."""
-        start, end = node.get("start"), node.get("end")
-        if isinstance(start, str) and isinstance(end, str) and fhirtime.surely_before(end, start):
+        if period_inverted(node):
             self.out.append(_problem(PER_1, "Period.end is before Period.start", (*parts, "end")))
+
+
+def period_inverted(period: Mapping[str, Json]) -> bool:
+    """per-1 on one Period: its end surely before its start."""
+    start, end = period.get("start"), period.get("end")
+    return isinstance(start, str) and isinstance(end, str) and fhirtime.surely_before(end, start)
+
+
+def is_period_key(key: str) -> bool:
+    """The element holds a Period (effectivePeriod, period, ...), as per-1 reads the name."""
+    return _key_kind(key).period
 
 
 def _known_ucum(code: str) -> bool:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from migrainefhir.validate import fhirtime, rules
+from migrainefhir.validate import rules
 
 Json = Any
 
@@ -385,7 +385,7 @@ def rules_clean(resource: Mapping[str, Json], terminology: rules.Terminology | N
 
 def _comparisons_clean(resource: Mapping[str, Json], terms: rules.Terminology) -> bool:
     for key, value in resource.items():
-        if type(value) is dict and key.lower().endswith("period") and _inverted(value):
+        if isinstance(value, dict) and rules.is_period_key(key) and rules.period_inverted(value):
             return False
     for check in _python_rules_for(resource.get("resourceType")):
         if next(iter(check(resource, terms)), None) is not None:
@@ -395,9 +395,3 @@ def _comparisons_clean(resource: Mapping[str, Json], terms: rules.Terminology) -
 
 def _python_rules_for(resource_type: object) -> tuple[Callable[..., Any], ...]:
     return tuple(r.check for r in rules.rules_for(resource_type) if r.code in PYTHON_RESOURCE_RULES)
-
-
-def _inverted(period: Mapping[str, Json]) -> bool:
-    """per-1, as rules._Walker._period decides it."""
-    start, end = period.get("start"), period.get("end")
-    return isinstance(start, str) and isinstance(end, str) and fhirtime.surely_before(end, start)

@@ -14,6 +14,7 @@ import errno
 import gc
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from functools import cache
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from migrainefhir import export as export_module
 from migrainefhir.cli import cli
 
 REPO = Path(__file__).parent.parent
@@ -175,12 +177,17 @@ def test_export_on_a_full_disk_without_previous_output_leaves_nothing(tmp_path: 
     assert sorted(tmp_path.iterdir()) == []
 
 
+def previous_export(folder: Path) -> tuple[Path, dict[str, tuple[int, bytes]]]:
+    """An export in `folder`/out that a failing run must leave as it is, and its snapshot."""
+    out = folder / "out"
+    run("export", str(EXAMPLES), "--out", str(out), "--timestamp", TIMESTAMP, "-j", "1")
+    return out, snapshot(out)
+
+
 def test_export_that_cannot_create_its_staging_folder_exits_3(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = tmp_path / "out"
-    run("export", str(EXAMPLES), "--out", str(out), "--timestamp", TIMESTAMP, "-j", "1")
-    before = snapshot(out)
+    out, before = previous_export(tmp_path)
     real_mkdir = Path.mkdir
 
     def full_mkdir(self: Path, *args: Any, **kwargs: Any) -> None:
@@ -193,6 +200,25 @@ def test_export_that_cannot_create_its_staging_folder_exits_3(
     monkeypatch.undo()
     assert result.exit_code == 3
     assert "No space left on device" in result.output
+    assert snapshot(out) == before
+    assert strays(tmp_path) == []
+
+
+def test_export_whose_worker_is_killed_exits_3_and_keeps_the_previous_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, before = previous_export(tmp_path)
+    run_shard = export_module._ShardWorker.run
+
+    def killed_on_the_second_shard(worker: Any, shard: Any) -> Any:
+        if shard.number == 1:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+        return run_shard(worker, shard)
+
+    monkeypatch.setattr(export_module._ShardWorker, "run", killed_on_the_second_shard)
+    result = run("export", str(EXAMPLES), "--out", str(out), "--timestamp", LATER, "-j", "2")
+    assert result.exit_code == 3, result.output
+    assert "migrainefhir: error: a worker process was killed by SIGKILL" in result.output
     assert snapshot(out) == before
     assert strays(tmp_path) == []
 

@@ -7,7 +7,11 @@ ids whose first occurrence is in an earlier shard or another file.
 
 from __future__ import annotations
 
+import errno
 import json
+import multiprocessing
+import os
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ import pytest
 
 from migrainefhir import export as export_module
 from migrainefhir import shards
+from migrainefhir.errors import OutputUnwritable, WorkerLost
 from migrainefhir.export import ExportOptions, export
 from migrainefhir.intake import CompactDuplicateIds
 from migrainefhir.pipeline import InputOptions
@@ -135,7 +140,7 @@ def test_one_job_runs_in_process_without_multiprocessing(
     def no_processes(*_args: object) -> None:
         raise AssertionError("jobs=1 must not start processes")
 
-    monkeypatch.setattr(export_module.multiprocessing, "get_context", no_processes)
+    monkeypatch.setattr(export_module, "run_in_order", no_processes)
     result = run(mixed, tmp_path / "out", jobs=1, validation="fast")
     assert result.report.counts.total_read > 150
 
@@ -176,3 +181,36 @@ def test_a_hash_collision_is_not_a_duplicate(
         "input.duplicate-id"
     ]
     tracker.close()
+
+
+def test_a_merge_that_fails_stops_the_workers_before_the_error_is_raised(
+    mixed: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pool left to the garbage collector can hang the interpreter at exit; the error's
+    # traceback keeps the shard generator (and its pool) alive, so it must be closed at once.
+    def full_disk(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(export_module._Merger, "add", full_disk)
+    with pytest.raises(OutputUnwritable, match="No space left on device"):
+        run(mixed, tmp_path / "out", jobs=2, validation="fast")
+    assert multiprocessing.active_children() == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_worker_fails_the_export_instead_of_hanging_it(
+    mixed: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_shard = export_module._ShardWorker.run
+
+    def killed_on_the_second_shard(worker: Any, shard: shards.Shard) -> Any:
+        if shard.number == 1:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+        return run_shard(worker, shard)
+
+    monkeypatch.setattr(export_module._ShardWorker, "run", killed_on_the_second_shard)
+    expected = f"a worker process was killed by SIGKILL .* while working on {mixed[0]} from line"
+    with pytest.raises(WorkerLost, match=expected):
+        run(mixed, tmp_path / "out", jobs=2, validation="fast")
+    assert multiprocessing.active_children() == []
+    assert list(tmp_path.iterdir()) == []

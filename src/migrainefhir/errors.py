@@ -15,7 +15,8 @@ class ExitCode(IntEnum):
     OK = 0
     PROBLEMS = 1  # some records rejected, or validation errors found
     USAGE = 2  # bad option, bad configuration
-    UNREADABLE = 3  # an input could not be read at all, or output could not be written
+    UNREADABLE = 3  # an input could not be read at all, or output could not be written (disk
+    # full, permissions, a worker process killed)
 
 
 class MigraineFhirError(Exception):
@@ -32,6 +33,12 @@ class InputUnreadable(MigraineFhirError):
 
 class OutputUnwritable(MigraineFhirError):
     """The output could not be written (disk full, permissions); the previous output is intact."""
+
+    exit_code = ExitCode.UNREADABLE
+
+
+class WorkerLost(MigraineFhirError):
+    """A worker process of a parallel export died (killed, out of memory); nothing was written."""
 
     exit_code = ExitCode.UNREADABLE
 

@@ -12,7 +12,8 @@ patient partition for Bundles) and its reject lines. The parent merges the part 
 order, so the output is the same bytes whatever the number of workers; it is also where the
 run-wide checks happen: duplicate ids (in input order, exactly as a single pass), a Patient
 stub for every patient without a patient record, and the grouping of Bundles per patient.
-Built resources never cross a process boundary; only file names do. `jobs=1` runs the same
+Built resources never cross a process boundary; only file names do. workers.py runs the
+worker processes (and turns a killed worker into an error, not a hang); `jobs=1` runs the same
 worker code in the parent (no multiprocessing).
 
 Output is written into a staging folder and swapped in at the end (output.py), and is the same
@@ -22,12 +23,12 @@ bytes for the same input and options.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,6 +48,7 @@ from migrainefhir.records import PatientRecord
 from migrainefhir.shards import Shard, input_files, plan_shards, read_shard, read_whole_file
 from migrainefhir.validate import ResourceValidator, validate_record_resources
 from migrainefhir.validate.outcome import operation_outcome
+from migrainefhir.workers import run_in_order
 
 FORMATS = ("ndjson", "transaction", "collection")
 WRITE_MODES = ("put", "conditional")
@@ -204,10 +206,7 @@ def _run_shards(
             yield worker.run(shard)
         return
     _warm_up(validator)  # forked workers then share the imported modules and compiled schemas
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with context.Pool(jobs, initializer=_start_worker, initargs=(task,)) as pool:
-        yield from pool.imap(_run_in_worker, shards, chunksize=1)
+    yield from run_in_order(shards, jobs, partial(_shard_runner, task), Shard.describe)
 
 
 def _warm_up(validator: ResourceValidator) -> None:
@@ -215,17 +214,9 @@ def _warm_up(validator: ResourceValidator) -> None:
     validator.validate(patient_stub("warm-up", ctx))
 
 
-_WORKER: _ShardWorker | None = None
-
-
-def _start_worker(task: _Task) -> None:
-    global _WORKER
-    _WORKER = _ShardWorker(task)
-
-
-def _run_in_worker(shard: Shard) -> _ShardDone:
-    assert _WORKER is not None, "the pool initializer makes the worker"
-    return _WORKER.run(shard)
+def _shard_runner(task: _Task) -> Callable[[Shard], _ShardDone]:
+    """In a worker process: what runs each shard sent to it."""
+    return _ShardWorker(task).run
 
 
 # Index line fields: one JSON array per record (see _ShardWorker.run).

@@ -54,6 +54,10 @@ class Shard:
     def whole_file(self) -> bool:
         return self.start == 0 and self.end is None
 
+    def describe(self) -> str:
+        """The shard as a message names it: the file, and where its range starts."""
+        return self.name if self.whole_file else f"{self.name} from line {self.first_line}"
+
 
 def input_files(paths: Sequence[str], options: ReadOptions) -> list[str]:
     """The files to read (readers.expand_inputs), checked before anything is written."""

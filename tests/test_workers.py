@@ -1,0 +1,136 @@
+"""Worker processes: answers in task order, failures raised, and no worker left behind."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from migrainefhir.errors import WorkerLost
+from migrainefhir.workers import IN_FLIGHT, run_in_order
+
+TASKS = list(range(12))  # more than two workers hold at once
+
+
+def answers(tasks: list[int], run: Callable[[int], Any], jobs: int = 2) -> Iterator[Any]:
+    return run_in_order(tasks, jobs, lambda: run, lambda task: f"task {task}")
+
+
+def slower_first(task: int) -> tuple[int, int]:
+    time.sleep(0.01 * (len(TASKS) - task))  # later tasks finish first
+    return task, os.getpid()
+
+
+def failing_on_5(task: int) -> int:
+    if task == 5:
+        raise ValueError("task 5 is bad")
+    return task
+
+
+def test_there_are_more_tasks_than_the_workers_hold_at_once() -> None:
+    assert len(TASKS) > 2 * IN_FLIGHT
+
+
+def test_answers_come_in_task_order_whatever_order_they_finish_in() -> None:
+    assert [task for task, _pid in answers(TASKS, slower_first)] == TASKS
+
+
+def test_tasks_run_in_as_many_worker_processes_as_jobs() -> None:
+    pids = {pid for _task, pid in answers(TASKS, slower_first)}
+    assert len(pids) == 2
+    assert os.getpid() not in pids
+
+
+def test_every_worker_has_returned_when_the_answers_are_all_read() -> None:
+    assert list(answers(TASKS, abs)) == TASKS
+    assert multiprocessing.active_children() == []
+
+
+def test_a_task_that_raises_raises_the_same_error_in_the_caller() -> None:
+    with pytest.raises(ValueError, match=r"^task 5 is bad$"):
+        list(answers(TASKS, failing_on_5))
+    assert multiprocessing.active_children() == []
+
+
+class Unpicklable(Exception):
+    def __init__(self, handle: Any) -> None:
+        super().__init__("cannot cross a pipe")
+        self.handle = handle
+
+    def __reduce__(self) -> Any:
+        raise TypeError("no pickling")
+
+
+def raises_unpicklable(_task: int) -> int:
+    raise Unpicklable(object())
+
+
+def test_an_error_that_cannot_cross_the_pipe_arrives_as_its_text() -> None:
+    with pytest.raises(RuntimeError, match=r"^Unpicklable: cannot cross a pipe$"):
+        list(answers(TASKS, raises_unpicklable))
+
+
+def test_a_worker_that_cannot_start_fails_its_first_task() -> None:
+    def start() -> Callable[[int], int]:
+        raise OSError(13, "Permission denied")
+
+    with pytest.raises(PermissionError, match="Permission denied"):
+        list(run_in_order(TASKS, 2, start, str))
+    assert multiprocessing.active_children() == []
+
+
+def killed_on_3(task: int) -> int:
+    if task == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return task
+
+
+def exits_on_3(task: int) -> int:
+    if task == 3:
+        os._exit(7)
+    return task
+
+
+def test_a_killed_worker_raises_worker_lost_naming_its_task_and_signal() -> None:
+    expected = (
+        "a worker process was killed by SIGKILL (the system may have run out of memory) "
+        "while working on task 3"
+    )
+    with pytest.raises(WorkerLost, match=f"^{re.escape(expected)}$"):
+        list(answers(TASKS, killed_on_3))
+    assert multiprocessing.active_children() == []
+
+
+def test_a_worker_that_exits_raises_worker_lost_naming_its_exit_code() -> None:
+    with pytest.raises(WorkerLost, match=r"^a worker process stopped with exit code 7 while "):
+        list(answers(TASKS, exits_on_3))
+    assert multiprocessing.active_children() == []
+
+
+def test_a_caller_that_stops_reading_early_stops_every_worker() -> None:
+    answered = answers(TASKS, slower_first)
+    next(answered)
+    answered.close()  # type: ignore[attr-defined]
+    assert multiprocessing.active_children() == []
+
+
+def interrupts_itself(task: int) -> int:
+    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C reaches every process of the group
+    return task
+
+
+def test_workers_leave_ctrl_c_to_the_parent() -> None:
+    assert list(answers(TASKS, interrupts_itself)) == TASKS
+
+
+def test_no_tasks_start_no_workers() -> None:
+    def start() -> Callable[[int], int]:
+        raise AssertionError("no worker should start")
+
+    assert list(run_in_order([], 2, start, str)) == []

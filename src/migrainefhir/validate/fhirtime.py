@@ -101,5 +101,27 @@ def _floating(low: datetime, high: datetime) -> Interval:
 
 def surely_before(later: str, earlier: str) -> bool:
     """True when `later` certainly names a moment before `earlier` (the pair is out of order)."""
+    return not _in_text_order(earlier, later) and surely_before_by_intervals(later, earlier)
+
+
+def surely_before_by_intervals(later: str, earlier: str) -> bool:
+    """surely_before from the parsed intervals alone (the definition the shortcut keeps)."""
     a, b = interval(later), interval(earlier)
     return a is not None and b is not None and a.high <= b.low
+
+
+def _in_text_order(first: str, second: str) -> bool:
+    """True when `second` is surely not before `first` because their text says so (saves
+    parsing the usual pairs of one record's times). Invalid strings are no exception:
+    interval() gives them None, and surely_before says False for them as well.
+
+    * Two strings of one length in the same zone ("Z" at the end of both, or the same last six
+      characters: an offset) have the same form (date precision, fraction digits), so their
+      fixed-width fields compare in text order as in time.
+    * A whole day `first` (YYYY-MM-DD): a time on that day or later, in any zone, is not
+      before the day starts in the earliest zone, which is where its interval starts."""
+    if len(first) == len(second) and (
+        first[-1:] == second[-1:] == "Z" or first[-6:] == second[-6:]
+    ):
+        return second >= first
+    return len(first) == 10 and len(second) >= 10 and second[:10] >= first

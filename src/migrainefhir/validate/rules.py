@@ -519,10 +519,11 @@ def obs_7(resource: Mapping[str, Json], _: Terminology) -> Iterator[Problem]:
     element associated with the code SHALL NOT be present" (value.empty() or
     component.code.where(coding.intersect(%resource.code.coding).exists()).empty()),
     https://hl7.org/fhir/R4/observation.html#invs."""
-    if not _value_keys(resource):
+    components = _list(resource.get("component"))
+    if not components or not _value_keys(resource):
         return
     own = set(_codings(resource.get("code")))
-    for index, component in enumerate(_list(resource.get("component"))):
+    for index, component in enumerate(components):
         if isinstance(component, dict) and own & set(_codings(component.get("code"))):
             yield _problem(
                 "fhir.obs-7",

@@ -24,6 +24,7 @@ checks soundness on the validator corpus and on generated mutations):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -394,4 +395,9 @@ def _comparisons_clean(resource: Mapping[str, Json], terms: rules.Terminology) -
 
 
 def _python_rules_for(resource_type: object) -> tuple[Callable[..., Any], ...]:
+    return _python_rules_for_type(resource_type if isinstance(resource_type, str) else None)
+
+
+@functools.lru_cache(maxsize=256)
+def _python_rules_for_type(resource_type: str | None) -> tuple[Callable[..., Any], ...]:
     return tuple(r.check for r in rules.rules_for(resource_type) if r.code in PYTHON_RESOURCE_RULES)

@@ -91,6 +91,25 @@ def killed_on_3(task: int) -> int:
     return task
 
 
+def read_slowly(value: int) -> int:
+    time.sleep(0.3)  # runs in the parent, as the answer is unpickled
+    return value
+
+
+class SlowAnswer:
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __reduce__(self) -> Any:
+        return read_slowly, (self.value,)
+
+
+def slow_answer_then_killed_on_1(task: int) -> Any:
+    if task == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return SlowAnswer(task)
+
+
 def exits_on_3(task: int) -> int:
     if task == 3:
         os._exit(7)
@@ -104,6 +123,14 @@ def test_a_killed_worker_raises_worker_lost_naming_its_task_and_signal() -> None
     )
     with pytest.raises(WorkerLost, match=f"^{re.escape(expected)}$"):
         list(answers(TASKS, killed_on_3))
+    assert multiprocessing.active_children() == []
+
+
+def test_a_worker_lost_while_more_tasks_are_sent_is_named_by_the_task_it_was_on() -> None:
+    # One worker: its answer to task 0 takes the parent a while to read, and meanwhile it dies
+    # on task 1; the parent then finds it gone when it sends task 2, and must name task 1.
+    with pytest.raises(WorkerLost, match=r"while working on task 1$"):
+        list(answers(TASKS, slow_answer_then_killed_on_1, jobs=1))
     assert multiprocessing.active_children() == []
 
 

@@ -109,11 +109,11 @@ def _send_more(
         index = next(unsent, None)
         if index is None:
             return
+        worker.sent.append(index)
         try:
             worker.conn.send(tasks[index])
         except OSError:  # the worker is gone
-            raise _lost(worker, describe(tasks[index])) from None
-        worker.sent.append(index)
+            raise _lost(worker, tasks, describe) from None
 
 
 def _no_more_tasks(worker: _Worker[Any]) -> None:
@@ -132,19 +132,23 @@ def _next_answers(
     for worker in busy:
         if worker.conn not in ready and worker.process.sentinel not in ready:
             continue
-        index = worker.sent[0]
         try:
             kind, value = worker.conn.recv()  # an answer sent just before dying still counts
         except (EOFError, OSError):  # OSError: it died with a task unread in its pipe
-            raise _lost(worker, describe(tasks[index])) from None
-        worker.sent.popleft()
+            raise _lost(worker, tasks, describe) from None
+        index = worker.sent.popleft()
         if kind == _FAILED:
             raise value
         answers.append((worker, index, value))
     return answers
 
 
-def _lost(worker: _Worker[Any], task: str) -> WorkerLost:
+def _lost(
+    worker: _Worker[Task], tasks: Sequence[Task], describe: Callable[[Task], str]
+) -> WorkerLost:
+    """The error for a dead worker, naming the oldest task it had not answered: the one it
+    was working on (a task sent to it after its death would be the wrong one to name)."""
+    task = describe(tasks[worker.sent[0]])
     worker.process.join(timeout=5)
     code = worker.process.exitcode
     if code is not None and code < 0:

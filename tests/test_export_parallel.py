@@ -186,8 +186,8 @@ def test_a_hash_collision_is_not_a_duplicate(
 def test_a_merge_that_fails_stops_the_workers_before_the_error_is_raised(
     mixed: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A pool left to the garbage collector can hang the interpreter at exit; the error's
-    # traceback keeps the shard generator (and its pool) alive, so it must be closed at once.
+    # Idle workers wait for their next shard and never end on their own: a failed merge must
+    # stop them (workers.run_in_order's early-stop path) before its error reaches the caller.
     def full_disk(*_args: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 

@@ -15,8 +15,9 @@ class ExitCode(IntEnum):
     OK = 0
     PROBLEMS = 1  # some records rejected, or validation errors found
     USAGE = 2  # bad option, bad configuration
-    UNREADABLE = 3  # an input could not be read at all, or output could not be written (disk
-    # full, permissions, a worker process killed)
+    # an input could not be read at all, or output could not be written (disk full,
+    # permissions, a worker process killed)
+    UNREADABLE = 3
 
 
 class MigraineFhirError(Exception):

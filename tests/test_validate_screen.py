@@ -25,9 +25,11 @@ import migrainefhir.validate as validate_package
 from migrainefhir.convert import convert_record, patient_stub
 from migrainefhir.problems import PROBLEM_CODES
 from migrainefhir.records import PatientRecord
+from migrainefhir.schema import compiled_predicate
 from migrainefhir.validate import (
     ResourceValidator,
     fhirtime,
+    profiles,
     rules,
     screen,
     validate_record_resources,
@@ -80,6 +82,19 @@ def test_every_rule_code_is_either_in_the_schema_or_checked_in_python() -> None:
 
 def test_the_screen_is_a_valid_2020_12_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(screen.schema(rules.project_terminology()))
+
+
+def test_the_known_keys_screen_is_a_valid_2020_12_schema() -> None:
+    terms = rules.project_terminology()
+    document = screen.vocabulary_schema(terms, profiles.element_names())
+    jsonschema.Draft202012Validator.check_schema(document)
+
+
+def test_what_the_converters_make_passes_the_known_keys_screen() -> None:
+    """Otherwise every resource would pay for both screens."""
+    known_keys = screen._compiled(rules.project_terminology()).known_keys
+    for resource in _converted():
+        assert known_keys(resource), resource["id"]
 
 
 def test_what_the_converters_make_passes_the_screen() -> None:
@@ -262,6 +277,89 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
 def test_on_mutations_clean_means_no_rule_problem(resource: dict[str, Any]) -> None:
     if screen.rules_clean(resource):
         assert rules.check_rules(resource) == []
+
+
+def _keys(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        return set(node).union(*(_keys(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_keys(item) for item in node))
+    return set()
+
+
+def _assert_known_keys_screen_agrees(resource: dict[str, Any]) -> None:
+    """The known-keys screen accepts only what the general screen accepts, and exactly that
+    when every key of the resource is a profile element name."""
+    screens = screen._compiled(rules.project_terminology())
+    if _keys(resource) <= profiles.element_names():
+        assert screens.known_keys(resource) == screens.general(resource)
+    elif screens.known_keys(resource):
+        raise AssertionError(f"accepted a resource with unknown keys: {resource}")
+
+
+@pytest.mark.parametrize("index", range(len(_corpus_resources())))
+def test_on_the_validator_corpus_the_known_keys_screen_agrees(index: int) -> None:
+    _assert_known_keys_screen_agrees(_corpus_resources()[index])
+
+
+@pytest.mark.parametrize("code", sorted(DEFECTS))
+def test_on_each_rule_defect_the_known_keys_screen_agrees(code: str) -> None:
+    make, damage = DEFECTS[code]
+    resource = make()
+    damage(resource)
+    _assert_known_keys_screen_agrees(resource)
+
+
+CLOSED_PERIOD = {"start": "2024-01-01", "end": "2024-01-02"}
+EDGES = {
+    "a closed Period below a member": lambda r: r["code"].update(period=dict(CLOSED_PERIOD)),
+    "a closed Period in an array item": lambda r: r["identifier"][0].update(
+        period=dict(CLOSED_PERIOD)
+    ),
+    "two values of one choice": lambda r: r.update(valueInteger=1),
+    "a date in a member": lambda r: r["meta"].update(lastUpdated="2024-02-30T00:00:00Z"),
+    "a whole number in a member": lambda r: r["component"][0].update(valueInteger=1.5),
+}
+
+
+@pytest.mark.parametrize("edge", sorted(EDGES))
+def test_at_the_edges_the_known_keys_screen_agrees(edge: str) -> None:
+    resource = _headache_attack()
+    EDGES[edge](resource)
+    assert _keys(resource) <= profiles.element_names()
+    _assert_known_keys_screen_agrees(resource)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("valueFoo", "x"),  # a choice-like key that is no known choice
+        ("xPERIOD", CLOSED_PERIOD),
+        ("xPERIOD", {"start": "2024-01-01"}),
+        ("thingDate", "2024-02-30"),
+        ("thingDate", "2024-02-28"),
+        ("thingUnsignedInt", -1.5),
+        ("url", "a b"),
+    ],
+)
+def test_any_plain_key_is_decided_as_the_general_screen_decides_it(key: str, value: Any) -> None:
+    """The vocabulary is the profiles' element names today; whatever it holds, a key in it is
+    checked exactly as the general screen checks it, at the root and below a member."""
+    terms = rules.project_terminology()
+    general = screen._compiled(terms).general
+    known_keys = compiled_predicate(
+        screen.vocabulary_schema(terms, {*_keys(_patient()), *_keys({key: value})})
+    )
+    at_root = {**_patient(), key: copy.deepcopy(value)}
+    below = {**_patient(), "meta": {**_patient()["meta"], key: copy.deepcopy(value)}}
+    for resource in (at_root, below):
+        assert known_keys(resource) == general(resource)
+
+
+@MUTATIONS
+@given(mutated())
+def test_on_mutations_the_known_keys_screen_agrees(resource: dict[str, Any]) -> None:
+    _assert_known_keys_screen_agrees(resource)
 
 
 # --- the date pattern against the calendar ---------------------------------------------------

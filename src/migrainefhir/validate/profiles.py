@@ -108,6 +108,27 @@ def profile_schemas() -> dict[str, dict[str, Any]]:
 
 
 @functools.cache
+def element_names() -> frozenset[str]:
+    """Every member name any shipped profile allows, at any depth (the profiles are closed,
+    so a resource that passes one has no other key)."""
+    names: set[str] = set()
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                names.update(properties)
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    collect(list(profile_schemas().values()))
+    return frozenset(names)
+
+
+@functools.cache
 def checker(canonical: str) -> SchemaChecker:
     """The compiled checker of one profile (compiled once per process, on first use)."""
     from migrainefhir.schema import ProblemCodes, SchemaChecker

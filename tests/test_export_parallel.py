@@ -145,9 +145,15 @@ def test_one_job_runs_in_process_without_multiprocessing(
     assert result.report.counts.total_read > 150
 
 
-def test_the_compact_duplicate_tracker_reports_exactly_what_the_dict_one_does() -> None:
+@pytest.mark.parametrize("first_slots", [16, 1 << 16], ids=["grows-often", "never-grows"])
+def test_the_compact_duplicate_tracker_reports_exactly_what_the_dict_one_does(
+    monkeypatch: pytest.MonkeyPatch, first_slots: int
+) -> None:
+    import migrainefhir.intake as intake
     from migrainefhir.contract import DuplicateIds
 
+    # From 16 slots, 3000 ids make the table grow eight times and wrap around its end often.
+    monkeypatch.setattr(intake, "_FIRST_SLOTS", first_slots)
     plain, compact = DuplicateIds(), CompactDuplicateIds()
     for number in range(5000):
         kind = ("diary-entry", "patient")[number % 2]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import tempfile
-from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -80,29 +80,36 @@ def check_each(raws: Iterable[RawRecord], options: InputOptions) -> Iterator[Che
         yield CheckedRecord(raw, record, problems)
 
 
-# One slot: 8-byte hash of (record type, id), the packed first Source, and where the exact key
-# is in the key file. At most 2/3 of the slots are used: about 36 bytes per id in memory.
+# One slot of the table: 8-byte hash of (record type, id) (0 = empty), the packed first Source,
+# and where the exact key is in the key file. At most 2/3 of the slots are used; a full table
+# is copied into one twice its size.
+_SLOT = struct.Struct("<QQQ")
 _EMPTY = 0
 _MAX_LOAD = 2 / 3
+_FIRST_SLOTS = 1 << 16
+_PROBE_BLOCK = 8  # slots read by one system call while probing
+_GROW_BATCH = 1 << 16  # slots read at a time while the table is copied into a larger one
 _FLUSH_BYTES = 1024 * 1024
 
 
 class CompactDuplicateIds(DuplicateIds):
-    """DuplicateIds in about 36 bytes per id (a dict of id strings takes about 130).
+    """DuplicateIds whose process memory does not grow with the run (a dict of id strings
+    takes about 130 bytes per id: 130 MB for 1M ids).
 
-    An open-addressing table of 64-bit hashes; each key is also appended to a private temporary
-    file, and a hash match is confirmed by reading the key back, so two different ids whose
-    hashes collide are never reported as duplicates: the answer is exact.
+    An open-addressing table of 64-bit hashes in a private temporary file (24 to 72 bytes of
+    disk per id), read and written with pread/pwrite: the kernel keeps in its page cache what
+    memory allows and writes the rest out, which it cannot do with a process's own memory.
+    Each key is appended to a second file, and a hash match is confirmed by reading the key
+    back, so two different ids whose hashes collide are never reported as duplicates: the
+    answer is exact. The price is two system calls per id (bench/duplicate_ids.py).
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._hashes = array("Q", bytes(8 * 1024))
-        self._firsts = array("Q", bytes(8 * 1024))
-        self._offsets = array("Q", bytes(8 * 1024))
+        self._table = _SlotFile(_FIRST_SLOTS)
         self._used = 0
         # Keys are appended to a private, already unlinked file; the newest stay in `_pending`
-        # until it is large, so an insert costs no system call.
+        # until it is large, so an insert costs no extra system call.
         self._keys = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the tracker)
         self._written = 0  # bytes of keys in the file; the rest are in _pending
         self._pending = bytearray()
@@ -111,22 +118,19 @@ class CompactDuplicateIds(DuplicateIds):
         """[] for the first record with this type and id; else input.duplicate-id."""
         key = f"{record_type}\x00{record_id}".encode()
         hashed = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") or 1
-        hashes = self._hashes
-        mask = len(hashes) - 1
-        slot = hashed & mask
-        while hashes[slot] != _EMPTY:
-            if hashes[slot] == hashed and self._key_at(self._offsets[slot], len(key)) == key:
-                return self._duplicate(record_type, record_id, self._firsts[slot], source)
-            slot = (slot + 1) & mask
-        hashes[slot] = hashed
-        self._firsts[slot] = self._pack(source)
-        self._offsets[slot] = self._written + len(self._pending)
+        table = self._table
+        for slot, (found, first, offset) in table.probe(hashed):
+            if found == _EMPTY:
+                table.write(slot, hashed, self._pack(source), self._written + len(self._pending))
+                break
+            if found == hashed and self._key_at(offset, len(key)) == key:
+                return self._duplicate(record_type, record_id, first, source)
         self._pending += key
         if len(self._pending) >= _FLUSH_BYTES:
             self._flush()
         self._used += 1
-        if self._used > len(hashes) * _MAX_LOAD:
-            self._grow()
+        if self._used > table.slots * _MAX_LOAD:
+            self._table = table.grown()
         return []
 
     def _flush(self) -> None:
@@ -150,22 +154,55 @@ class CompactDuplicateIds(DuplicateIds):
         )
         return [Problem(DUPLICATE_ID, Severity.ERROR, message, f"$.{field_name}", source)]
 
-    def _grow(self) -> None:
-        old = (self._hashes, self._firsts, self._offsets)
-        size = 2 * len(old[0])
-        self._hashes = array("Q", bytes(8 * size))
-        self._firsts = array("Q", bytes(8 * size))
-        self._offsets = array("Q", bytes(8 * size))
-        mask = size - 1
-        for hashed, first, offset in zip(*old, strict=True):
-            if hashed == _EMPTY:
-                continue
-            slot = hashed & mask
-            while self._hashes[slot] != _EMPTY:
-                slot = (slot + 1) & mask
-            self._hashes[slot] = hashed
-            self._firsts[slot] = first
-            self._offsets[slot] = offset
+    def close(self) -> None:
+        self._table.close()
+        self._keys.close()
+
+
+class _SlotFile:
+    """An open-addressing table of `slots` slots (linear probing) in a private temporary file.
+    The file starts sparse: an unwritten slot reads as zeros, that is, empty."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self._mask = slots - 1
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the table)
+        self._fd = self._file.fileno()
+        os.ftruncate(self._fd, slots * _SLOT.size)
+
+    def probe(self, hashed: int) -> Iterator[tuple[int, tuple[int, int, int]]]:
+        """Each slot from the hash's own on, with what it holds, until the caller stops. Slots
+        are read _PROBE_BLOCK at a time: a probe usually ends within a few slots, and a system
+        call costs more than reading a few more bytes."""
+        slot = hashed & self._mask
+        while True:
+            count = min(_PROBE_BLOCK, self.slots - slot)
+            block = os.pread(self._fd, count * _SLOT.size, slot * _SLOT.size)
+            for held in _SLOT.iter_unpack(block):
+                yield slot, held
+                slot += 1
+            slot &= self._mask
+
+    def write(self, slot: int, hashed: int, first: int, offset: int) -> None:
+        os.pwrite(self._fd, _SLOT.pack(hashed, first, offset), slot * _SLOT.size)
+
+    def grown(self) -> _SlotFile:
+        """A table twice the size with every entry of this one (which is closed)."""
+        bigger = _SlotFile(2 * self.slots)
+        for start in range(0, self.slots, _GROW_BATCH):
+            batch = os.pread(self._fd, _GROW_BATCH * _SLOT.size, start * _SLOT.size)
+            for hashed, first, offset in _SLOT.iter_unpack(batch):
+                if hashed != _EMPTY:
+                    bigger.add(hashed, first, offset)
+        self.close()
+        return bigger
+
+    def add(self, hashed: int, first: int, offset: int) -> None:
+        """Put an entry in the first empty slot of its probe sequence."""
+        for slot, (found, _, _) in self.probe(hashed):
+            if found == _EMPTY:
+                self.write(slot, hashed, first, offset)
+                return
 
     def close(self) -> None:
-        self._keys.close()
+        self._file.close()

@@ -371,6 +371,7 @@ def vocabulary_schema(terminology: rules.Terminology, vocabulary: Iterable[str])
     keys = sorted({key for key in vocabulary if _PLAIN_KEY.fullmatch(key)})
     keyed = _keyed()
     object_rules = [_quantity(), _project_codes(terminology)]
+    exclusive = _exclusive_choices(keys)
 
     def known_keys_object(member: bool) -> Json:
         shape: dict[str, Json] = {
@@ -380,7 +381,6 @@ def vocabulary_schema(terminology: rules.Terminology, vocabulary: Iterable[str])
             "additionalProperties": False,
             "allOf": object_rules,
         }
-        exclusive = _exclusive_choices(keys)
         if exclusive:
             shape["dependentSchemas"] = exclusive
         return shape

@@ -163,6 +163,31 @@ def test_the_compact_duplicate_tracker_reports_exactly_what_the_dict_one_does(
     compact.close()
 
 
+def test_a_full_disk_while_the_duplicate_table_grows_is_an_error_not_a_lost_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import migrainefhir.intake as intake
+
+    monkeypatch.setattr(intake, "_FIRST_SLOTS", 16)
+    tracker = CompactDuplicateIds()
+    for number in range(10):  # up to 2/3 of 16 slots: the next id makes the table grow
+        assert tracker.check("patient", f"p{number}", Source("x", line=number + 1)) == []
+
+    real_pwrite, writes = os.pwrite, []
+
+    def full_after_one_write(fd: int, data: bytes, offset: int) -> int:
+        writes.append(offset)
+        if len(writes) > 1:  # the new id's slot is written; copying into the larger table fails
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(intake.os, "pwrite", full_after_one_write)
+    with pytest.raises(OSError, match="No space left on device"):
+        tracker.check("patient", "p10", Source("x", line=11))
+    assert len(writes) == 2
+    tracker.close()
+
+
 @pytest.mark.parametrize("flush_bytes", [1, 1024 * 1024], ids=["keys-in-file", "keys-in-memory"])
 def test_a_hash_collision_is_not_a_duplicate(
     monkeypatch: pytest.MonkeyPatch, flush_bytes: int

@@ -189,11 +189,15 @@ class _SlotFile:
     def grown(self) -> _SlotFile:
         """A table twice the size with every entry of this one (which is closed)."""
         bigger = _SlotFile(2 * self.slots)
-        for start in range(0, self.slots, _GROW_BATCH):
-            batch = os.pread(self._fd, _GROW_BATCH * _SLOT.size, start * _SLOT.size)
-            for hashed, first, offset in _SLOT.iter_unpack(batch):
-                if hashed != _EMPTY:
-                    bigger.add(hashed, first, offset)
+        try:
+            for start in range(0, self.slots, _GROW_BATCH):
+                batch = os.pread(self._fd, _GROW_BATCH * _SLOT.size, start * _SLOT.size)
+                for hashed, first, offset in _SLOT.iter_unpack(batch):
+                    if hashed != _EMPTY:
+                        bigger.add(hashed, first, offset)
+        except BaseException:  # a full disk, an interrupt: the caller still closes this one
+            bigger.close()
+            raise
         self.close()
         return bigger
 

@@ -152,7 +152,8 @@ def test_the_compact_duplicate_tracker_reports_exactly_what_the_dict_one_does(
     import migrainefhir.intake as intake
     from migrainefhir.contract import DuplicateIds
 
-    # From 16 slots, 3000 ids make the table grow eight times and wrap around its end often.
+    # From 16 slots, its 3000 distinct ids make the table grow nine times (to 8192 slots) and
+    # wrap around its end often.
     monkeypatch.setattr(intake, "_FIRST_SLOTS", first_slots)
     plain, compact = DuplicateIds(), CompactDuplicateIds()
     for number in range(5000):

@@ -16,7 +16,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import jsonschema
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -431,26 +430,6 @@ def test_a_record_defect_is_reported_as_the_detailed_check_reports_it(
     assert expected
     found = validate_record_resources(resources, patient, validator=ResourceValidator("fast"))
     assert found == expected
-
-
-def test_references_are_read_from_the_written_json() -> None:
-    resource = {
-        "a": {"reference": "Patient/1"},
-        "b": [{"x": {"reference": "Observation/3"}}],
-        "c": 'text with "reference":"Fake/4" inside',
-    }
-    found = validate_package._plain_references(orjson.dumps(resource))
-    assert found == ["Patient/1", "Observation/3"]
-
-
-@pytest.mark.parametrize(
-    "reference", ['Patient/"2', "Patient/\\2", 7, {"reference": "Patient/1"}, None]
-)
-def test_a_reference_that_is_not_a_plain_string_is_left_to_the_detailed_check(
-    reference: object,
-) -> None:
-    text = orjson.dumps({"subject": {"reference": reference}})
-    assert validate_package._plain_references(text) is None
 
 
 @st.composite

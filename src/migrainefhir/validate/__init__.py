@@ -184,12 +184,6 @@ def validate_record_resources(
     return problems
 
 
-# How a Reference.reference key starts in orjson output (which writes no whitespace, and
-# escapes every `"` inside a string, so a real key always shows this way; a false match inside
-# a key name only sends the record to the detailed check).
-_REFERENCE_KEY = b'"reference":'
-
-
 def _record_is_clean(
     resources: Sequence[Any],
     patient: Mapping[str, Any] | None,
@@ -211,23 +205,10 @@ def _record_is_clean(
             text = orjson.dumps(resource)
         except TypeError:  # not JSON at all (an int beyond 64 bits, ...): the detailed check says
             return False
-        found = _plain_references(text)
+        found = references.plain_references(text)
         if found is None or not known.issuperset(found):
             return False
     return True
-
-
-def _plain_references(text: bytes) -> list[str] | None:
-    """Every Reference.reference in a resource written by orjson; None when one is not a
-    string without escapes (the detailed check then decides)."""
-    out = []
-    for after in text.split(_REFERENCE_KEY)[1:]:
-        end = after.find(b'"', 1)
-        reference = after[1:end]
-        if not after.startswith(b'"') or end < 0 or b"\\" in reference:
-            return None
-        out.append(reference.decode())
-    return out
 
 
 def validate_bundle(

@@ -22,16 +22,18 @@ from hypothesis import strategies as st
 
 import migrainefhir.validate as validate_package
 from migrainefhir.convert import convert_record, patient_stub
-from migrainefhir.problems import PROBLEM_CODES
+from migrainefhir.problems import PROBLEM_CODES, Source
 from migrainefhir.records import PatientRecord
 from migrainefhir.schema import compiled_predicate
 from migrainefhir.validate import (
+    RecordResources,
     ResourceValidator,
     fhirtime,
     profiles,
     rules,
     screen,
     validate_record_resources,
+    validate_records,
 )
 from tests import convert_records as records
 from tests.test_validate_corpus import INVALID, VALID
@@ -394,7 +396,9 @@ def _record_resources(record: Any) -> tuple[list[dict[str, Any]], dict[str, Any]
 def _detailed(resources: list[Any], patient: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """What validate_record_resources reports without its fast path, resource by resource."""
     with monkeypatch.context() as patch:
-        patch.setattr(validate_package, "_record_is_clean", lambda *_: False)
+        patch.setattr(
+            validate_package, "_records_clean", lambda records, *_: [False] * len(records)
+        )
         patch.setattr(ResourceValidator, "is_clean", lambda *_: False)
         return validate_record_resources(resources, patient, validator=ResourceValidator("fast"))
 
@@ -404,7 +408,8 @@ def test_a_clean_record_takes_the_fast_path(index: int) -> None:
     resources, patient = _record_resources(_records()[index])
     validator = ResourceValidator("fast")
     wants = [validator.wants_structure(r) for r in resources]
-    assert validate_package._record_is_clean(resources, patient, validator, wants)
+    batch = [RecordResources(resources, patient)]
+    assert validate_package._records_clean(batch, validator, [wants]) == [True]
 
 
 RECORD_DEFECTS = {
@@ -456,3 +461,41 @@ def test_on_mutated_records_the_gate_reports_what_the_detailed_check_reports(
         expected = _detailed(resources, patient, patch)
     found = validate_record_resources(resources, patient, validator=ResourceValidator("fast"))
     assert found == expected
+
+
+@st.composite
+def record_batch(draw: st.DrawFn) -> list[RecordResources]:
+    """A few records, as the export validates them together: clean ones and mutated ones."""
+    clean = st.sampled_from(_records()).map(_record_resources)
+    records = draw(st.lists(st.one_of(clean, mutated_record()), min_size=1, max_size=5))
+    return [
+        RecordResources(resources, patient, Source("in.ndjson", line=line))
+        for line, (resources, patient) in enumerate(records, start=1)
+    ]
+
+
+@pytest.mark.parametrize("mode", ["fast", "full"])
+@settings(MUTATIONS, max_examples=60)
+@given(batch=record_batch())
+def test_a_batch_gets_exactly_the_problems_of_its_records_one_by_one(
+    mode: str, batch: list[RecordResources]
+) -> None:
+    one_by_one = ResourceValidator(mode)  # type: ignore[arg-type]
+    expected = [
+        validate_record_resources(r.resources, r.patient, r.source, validator=one_by_one)
+        for r in batch
+    ]
+    assert validate_records(batch, validator=ResourceValidator(mode)) == expected  # type: ignore[arg-type]
+
+
+def test_in_a_batch_fhir_resources_still_sees_what_only_it_checks() -> None:
+    """A resource that claims none of our profiles, with a defect only fhir.resources finds,
+    in the first record of a batch: found, as when that record is validated alone."""
+    resources, patient = _record_resources(records.attack_entry())
+    clean, _ = _record_resources(records.attack_entry())
+    del resources[0]["meta"]["profile"]
+    resources[0]["meta"]["versionId"] = "v 1"  # not an R4 id: only fhir.resources says so
+    batch = [RecordResources(resources, patient), RecordResources(clean, patient)]
+    found = validate_records(batch, validator=ResourceValidator("fast"))
+    assert [p.code for p in found[0]] == ["fhir.structure"]
+    assert found[1] == []

@@ -23,7 +23,8 @@ code means accepting resources that have that error; the caller takes that decis
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,12 +37,14 @@ from migrainefhir.validate.outcome import operation_outcome
 
 __all__ = [
     "Mode",
+    "RecordResources",
     "ResourceValidator",
     "ValidationReport",
     "operation_outcome",
     "validate_bundle",
     "validate_paths",
     "validate_record_resources",
+    "validate_records",
     "validate_resource",
 ]
 
@@ -66,6 +69,10 @@ class ResourceValidator:
         self.ignore = ignore
         self.terminology = terminology
         self._shapes_seen: set[tuple[str, tuple[str, ...]]] = set()
+        self._compiled_checks: tuple[Callable[[Mapping[str, Any]], bool], ...] = (
+            profiles.is_clean,
+            functools.partial(screen.rules_clean, terminology=terminology),
+        )
 
     def validate(
         self,
@@ -96,11 +103,18 @@ class ResourceValidator:
         schemas, the rules screen) and, if asked, fhir.resources. Answering costs a fraction
         of validate(), which is then needed only for the resources that are not clean, to
         give their problems with paths and messages."""
-        return (
-            profiles.is_clean(resource)
-            and screen.rules_clean(resource, self.terminology)
-            and not (with_structure and structure.check_structure(resource))
+        return all(check(resource) for check in self.compiled_checks()) and self.structure_clean(
+            resource, with_structure
         )
+
+    def compiled_checks(self) -> tuple[Callable[[Mapping[str, Any]], bool], ...]:
+        """The compiled yes/no checks of is_clean, cheapest first: the profile schemas and the
+        rules screen (validate_records runs each over a whole batch)."""
+        return self._compiled_checks
+
+    def structure_clean(self, resource: Mapping[str, Any], with_structure: bool) -> bool:
+        """is_clean's last step: fhir.resources finds nothing, when the resource goes to it."""
+        return not (with_structure and structure.check_structure(resource))
 
     def wants_structure(self, resource: Mapping[str, Any]) -> bool:
         """Whether this resource goes through fhir.resources (in fast mode, the first one of
@@ -150,6 +164,17 @@ def validate_resource(
 _EXPORT_VALIDATOR: ResourceValidator | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RecordResources:
+    """The resources converted from ONE record, the Patient they may reference (not itself
+    validated here: None for a patient record, whose own Patient is among the resources), and
+    where the record came from."""
+
+    resources: Sequence[Mapping[str, Any]]
+    patient: Mapping[str, Any] | None
+    source: Source | None = None
+
+
 def validate_record_resources(
     resources: Sequence[Mapping[str, Any]],
     patient: Mapping[str, Any] | None,
@@ -160,55 +185,113 @@ def validate_record_resources(
     """The export gate for the resources converted from ONE record: every resource validated,
     and every Type/id reference resolving to one of them or to `patient` (which is not itself
     validated here). Messages name the resource (Type/id) the path is inside."""
+    [problems] = validate_records(
+        [RecordResources(resources, patient, source)], validator=validator
+    )
+    return problems
+
+
+def validate_records(
+    records: Sequence[RecordResources], *, validator: ResourceValidator | None = None
+) -> list[list[Problem]]:
+    """validate_record_resources of each record, with the same answers, in less time.
+
+    Each compiled check runs over the whole batch, the resources that claim the same profiles
+    one after another, so a compiled schema stays in the CPU caches (record by record, every
+    resource evicts the schemas the next one needs). Only a record that is not clean takes
+    the detailed way, which gives its problems with paths and messages."""
     global _EXPORT_VALIDATOR
     if validator is None:
         _EXPORT_VALIDATOR = _EXPORT_VALIDATOR or ResourceValidator("full")
         validator = _EXPORT_VALIDATOR
+    # In record order: fast mode sends the first resource of each shape to fhir.resources.
     with_structure = [
-        isinstance(resource, dict) and validator.wants_structure(resource) for resource in resources
+        [
+            isinstance(resource, dict) and validator.wants_structure(resource)
+            for resource in r.resources
+        ]
+        for r in records
     ]
-    if _record_is_clean(resources, patient, validator, with_structure):
-        return []
+    clean = _records_clean(records, validator, with_structure)
+    return [
+        [] if is_clean else _record_problems(record, validator, structured)
+        for record, structured, is_clean in zip(records, with_structure, clean, strict=True)
+    ]
+
+
+def _record_problems(
+    record: RecordResources, validator: ResourceValidator, with_structure: list[bool]
+) -> list[Problem]:
+    """Every problem of one record's resources, resource by resource (the detailed way)."""
     index = references.FileSetIndex()
-    patient_key = references.type_and_id(patient) if patient is not None else None
+    patient_key = references.type_and_id(record.patient) if record.patient is not None else None
     if patient_key is not None:
-        index.seen[patient_key] = source
+        index.seen[patient_key] = record.source
     problems: list[Problem] = []
-    for resource, structured in zip(resources, with_structure, strict=True):
+    for resource, structured in zip(record.resources, with_structure, strict=True):
         collected: rules.References = []
-        found = validator.validate(resource, source, collected, structured)
-        found += _finish(index.add(resource, source, collected), None, validator.ignore)
+        found = validator.validate(resource, record.source, collected, structured)
+        found += _finish(index.add(resource, record.source, collected), None, validator.ignore)
         name = references.type_and_id(resource) or str(resource.get("resourceType"))
         problems.extend(dataclasses.replace(p, message=f"{name}: {p.message}") for p in found)
     problems.extend(_finish(index.unresolved(), None, validator.ignore))
     return problems
 
 
-def _record_is_clean(
-    resources: Sequence[Any],
-    patient: Mapping[str, Any] | None,
+def _records_clean(
+    records: Sequence[RecordResources],
     validator: ResourceValidator,
-    with_structure: list[bool],
-) -> bool:
-    """True only if validate_record_resources would find no problem: ids unique, every resource
-    clean, and every reference naming one of the record's resources or its Patient."""
+    with_structure: list[list[bool]],
+) -> list[bool]:
+    """For each record, True only if _record_problems would find no problem: ids unique,
+    every resource clean, and every reference naming one of the record's resources or its
+    Patient."""
+    known = [_unique_keys(record) for record in records]
+    clean = [keys is not None for keys in known]
+    by_profiles: dict[object, list[tuple[int, Mapping[str, Any]]]] = {}
+    for position, record in enumerate(records):
+        if clean[position]:
+            for resource in record.resources:
+                key = tuple(profiles.claimed_profiles(resource))
+                by_profiles.setdefault(key, []).append((position, resource))
+    for check in validator.compiled_checks():
+        for group in by_profiles.values():
+            for position, resource in group:
+                if clean[position] and not check(resource):
+                    clean[position] = False
+    for position, record in enumerate(records):
+        keys = known[position]
+        if keys is not None and clean[position]:
+            clean[position] = all(
+                validator.structure_clean(resource, structured)
+                and _references_known(resource, keys)
+                for resource, structured in zip(
+                    record.resources, with_structure[position], strict=True
+                )
+            )
+    return clean
+
+
+def _unique_keys(record: RecordResources) -> set[str] | None:
+    """The Type/id of the record's resources and its Patient; None when one has none or two
+    share one."""
     known: set[str] = set()
-    for resource in (patient, *resources) if patient is not None else resources:
+    patient = record.patient
+    for resource in (patient, *record.resources) if patient is not None else record.resources:
         key = references.type_and_id(resource) if isinstance(resource, dict) else None
         if key is None or key in known:
-            return False
+            return None
         known.add(key)
-    for resource, structured in zip(resources, with_structure, strict=True):
-        if not validator.is_clean(resource, structured):
-            return False
-        try:
-            text = orjson.dumps(resource)
-        except TypeError:  # not JSON at all (an int beyond 64 bits, ...): the detailed check says
-            return False
-        found = references.plain_references(text)
-        if found is None or not known.issuperset(found):
-            return False
-    return True
+    return known
+
+
+def _references_known(resource: Mapping[str, Any], known: set[str]) -> bool:
+    try:
+        text = orjson.dumps(resource)
+    except TypeError:  # not JSON at all (an int beyond 64 bits, ...): the detailed check says
+        return False
+    found = references.plain_references(text)
+    return found is not None and known.issuperset(found)
 
 
 def validate_bundle(

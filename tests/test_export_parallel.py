@@ -93,6 +93,20 @@ def test_output_is_byte_identical_for_one_two_and_three_jobs(
     assert "rejects.ndjson" in outputs[0]
 
 
+@pytest.mark.parametrize("batch", [1, 7])
+def test_output_is_byte_identical_whatever_the_batch_of_records_validated_together(
+    mixed: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    since = datetime(2025, 10, 20, tzinfo=UTC)  # skips some records inside each batch
+    run(mixed, tmp_path / "usual", jobs=1, validation="fast", since=since)
+    monkeypatch.setattr(export_module, "_BATCH", batch)
+    run(mixed, tmp_path / "other", jobs=1, validation="fast", since=since)
+    usual = tree(tmp_path / "usual")
+    assert tree(tmp_path / "other") == usual
+    summary = json.loads(usual["summary.json"])
+    assert summary["records_skipped"] and summary["records_rejected"]
+
+
 def test_fast_and_full_validation_write_the_same_bytes(mixed: list[str], tmp_path: Path) -> None:
     run(mixed, tmp_path / "full", jobs=2, validation="full")
     run(mixed, tmp_path / "fast", jobs=2, validation="fast")

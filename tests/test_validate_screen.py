@@ -499,3 +499,149 @@ def test_in_a_batch_fhir_resources_still_sees_what_only_it_checks() -> None:
     found = validate_records(batch, validator=ResourceValidator("fast"))
     assert [p.code for p in found[0]] == ["fhir.structure"]
     assert found[1] == []
+
+
+# --- the screen merged into each profile ------------------------------------------------------
+
+SHIPPED = sorted(profiles.profile_schemas())
+
+
+def _merged(canonical: str) -> Any:
+    terms = rules.project_terminology()
+    return compiled_predicate(screen.profile_screen(profiles.profile_schemas()[canonical], terms))
+
+
+def _profile_and_known_keys(canonical: str, resource: Any) -> bool:
+    known_keys = screen._compiled(rules.project_terminology()).known_keys
+    return profiles.checker(canonical).is_valid(resource) and known_keys(resource)
+
+
+@pytest.mark.parametrize("canonical", SHIPPED)
+def test_each_merged_screen_is_a_valid_2020_12_schema(canonical: str) -> None:
+    terms = rules.project_terminology()
+    document = screen.profile_screen(profiles.profile_schemas()[canonical], terms)
+    jsonschema.Draft202012Validator.check_schema(document)
+
+
+def test_the_merged_screens_accept_what_the_converters_make() -> None:
+    checked = 0
+    for resource in _converted():
+        [canonical] = profiles.known_profiles(resource)
+        assert _merged(canonical)(resource), resource["id"]
+        checked += 1
+    assert checked > 20
+
+
+@pytest.mark.parametrize("canonical", SHIPPED)
+def test_on_the_validator_corpus_each_merged_screen_is_its_profile_and_the_screen(
+    canonical: str,
+) -> None:
+    """Every corpus resource against every profile, so each merged screen also meets
+    resources of other types and shapes."""
+    merged = _merged(canonical)
+    for resource in _corpus_resources():
+        assert merged(resource) == _profile_and_known_keys(canonical, resource), resource
+
+
+@pytest.mark.parametrize("code", sorted(DEFECTS))
+def test_each_rule_defect_fails_the_compiled_check(code: str) -> None:
+    make, damage = DEFECTS[code]
+    resource = make()
+    assert screen.profile_and_rules_clean(resource)
+    damage(resource)
+    assert not screen.profile_and_rules_clean(resource)
+    if code in screen.IN_SCHEMA:
+        for canonical in profiles.known_profiles(resource):
+            assert not _merged(canonical)(resource)
+
+
+@MUTATIONS
+@given(mutated())
+def test_on_mutations_the_merged_screen_is_its_profile_and_the_screen(
+    resource: dict[str, Any],
+) -> None:
+    for canonical in profiles.known_profiles(resource):
+        assert _merged(canonical)(resource) == _profile_and_known_keys(canonical, resource)
+
+
+@MUTATIONS
+@given(mutated())
+def test_on_mutations_the_compiled_check_is_profiles_and_rules(resource: dict[str, Any]) -> None:
+    expected = profiles.is_clean(resource) and screen.rules_clean(resource)
+    assert screen.profile_and_rules_clean(resource) == expected
+
+
+# A closed profile that leaves every value open (no patterns, enums or minimums): each check
+# the merged screen could drop because a shipped profile already makes it must hold here.
+LOOSE_STRING = {"type": "string"}
+LOOSE_CODING = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"system": LOOSE_STRING, "code": LOOSE_STRING, "display": LOOSE_STRING},
+}
+LOOSE_PROFILE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["resourceType"],
+    "properties": {
+        "resourceType": {"const": "Observation"},
+        "status": LOOSE_STRING,
+        "code": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"coding": {"type": "array", "items": {"$ref": "#/$defs/Coding"}}},
+        },
+        "effectiveDateTime": LOOSE_STRING,
+        "valueQuantity": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "value": {"type": "number"},
+                "unit": LOOSE_STRING,
+                "system": LOOSE_STRING,
+                "code": LOOSE_STRING,
+            },
+        },
+        "note": {"type": "array", "items": {"type": "array", "items": LOOSE_STRING}},
+    },
+    "$defs": {"Coding": LOOSE_CODING},
+}
+LOOSE_CLEAN = {
+    "resourceType": "Observation",
+    "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "1-8"}]},
+    "effectiveDateTime": "2026-02-28",
+    "valueQuantity": {"value": 1, "unit": "mg", "system": rules.UCUM, "code": "mg"},
+}
+LOOSE_DEFECTS: dict[str, Any] = {
+    "empty string": lambda r: r["code"]["coding"][0].update(display=""),
+    "empty object": lambda r: r["code"]["coding"].append({}),
+    "empty array": lambda r: r["code"].update(coding=[]),
+    "array in an array": lambda r: r.update(note=[["x"]]),
+    "impossible date": lambda r: r.update(effectiveDateTime="2026-02-30"),
+    "unknown status": lambda r: r.update(status="done"),
+    "unit code without system": lambda r: r["valueQuantity"].pop("system"),
+    "unknown UCUM unit": lambda r: r["valueQuantity"].update(code="furlong"),
+    "undefined project code": lambda r: r["code"]["coding"].append(
+        {"system": rules.PROJECT_CODE_SYSTEMS + "migraine-trigger", "code": "moonlight"}
+    ),
+}
+
+
+def _loose_merged() -> Any:
+    terms = rules.project_terminology()
+    return compiled_predicate(screen.profile_screen(LOOSE_PROFILE, terms))
+
+
+def test_the_loose_profile_accepts_its_clean_resource() -> None:
+    assert compiled_predicate(LOOSE_PROFILE)(LOOSE_CLEAN)
+    assert _loose_merged()(LOOSE_CLEAN)
+
+
+@pytest.mark.parametrize("defect", sorted(LOOSE_DEFECTS))
+def test_a_merged_screen_keeps_the_checks_its_profile_leaves_open(defect: str) -> None:
+    resource = copy.deepcopy(LOOSE_CLEAN)
+    LOOSE_DEFECTS[defect](resource)
+    assert compiled_predicate(LOOSE_PROFILE)(resource)
+    assert not screen._compiled(rules.project_terminology()).known_keys(resource)
+    assert not _loose_merged()(resource)

@@ -70,8 +70,7 @@ class ResourceValidator:
         self.terminology = terminology
         self._shapes_seen: set[tuple[str, tuple[str, ...]]] = set()
         self._compiled_checks: tuple[Callable[[Mapping[str, Any]], bool], ...] = (
-            profiles.is_clean,
-            functools.partial(screen.rules_clean, terminology=terminology),
+            functools.partial(screen.profile_and_rules_clean, terminology=terminology),
         )
 
     def validate(
@@ -108,8 +107,8 @@ class ResourceValidator:
         )
 
     def compiled_checks(self) -> tuple[Callable[[Mapping[str, Any]], bool], ...]:
-        """The compiled yes/no checks of is_clean, cheapest first: the profile schemas and the
-        rules screen (validate_records runs each over a whole batch)."""
+        """The compiled yes/no checks of is_clean: the profile schemas and the rules screen,
+        merged where one profile is claimed (validate_records runs each over a whole batch)."""
         return self._compiled_checks
 
     def structure_clean(self, resource: Mapping[str, Any], with_structure: bool) -> bool:

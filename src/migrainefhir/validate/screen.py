@@ -11,6 +11,10 @@ vocabulary_schema(), decides them once per element name of the shipped profiles 
 any other key; rules_clean asks it first (about half the cost) and the general screen only
 when it says no.
 
+A third form, profile_screen(), merges the known-keys screen into one closed profile schema:
+one walk of a resource checks both (profile_and_rules_clean, the gate's compiled check, asks it
+first for a resource that claims one shipped profile; about a third less time than the two).
+
 The screen is sound, not exact: when it accepts a resource, check_rules returns no problem at
 all (errors and warnings alike); when it rejects one, check_rules decides. It may therefore be
 stricter than the rules, which costs speed on unusual input, never correctness: it accepts
@@ -33,10 +37,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from migrainefhir.validate import rules
+from migrainefhir.validate import profiles, rules
 
 Json = Any
 
@@ -457,6 +461,8 @@ class _Screens:
     terminology: rules.Terminology  # kept alive: the cache is keyed by its id
     known_keys: Callable[[object], bool]
     general: Callable[[object], bool]
+    # profile_screen() of each shipped profile, by canonical, compiled on first use.
+    merged: dict[str, Callable[[object], bool]] = field(default_factory=dict)
 
 
 # Compiled once per process and Terminology. A Terminology holds a dict, so it is not
@@ -468,11 +474,10 @@ def _compiled(terminology: rules.Terminology) -> _Screens:
     cached = _COMPILED.get(id(terminology))
     if cached is None:
         from migrainefhir.schema import compiled_predicate
-        from migrainefhir.validate.profiles import element_names
 
         cached = _COMPILED[id(terminology)] = _Screens(
             terminology,
-            known_keys=compiled_predicate(vocabulary_schema(terminology, element_names())),
+            known_keys=compiled_predicate(vocabulary_schema(terminology, profiles.element_names())),
             general=compiled_predicate(schema(terminology)),
         )
     return cached
@@ -485,6 +490,40 @@ def rules_clean(resource: Mapping[str, Json], terminology: rules.Terminology | N
     return (screens.known_keys(resource) or screens.general(resource)) and _comparisons_clean(
         resource, terms
     )
+
+
+def profile_and_rules_clean(
+    resource: Mapping[str, Json], terminology: rules.Terminology | None = None
+) -> bool:
+    """True only if profiles.is_clean(resource) and rules_clean(resource, terminology) both are.
+
+    A resource that claims one shipped migrainefhir profile (and no other) is first asked of
+    that profile's merged screen (profile_screen: one walk instead of two, about a third
+    less time); when it says no, the two checks decide."""
+    terms = terminology if terminology is not None else rules.project_terminology()
+    merged = _merged_screen(resource, terms)
+    if merged is not None and merged(resource):
+        return _comparisons_clean(resource, terms)
+    return profiles.is_clean(resource) and rules_clean(resource, terms)
+
+
+def _merged_screen(
+    resource: Mapping[str, Json], terms: rules.Terminology
+) -> Callable[[object], bool] | None:
+    ours = [
+        p for p in profiles.claimed_profiles(resource) if p.startswith(profiles.PROJECT_PROFILES)
+    ]
+    shipped = profiles.profile_schemas()
+    if len(ours) != 1 or ours[0] not in shipped:
+        return None
+    screens = _compiled(terms)
+    check = screens.merged.get(ours[0])
+    if check is None:
+        from migrainefhir.schema import compiled_predicate
+
+        check = compiled_predicate(profile_screen(shipped[ours[0]], terms))
+        screens.merged[ours[0]] = check
+    return check
 
 
 def _comparisons_clean(resource: Mapping[str, Json], terms: rules.Terminology) -> bool:
@@ -504,3 +543,229 @@ def _python_rules_for(resource_type: object) -> tuple[Callable[..., Any], ...]:
 @functools.lru_cache(maxsize=256)
 def _python_rules_for_type(resource_type: str | None) -> tuple[Callable[..., Any], ...]:
     return tuple(r.check for r in rules.rules_for(resource_type) if r.code in PYTHON_RESOURCE_RULES)
+
+
+# --- the screen merged into one profile ------------------------------------------------------
+#
+# The profile schemas are closed: a resource that passes one has only the keys it lists, each
+# with its shape. For such a resource, the screen's walk over every node, its dispatch on each
+# node's type and many of its checks repeat what the profile already decided. profile_screen()
+# builds one schema per profile that walks the resource once: the profile's own tree, each
+# member's schema joined with what the screen asks of that member, and the screen's object
+# rules only where the profile leaves them open (a quantity rule on an object that cannot hold
+# a quantity, a project-code rule on one without a project system, the resource rules of other
+# resource types are dropped). Where the profile's shape is not plain enough to follow (no
+# closed properties, alternatives), the member is checked by the screen's own recursive
+# definitions as well. It accepts only what the profile and the known-keys screen both accept.
+
+_SCREEN_PREFIX = "screen-"
+_ANNOTATIONS = frozenset({"description", "title", "$comment"})
+
+
+def profile_screen(profile: Mapping[str, Json], terminology: rules.Terminology) -> dict[str, Json]:
+    """One schema that accepts only what `profile` (a bundled profile schema, closed) and the
+    known-keys screen both accept."""
+    return _ProfileScreen(profile, terminology).document()
+
+
+class _ProfileScreen:
+    def __init__(self, profile: Mapping[str, Json], terminology: rules.Terminology) -> None:
+        self.profile = profile
+        self.defs: Mapping[str, Json] = profile.get("$defs", {})
+        self.terminology = terminology
+        self.keyed = _keyed()
+        self.keys = frozenset(k for k in profiles.element_names() if _PLAIN_KEY.fullmatch(k))
+        self.exclusive = _exclusive_choices(sorted(self.keys))
+        self.specialized: dict[str, Json] = {}
+
+    def document(self) -> dict[str, Json]:
+        screen = vocabulary_schema(self.terminology, self.keys)
+        own = _without_defs(self.profile)
+        root = self.closed_object(own, member=False)
+        if root is None:  # not a closed profile: both, side by side
+            root = {"allOf": [own, {"$ref": _screen_ref("object")}]}
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "allOf": [root, *self.resource_rules(screen["allOf"][1:])],
+            "$defs": {
+                **self.defs,
+                **{
+                    _SCREEN_PREFIX + name: _to_screen_refs(body)
+                    for name, body in screen["$defs"].items()
+                },
+                **self.specialized,
+            },
+        }
+
+    def resource_rules(self, rules_: list[Json]) -> list[Json]:
+        """The screen's resource rules, without those of other resource types."""
+        pinned = self.profile.get("properties", {}).get("resourceType", {})
+        kind = pinned.get("const") if isinstance(pinned, dict) else None
+        if not isinstance(kind, str) or "resourceType" not in self.profile.get("required", []):
+            return rules_
+        kept = []
+        for rule in rules_:
+            condition = rule.get("if", {})
+            for_kind = condition.get("properties", {}).get("resourceType", {}).get("const")
+            if set(rule) == {"if", "then"} and condition == _for_type(for_kind, {})["if"]:
+                if for_kind == kind:
+                    kept.append(rule["then"])
+            else:
+                kept.append(rule)
+        return kept
+
+    # One member's value, one array's item: the profile's schema for it, plus the screen's.
+
+    def member(self, schema: Json, key: str, container_member: bool) -> Json:
+        screen = _member_schema(key, container_member, self.keyed) if key in self.keys else False
+        if not isinstance(screen, dict):  # a key the known-keys screen refuses
+            return False
+        extras = [_to_screen_refs(check) for check in screen.get("allOf", [])[1:]]
+        value = self.value(schema, "member")
+        if value is None:
+            value = {"allOf": [schema, {"$ref": _screen_ref("value")}]}
+        return {"allOf": [value, *extras]} if extras else value
+
+    def item(self, schema: Json) -> Json:
+        value = self.value(schema, "item")
+        return {"allOf": [schema, {"$ref": _screen_ref("item")}]} if value is None else value
+
+    def value(self, schema: Json, context: str) -> Json | None:
+        """`schema` joined with what the screen asks of a value in `context` ("member": a
+        member's value; "item": an array item), or None when the profile's shape is not plain
+        enough to follow."""
+        kind = self.pinned_type(schema)
+        if kind == "object":
+            return self.object_value(schema, context)
+        if kind == "array":
+            return False if context == "item" else self.array(schema)
+        if kind == "string":
+            return {"allOf": [schema, {"minLength": 1}]}
+        if kind in ("number", "boolean"):
+            return schema
+        return None
+
+    def object_value(self, schema: Json, context: str) -> Json | None:
+        reference = _plain_reference(schema)
+        if reference is None:
+            return self.closed_object(schema, member=context == "member")
+        name = f"{reference}@{context}"
+        if name not in self.specialized:
+            self.specialized[name] = True  # taken: a recursive definition refers to itself
+            target = self.defs[reference]
+            specialized = self.object_value(target, context)
+            if specialized is None:
+                screen = _screen_ref("member_object" if context == "member" else "object")
+                specialized = {"allOf": [target, {"$ref": screen}]}
+            self.specialized[name] = specialized
+        return {"$ref": f"#/$defs/{name}"}
+
+    def closed_object(self, schema: Json, member: bool) -> Json | None:
+        """A closed object schema, each member joined with the screen's, and the screen's
+        object rules that can apply to its members."""
+        if not isinstance(schema, dict) or "$ref" in schema or "patternProperties" in schema:
+            return None
+        properties = schema.get("properties")
+        if schema.get("additionalProperties") is not False or not isinstance(properties, dict):
+            return None
+        out = dict(schema)
+        out["properties"] = {
+            key: self.member(value, key, member) for key, value in properties.items()
+        }
+        if not schema.get("required"):
+            out["minProperties"] = max(1, schema.get("minProperties", 0))
+        object_rules = [rule for rule in self.object_rules(properties) if rule]
+        if object_rules:
+            out["allOf"] = [*schema.get("allOf", []), *object_rules]
+        exclusive = {key: rule for key, rule in self.exclusive.items() if key in properties}
+        if exclusive:
+            if "dependentSchemas" in schema:
+                return None
+            out["dependentSchemas"] = exclusive
+        return out
+
+    def object_rules(self, properties: Mapping[str, Json]) -> list[Json]:
+        """The screen's object rules that can apply to an object of these members."""
+        kept = []
+        holds = set(properties)
+        if {"unit", "comparator"} & holds or ("value" in holds and {"code", "system"} & holds):
+            kept.append(_quantity())
+        if {"system", "code"} <= holds:
+            system = properties["system"]
+            fixed = system.get("const") if isinstance(system, dict) else None
+            if not (isinstance(fixed, str) and not fixed.startswith(rules.PROJECT_CODE_SYSTEMS)):
+                kept.append(_project_codes(self.terminology))
+        return kept
+
+    def array(self, schema: Json) -> Json | None:
+        if not isinstance(schema, dict) or "$ref" in schema or "items" not in schema:
+            return None
+        if "prefixItems" in schema:
+            return None
+        out = dict(schema)
+        out["items"] = self.item(schema["items"])
+        out["minItems"] = max(1, schema.get("minItems", 0))
+        return out
+
+    def pinned_type(self, schema: Json) -> str | None:
+        """The one JSON type `schema` allows ("number" for integers too), if it pins one."""
+        if not isinstance(schema, dict):
+            return None
+        declared = schema.get("type")
+        if isinstance(declared, str):
+            return "number" if declared == "integer" else declared
+        if "const" in schema:
+            return _json_type(schema["const"])
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            kinds = {_json_type(value) for value in schema["enum"]}
+            return kinds.pop() if len(kinds) == 1 else None
+        reference = schema.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/$defs/"):
+            return self.pinned_type(self.defs.get(reference.removeprefix("#/$defs/")))
+        for conjunct in schema.get("allOf", []):
+            kind = self.pinned_type(conjunct)
+            if kind is not None:
+                return kind
+        return None
+
+
+def _plain_reference(schema: Json) -> str | None:
+    """The $defs name a schema only refers to (annotations aside), else None."""
+    if not isinstance(schema, dict) or set(schema) - _ANNOTATIONS != {"$ref"}:
+        return None
+    reference = schema["$ref"]
+    if isinstance(reference, str) and reference.startswith("#/$defs/"):
+        return reference.removeprefix("#/$defs/")
+    return None
+
+
+def _json_type(value: Json) -> str | None:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    for kind, python in (("string", str), ("object", dict), ("array", list)):
+        if isinstance(value, python):
+            return kind
+    return None
+
+
+def _screen_ref(name: str) -> str:
+    return f"#/$defs/{_SCREEN_PREFIX}{name}"
+
+
+def _to_screen_refs(node: Json) -> Json:
+    """The screen's own $defs references, renamed into the merged document's screen- names."""
+    if isinstance(node, dict):
+        out = {key: _to_screen_refs(value) for key, value in node.items()}
+        reference = out.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/$defs/"):
+            out["$ref"] = _screen_ref(reference.removeprefix("#/$defs/"))
+        return out
+    if isinstance(node, list):
+        return [_to_screen_refs(item) for item in node]
+    return node
+
+
+def _without_defs(schema: Mapping[str, Json]) -> dict[str, Json]:
+    return {key: value for key, value in schema.items() if key not in ("$defs", "$schema", "$id")}

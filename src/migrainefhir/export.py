@@ -258,14 +258,15 @@ class _ShardWorker:
         self, batch: list[tuple[int, CheckedRecord]], shard_number: int, parts: _PartWriter
     ) -> None:
         """A few records, converted and validated together, then written one by one, in order."""
+        records = [self._to_convert(checked) for _, checked in batch]
         wanted = [
             (record, checked.raw.source)
-            for _, checked in batch
-            if (record := self._to_convert(checked)) is not None
+            for record, (_, checked) in zip(records, batch, strict=True)
+            if record is not None
         ]
         converted = iter(convert_and_validate_many(wanted, self.ctx, self.validator))
-        for ordinal, checked in batch:
-            result = next(converted) if self._to_convert(checked) is not None else None
+        for record, (ordinal, checked) in zip(records, batch, strict=True):
+            result = next(converted) if record is not None else None
             self._one(checked, (shard_number << 32) | ordinal, parts, result)
 
     def _to_convert(self, checked: CheckedRecord) -> Record | None:

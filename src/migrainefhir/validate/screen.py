@@ -372,7 +372,7 @@ def vocabulary_schema(terminology: rules.Terminology, vocabulary: Iterable[str])
     any other key fails. It accepts only what schema() accepts, and exactly that for
     resources whose keys are all known (tests/test_validate_screen.py checks both).
     """
-    keys = sorted({key for key in vocabulary if _PLAIN_KEY.fullmatch(key)})
+    keys = _plain_keys(vocabulary)
     keyed = _keyed()
     object_rules = [_quantity(), _project_codes(terminology)]
     exclusive = _exclusive_choices(keys)
@@ -393,6 +393,11 @@ def vocabulary_schema(terminology: rules.Terminology, vocabulary: Iterable[str])
         objects={"object": known_keys_object(False), "member_object": known_keys_object(True)},
         member_object={"$ref": "#/$defs/member_object"},
     )
+
+
+def _plain_keys(vocabulary: Iterable[str]) -> list[str]:
+    """The names of `vocabulary` the known-keys screen resolves (_PLAIN_KEY), sorted."""
+    return sorted({key for key in vocabulary if _PLAIN_KEY.fullmatch(key)})
 
 
 def _member_schema(key: str, member_object: bool, keyed: Json) -> Json:
@@ -574,8 +579,9 @@ class _ProfileScreen:
         self.defs: Mapping[str, Json] = profile.get("$defs", {})
         self.terminology = terminology
         self.keyed = _keyed()
-        self.keys = frozenset(k for k in profiles.element_names() if _PLAIN_KEY.fullmatch(k))
-        self.exclusive = _exclusive_choices(sorted(self.keys))
+        plain = _plain_keys(profiles.element_names())
+        self.keys = frozenset(plain)
+        self.exclusive = _exclusive_choices(plain)
         self.specialized: dict[str, Json] = {}
 
     def document(self) -> dict[str, Json]:

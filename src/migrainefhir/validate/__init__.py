@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
-
 from migrainefhir.problems import Problem, Report, Severity, Source, error
 from migrainefhir.validate import bulk, load, profiles, references, rules, screen, structure
 from migrainefhir.validate.outcome import operation_outcome
@@ -69,8 +67,8 @@ class ResourceValidator:
         self.ignore = ignore
         self.terminology = terminology
         self._shapes_seen: set[tuple[str, tuple[str, ...]]] = set()
-        self._compiled_checks: tuple[Callable[[Mapping[str, Any]], bool], ...] = (
-            functools.partial(screen.profile_and_rules_clean, terminology=terminology),
+        self._compiled_clean: Callable[[Mapping[str, Any]], bool] = functools.partial(
+            screen.profile_and_rules_clean, terminology=terminology
         )
 
     def validate(
@@ -102,14 +100,12 @@ class ResourceValidator:
         schemas, the rules screen) and, if asked, fhir.resources. Answering costs a fraction
         of validate(), which is then needed only for the resources that are not clean, to
         give their problems with paths and messages."""
-        return all(check(resource) for check in self.compiled_checks()) and self.structure_clean(
-            resource, with_structure
-        )
+        return self.compiled_clean(resource) and self.structure_clean(resource, with_structure)
 
-    def compiled_checks(self) -> tuple[Callable[[Mapping[str, Any]], bool], ...]:
-        """The compiled yes/no checks of is_clean: the profile schemas and the rules screen,
-        merged where one profile is claimed (validate_records runs each over a whole batch)."""
-        return self._compiled_checks
+    def compiled_clean(self, resource: Mapping[str, Any]) -> bool:
+        """is_clean's compiled checks: the profile schemas and the rules screen, merged where
+        one profile is claimed (validate_records runs them over a whole batch)."""
+        return self._compiled_clean(resource)
 
     def structure_clean(self, resource: Mapping[str, Any], with_structure: bool) -> bool:
         """is_clean's last step: fhir.resources finds nothing, when the resource goes to it."""
@@ -253,11 +249,10 @@ def _records_clean(
             for resource in record.resources:
                 key = tuple(profiles.claimed_profiles(resource))
                 by_profiles.setdefault(key, []).append((position, resource))
-    for check in validator.compiled_checks():
-        for group in by_profiles.values():
-            for position, resource in group:
-                if clean[position] and not check(resource):
-                    clean[position] = False
+    for group in by_profiles.values():
+        for position, resource in group:
+            if clean[position] and not validator.compiled_clean(resource):
+                clean[position] = False
     for position, record in enumerate(records):
         keys = known[position]
         if keys is not None and clean[position]:
@@ -285,11 +280,7 @@ def _unique_keys(record: RecordResources) -> set[str] | None:
 
 
 def _references_known(resource: Mapping[str, Any], known: set[str]) -> bool:
-    try:
-        text = orjson.dumps(resource)
-    except TypeError:  # not JSON at all (an int beyond 64 bits, ...): the detailed check says
-        return False
-    found = references.plain_references(text)
+    found = references.scanned_references(resource)
     return found is not None and known.issuperset(found)
 
 

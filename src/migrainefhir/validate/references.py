@@ -202,14 +202,13 @@ def plain_references(text: bytes) -> list[str] | None:
     return out
 
 
-def _scanned_references(resource: Mapping[str, Json]) -> list[str] | None:
-    """The references iter_references finds in `resource` (as a multiset: not in its order),
-    or None when the text scan cannot tell."""
+def scanned_references(resource: Mapping[str, Json]) -> list[str] | None:
+    """plain_references of the resource's orjson form; None when the scan cannot tell (a
+    value that is not JSON, a reference that is not a plain string)."""
     try:
-        found = plain_references(orjson.dumps(resource))
+        return plain_references(orjson.dumps(resource))
     except TypeError:  # not JSON at all (an int beyond 64 bits, ...)
         return None
-    return None if found is None else [reference for reference in found if reference]
 
 
 def _contained_ids(resource: Mapping[str, Json]) -> set[str]:
@@ -389,12 +388,13 @@ def _check_entry(
     if isinstance(request, dict) and bundle_type in _WITH_REQUEST:
         yield from _check_request(request, resource, position, source)
     if resource is not None:
-        scanned = _scanned_references(resource)
+        scanned = scanned_references(resource)
         if scanned is None:
             index.references.extend(_walked_references(resource, position))
         else:
             contained = frozenset(_contained_ids(resource))
-            index.references.extend(_Reference(position, (), r, contained) for r in scanned)
+            # The walk skips empty references: so does the index, scanned or walked.
+            index.references.extend(_Reference(position, (), r, contained) for r in scanned if r)
             index.scanned = True
 
 

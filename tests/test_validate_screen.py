@@ -579,36 +579,44 @@ LOOSE_CODING = {
     "additionalProperties": False,
     "properties": {"system": LOOSE_STRING, "code": LOOSE_STRING, "display": LOOSE_STRING},
 }
+LOOSE_CODEABLE_CONCEPT = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"coding": {"type": "array", "items": {"$ref": "#/$defs/Coding"}}},
+}
+LOOSE_QUANTITY = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "value": {"type": "number"},
+        "unit": LOOSE_STRING,
+        "system": LOOSE_STRING,
+        "code": LOOSE_STRING,
+    },
+}
+# Also the forms the merged screen follows through: a dependentSchemas of the profile's own, a
+# member that is an allOf, an array of prefixItems with no "items".
 LOOSE_PROFILE: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["resourceType"],
+    "dependentSchemas": {"valueQuantity": {"required": ["status"]}},
     "properties": {
         "resourceType": {"const": "Observation"},
         "status": LOOSE_STRING,
-        "code": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"coding": {"type": "array", "items": {"$ref": "#/$defs/Coding"}}},
-        },
+        "category": {"type": "array", "prefixItems": [LOOSE_CODEABLE_CONCEPT]},
+        "code": LOOSE_CODEABLE_CONCEPT,
         "effectiveDateTime": LOOSE_STRING,
-        "valueQuantity": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "value": {"type": "number"},
-                "unit": LOOSE_STRING,
-                "system": LOOSE_STRING,
-                "code": LOOSE_STRING,
-            },
-        },
+        "valueQuantity": {"allOf": [{"$ref": "#/$defs/Quantity"}, {"required": ["value"]}]},
+        "valueInteger": {"type": "integer"},
         "note": {"type": "array", "items": {"type": "array", "items": LOOSE_STRING}},
     },
-    "$defs": {"Coding": LOOSE_CODING},
+    "$defs": {"Coding": LOOSE_CODING, "Quantity": LOOSE_QUANTITY},
 }
 LOOSE_CLEAN = {
     "resourceType": "Observation",
     "status": "final",
+    "category": [{"coding": [{"code": "survey"}]}],
     "code": {"coding": [{"system": "http://loinc.org", "code": "1-8"}]},
     "effectiveDateTime": "2026-02-28",
     "valueQuantity": {"value": 1, "unit": "mg", "system": rules.UCUM, "code": "mg"},
@@ -625,6 +633,9 @@ LOOSE_DEFECTS: dict[str, Any] = {
     "undefined project code": lambda r: r["code"]["coding"].append(
         {"system": rules.PROJECT_CODE_SYSTEMS + "migraine-trigger", "code": "moonlight"}
     ),
+    "two values": lambda r: r.update(valueInteger=1),
+    "empty string in a prefix item": lambda r: r["category"][0]["coding"][0].update(code=""),
+    "empty object after the prefix": lambda r: r["category"].append({}),
 }
 
 
@@ -645,3 +656,46 @@ def test_a_merged_screen_keeps_the_checks_its_profile_leaves_open(defect: str) -
     assert compiled_predicate(LOOSE_PROFILE)(resource)
     assert not screen._compiled(rules.project_terminology()).known_keys(resource)
     assert not _loose_merged()(resource)
+
+
+LOOSE_PROFILE_DEFECTS: dict[str, Any] = {
+    "its own dependentSchemas": lambda r: r.pop("status"),
+    "the other conjunct of an allOf": lambda r: r["valueQuantity"].pop("value"),
+    "a prefix item's schema": lambda r: r["category"][0].update(text="x"),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(LOOSE_PROFILE_DEFECTS))
+def test_a_merged_screen_keeps_the_checks_of_its_profile(defect: str) -> None:
+    resource = copy.deepcopy(LOOSE_CLEAN)
+    LOOSE_PROFILE_DEFECTS[defect](resource)
+    assert not compiled_predicate(LOOSE_PROFILE)(resource)
+    assert not _loose_merged()(resource)
+
+
+_GENERIC_SCREENS = {screen._screen_ref(name) for name in ("object", "member_object", "value")}
+
+
+def _generic_screen_uses(node: Any) -> int:
+    if isinstance(node, dict):
+        own = 1 if node.get("$ref") in _GENERIC_SCREENS else 0
+        return own + sum(_generic_screen_uses(value) for value in node.values())
+    if isinstance(node, list):
+        return sum(_generic_screen_uses(item) for item in node)
+    return 0
+
+
+@pytest.mark.parametrize("canonical", SHIPPED)
+def test_each_merged_screen_follows_its_profile_to_the_leaves(canonical: str) -> None:
+    """Where the merged screen cannot follow a profile, it checks the member twice (the
+    profile's schema and the screen's generic object walk): sound, but it doubled the time of
+    the profiles that fell back to it at the root."""
+    terms = rules.project_terminology()
+    document = screen.profile_screen(profiles.profile_schemas()[canonical], terms)
+    own = {key: value for key, value in document.items() if key != "$defs"}
+    followed = {
+        name: body
+        for name, body in document["$defs"].items()
+        if not name.startswith(screen._SCREEN_PREFIX)
+    }
+    assert _generic_screen_uses(own) + _generic_screen_uses(followed) == 0

@@ -559,9 +559,13 @@ def _python_rules_for_type(resource_type: str | None) -> tuple[Callable[..., Any
 # member's schema joined with what the screen asks of that member, and the screen's object
 # rules only where the profile leaves them open (a quantity rule on an object that cannot hold
 # a quantity, a project-code rule on one without a project system, the resource rules of other
-# resource types are dropped). Where the profile's shape is not plain enough to follow (no
-# closed properties, alternatives), the member is checked by the screen's own recursive
-# definitions as well. It accepts only what the profile and the known-keys screen both accept.
+# resource types are dropped). It follows closed objects (their own dependentSchemas joined
+# with the screen's), arrays (items and prefixItems), and an allOf through the one conjunct it
+# can follow (the others only narrow it). Where the profile's shape is not plain enough to
+# follow (no closed properties, alternatives), the member is checked by the screen's own
+# recursive definitions as well, which costs a second walk of it (the shipped profiles have no
+# such member: tests/test_validate_screen.py). It accepts only what the profile and the
+# known-keys screen both accept.
 
 _SCREEN_PREFIX = "screen-"
 _ANNOTATIONS = frozenset({"description", "title", "$comment"})
@@ -640,6 +644,9 @@ class _ProfileScreen:
         """`schema` joined with what the screen asks of a value in `context` ("member": a
         member's value; "item": an array item), or None when the profile's shape is not plain
         enough to follow."""
+        followed = self.conjunction(schema, context)
+        if followed is not None:
+            return followed
         kind = self.pinned_type(schema)
         if kind == "object":
             return self.object_value(schema, context)
@@ -649,6 +656,18 @@ class _ProfileScreen:
             return {"allOf": [schema, {"minLength": 1}]}
         if kind in ("number", "boolean"):
             return schema
+        return None
+
+    def conjunction(self, schema: Json, context: str) -> Json | None:
+        """An allOf (annotations aside) with a conjunct the screen can follow: that conjunct
+        joined with the screen's checks, the others as they are (they only narrow it)."""
+        if not isinstance(schema, dict) or set(schema) - _ANNOTATIONS != {"allOf"}:
+            return None
+        conjuncts = schema["allOf"]
+        for index, conjunct in enumerate(conjuncts):
+            followed = self.value(conjunct, context)
+            if followed is not None:
+                return {"allOf": [*conjuncts[:index], followed, *conjuncts[index + 1 :]]}
         return None
 
     def object_value(self, schema: Json, context: str) -> Json | None:
@@ -685,9 +704,7 @@ class _ProfileScreen:
             out["allOf"] = [*schema.get("allOf", []), *object_rules]
         exclusive = {key: rule for key, rule in self.exclusive.items() if key in properties}
         if exclusive:
-            if "dependentSchemas" in schema:
-                return None
-            out["dependentSchemas"] = exclusive
+            out["dependentSchemas"] = _joined(schema.get("dependentSchemas", {}), exclusive)
         return out
 
     def object_rules(self, properties: Mapping[str, Json]) -> list[Json]:
@@ -704,12 +721,20 @@ class _ProfileScreen:
         return kept
 
     def array(self, schema: Json) -> Json | None:
-        if not isinstance(schema, dict) or "$ref" in schema or "items" not in schema:
+        if not isinstance(schema, dict) or "$ref" in schema:
             return None
-        if "prefixItems" in schema:
+        prefix = schema.get("prefixItems")
+        if prefix is None and "items" not in schema:
             return None
         out = dict(schema)
-        out["items"] = self.item(schema["items"])
+        if isinstance(prefix, list):
+            out["prefixItems"] = [self.item(item) for item in prefix]
+        elif prefix is not None:
+            return None
+        # Without "items", the items after the prefix are the screen's alone.
+        out["items"] = (
+            self.item(schema["items"]) if "items" in schema else {"$ref": _screen_ref("item")}
+        )
         out["minItems"] = max(1, schema.get("minItems", 0))
         return out
 
@@ -733,6 +758,14 @@ class _ProfileScreen:
             if kind is not None:
                 return kind
         return None
+
+
+def _joined(first: Mapping[str, Json], second: Mapping[str, Json]) -> dict[str, Json]:
+    """Two dependentSchemas maps as one: a key in both must meet both schemas."""
+    joined = dict(first)
+    for key, schema in second.items():
+        joined[key] = {"allOf": [joined[key], schema]} if key in joined else schema
+    return joined
 
 
 def _plain_reference(schema: Json) -> str | None:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
-from migrainefhir.export import ExportOptions, export
+from migrainefhir.export import ExportOptions, _partition_line, export
 from migrainefhir.pipeline import InputOptions
 from migrainefhir.validate import validate_bundle
 
@@ -241,3 +242,10 @@ def test_output_is_readable_by_the_owner_only(mixed_input: Path, tmp_path: Path)
     for path in [out, *out.rglob("*")]:
         expected = 0o700 if path.is_dir() else 0o600
         assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def test_a_partition_line_holds_the_resources_as_orjson_writes_the_list() -> None:
+    resources = [{"resourceType": "Patient", "id": "a"}, {"resourceType": "Observation", "id": "b"}]
+    texts = [orjson.dumps(resource) for resource in resources]
+    line = _partition_line("p1", 7, texts)
+    assert line == b"p1\t7\t" + orjson.dumps(resources) + b"\n"

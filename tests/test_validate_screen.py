@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import jsonschema
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,6 +31,7 @@ from migrainefhir.validate import (
     ResourceValidator,
     fhirtime,
     profiles,
+    references,
     rules,
     screen,
     validate_record_resources,
@@ -469,9 +471,22 @@ def record_batch(draw: st.DrawFn) -> list[RecordResources]:
     clean = st.sampled_from(_records()).map(_record_resources)
     records = draw(st.lists(st.one_of(clean, mutated_record()), min_size=1, max_size=5))
     return [
-        RecordResources(resources, patient, Source("in.ndjson", line=line))
+        RecordResources(
+            resources,
+            patient,
+            Source("in.ndjson", line=line),
+            _orjson_texts(resources) if draw(st.booleans()) else None,
+        )
         for line, (resources, patient) in enumerate(records, start=1)
     ]
+
+
+def _orjson_texts(resources: list[dict[str, Any]]) -> list[bytes] | None:
+    """What the export's gate hands validate_records along with the resources."""
+    try:
+        return [orjson.dumps(resource) for resource in resources]
+    except TypeError:
+        return None
 
 
 @pytest.mark.parametrize("mode", ["fast", "full"])
@@ -486,6 +501,24 @@ def test_a_batch_gets_exactly_the_problems_of_its_records_one_by_one(
         for r in batch
     ]
     assert validate_records(batch, validator=ResourceValidator(mode)) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("which", ["first", "last"])
+def test_with_the_texts_given_each_unresolved_reference_is_still_found(which: str) -> None:
+    """The first and the last reference in the attack Observation's text, each pointed at
+    another resource of the same type, outside the record."""
+    resources, patient = _record_resources(records.attack_entry())
+    text = orjson.dumps(resources[0])
+    found_in_text = references.plain_references(text)
+    assert found_in_text is not None
+    reference = found_in_text[0 if which == "first" else -1]
+    named = b'"reference":"%s"' % reference.encode()
+    elsewhere = b'"reference":"%s/elsewhere"' % reference.split("/")[0].encode()
+    before, _, after = text.partition(named) if which == "first" else text.rpartition(named)
+    resources[0] = orjson.loads(before + elsewhere + after)
+    batch = [RecordResources(resources, patient, None, _orjson_texts(resources))]
+    [found] = validate_records(batch, validator=ResourceValidator("fast"))
+    assert [p.code for p in found] == ["bulk.reference-unresolved"]
 
 
 def test_in_a_batch_fhir_resources_still_sees_what_only_it_checks() -> None:
@@ -569,6 +602,20 @@ def test_on_mutations_the_merged_screen_is_its_profile_and_the_screen(
 def test_on_mutations_the_compiled_check_is_profiles_and_rules(resource: dict[str, Any]) -> None:
     expected = profiles.is_clean(resource) and screen.rules_clean(resource)
     assert screen.profile_and_rules_clean(resource) == expected
+
+
+def test_the_checks_kept_per_profile_list_stay_bounded_and_answer_the_same() -> None:
+    """Input may list any profiles: a validate run over many distinct lists keeps at most a
+    bounded number of looked-up checks, and each still answers as the two checks."""
+    terms = rules.project_terminology()
+    converted = _converted()
+    for number in range(screen._CACHED_CHECKS + 50):
+        resource = copy.deepcopy(converted[number % len(converted)])
+        resource["meta"]["profile"].append(f"https://example.org/StructureDefinition/p{number}")
+        claimed = tuple(profiles.claimed_profiles(resource))
+        expected = profiles.is_clean(resource) and screen.rules_clean(resource)
+        assert screen.compiled_check(claimed, terms)(resource) == expected
+    assert len(screen._compiled(terms).checks) <= screen._CACHED_CHECKS
 
 
 # A closed profile that leaves every value open (no patterns, enums or minimums): each check

@@ -7,14 +7,24 @@ an error is rejected whole, so no half of a record ever reaches an importer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from migrainefhir.convert import ConvertContext, convert_record, patient_stub
 from migrainefhir.problems import Problem, Source
 from migrainefhir.records import PatientRecord, Record
 from migrainefhir.validate import RecordResources, ResourceValidator, validate_records
 
-Converted = tuple[list[dict[str, Any]], list[Problem]]
+
+class Converted(NamedTuple):
+    """One record's resources, every problem found in them, and each resource's orjson text
+    (None if one is not JSON): validation scans the texts for references, and writers that
+    write orjson reuse them instead of serializing every resource a second time."""
+
+    resources: list[dict[str, Any]]
+    problems: list[Problem]
+    texts: list[bytes] | None
 
 
 def convert_and_validate(
@@ -31,13 +41,21 @@ def convert_and_validate_many(
     """convert_and_validate of each record, validated together (validate_records: the same
     problems, in less time than record by record)."""
     resources = [convert_record(record, ctx) for record, _ in records]
+    texts = [_texts(converted) for converted in resources]
     batch = [
         # A record's references resolve inside it or to its Patient; a patient record holds it.
-        RecordResources(converted, _patient_of(record, ctx), source)
-        for converted, (record, source) in zip(resources, records, strict=True)
+        RecordResources(converted, _patient_of(record, ctx), source, text)
+        for converted, text, (record, source) in zip(resources, texts, records, strict=True)
     ]
     problems = validate_records(batch, validator=validator)
-    return list(zip(resources, problems, strict=True))
+    return [Converted(*each) for each in zip(resources, problems, texts, strict=True)]
+
+
+def _texts(resources: list[dict[str, Any]]) -> list[bytes] | None:
+    try:
+        return [orjson.dumps(resource) for resource in resources]
+    except TypeError:  # not JSON (a converter bug): validation finds and reports it
+        return None
 
 
 def _patient_of(record: Record, ctx: ConvertContext) -> dict[str, Any] | None:

@@ -60,7 +60,7 @@ def convert(
         if record is None:
             report.counts.count(kind, accepted=False)
             continue
-        resources, problems = convert_and_validate(record, ctx, checked.raw.source, validator)
+        resources, problems, _ = convert_and_validate(record, ctx, checked.raw.source, validator)
         report.problems.extend(problems)
         report.counts.count(kind, accepted=not has_errors(problems))
         if has_errors(problems):

@@ -23,7 +23,6 @@ code means accepting resources that have that error; the caller takes that decis
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,9 +66,6 @@ class ResourceValidator:
         self.ignore = ignore
         self.terminology = terminology
         self._shapes_seen: set[tuple[str, tuple[str, ...]]] = set()
-        self._compiled_clean: Callable[[Mapping[str, Any]], bool] = functools.partial(
-            screen.profile_and_rules_clean, terminology=terminology
-        )
 
     def validate(
         self,
@@ -104,8 +100,13 @@ class ResourceValidator:
 
     def compiled_clean(self, resource: Mapping[str, Any]) -> bool:
         """is_clean's compiled checks: the profile schemas and the rules screen, merged where
-        one profile is claimed (validate_records runs them over a whole batch)."""
-        return self._compiled_clean(resource)
+        one profile is claimed."""
+        return self.compiled_check(tuple(profiles.claimed_profiles(resource)))(resource)
+
+    def compiled_check(self, claimed: tuple[str, ...]) -> Callable[[Mapping[str, Any]], bool]:
+        """compiled_clean for resources whose meta.profile lists `claimed` (validate_records
+        looks it up once per group of a batch)."""
+        return screen.compiled_check(claimed, self.terminology)
 
     def structure_clean(self, resource: Mapping[str, Any], with_structure: bool) -> bool:
         """is_clean's last step: fhir.resources finds nothing, when the resource goes to it."""
@@ -168,6 +169,8 @@ class RecordResources:
     resources: Sequence[Mapping[str, Any]]
     patient: Mapping[str, Any] | None
     source: Source | None = None
+    # Each resource's orjson text, when the caller has it (the reference scan reads it).
+    texts: Sequence[bytes] | None = None
 
 
 def validate_record_resources(
@@ -243,24 +246,26 @@ def _records_clean(
     Patient."""
     known = [_unique_keys(record) for record in records]
     clean = [keys is not None for keys in known]
-    by_profiles: dict[object, list[tuple[int, Mapping[str, Any]]]] = {}
+    by_profiles: dict[tuple[str, ...], list[tuple[int, Mapping[str, Any]]]] = {}
     for position, record in enumerate(records):
         if clean[position]:
             for resource in record.resources:
                 key = tuple(profiles.claimed_profiles(resource))
                 by_profiles.setdefault(key, []).append((position, resource))
-    for group in by_profiles.values():
+    for claimed, group in by_profiles.items():
+        check = validator.compiled_check(claimed)
         for position, resource in group:
-            if clean[position] and not validator.compiled_clean(resource):
+            if clean[position] and not check(resource):
                 clean[position] = False
     for position, record in enumerate(records):
         keys = known[position]
         if keys is not None and clean[position]:
+            texts: Sequence[bytes | None] = record.texts or [None] * len(record.resources)
             clean[position] = all(
                 validator.structure_clean(resource, structured)
-                and _references_known(resource, keys)
-                for resource, structured in zip(
-                    record.resources, with_structure[position], strict=True
+                and _references_known(resource, text, keys)
+                for resource, text, structured in zip(
+                    record.resources, texts, with_structure[position], strict=True
                 )
             )
     return clean
@@ -279,8 +284,11 @@ def _unique_keys(record: RecordResources) -> set[str] | None:
     return known
 
 
-def _references_known(resource: Mapping[str, Any], known: set[str]) -> bool:
-    found = references.scanned_references(resource)
+def _references_known(resource: Mapping[str, Any], text: bytes | None, known: set[str]) -> bool:
+    if text is None:
+        found = references.scanned_references(resource)
+    else:
+        found = references.plain_references(text)
     return found is not None and known.issuperset(found)
 
 

@@ -174,6 +174,23 @@ def test_a_patient_over_max_entries_is_split_into_bundles_that_each_hold_the_pat
     assert result.resources["Patient"] == 1
 
 
+def test_a_duplicate_amid_split_files_loses_only_its_own_lines(tmp_path: Path) -> None:
+    """The merge copies resource lines in runs: a record it rejects as a duplicate, in the
+    middle of a run and of a file split, takes out its own lines and no other."""
+    entries = [diary(f"e{n}", date=f"2026-03-0{n}") for n in range(1, 8)]
+    duplicate = diary("e2", date="2026-03-09")
+    source = write_ndjson(tmp_path / "in.ndjson", [*entries[:4], duplicate, *entries[4:]])
+    out = tmp_path / "out"
+    result = run([source], out, max_file_resources=3)
+    assert result.summary()["records_rejected"] == 1
+    days = [
+        observation["effectiveDateTime"]
+        for name in ("Observation.001.ndjson", "Observation.002.ndjson", "Observation.003.ndjson")
+        for observation in ndjson_lines(out / name)
+    ]
+    assert days == [f"2026-03-0{n}" for n in range(1, 8)]
+
+
 def test_ndjson_files_split_past_the_per_file_limit(tmp_path: Path) -> None:
     records = [diary(f"e{n}") for n in range(1, 8)]
     source = write_ndjson(tmp_path / "in.ndjson", records)

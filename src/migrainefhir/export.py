@@ -437,6 +437,9 @@ class _Merger:
         self.file_records: dict[str, int] = {}  # records merged so far, per input file
         self.patients_seen: set[str] = set()
         self.patients_with_record: set[str] = set()
+        # Resource lines of exported records not yet copied, per type: they are copied in
+        # runs (before a record's lines are dropped, and at the end of each shard).
+        self.pending: dict[str, int] = {}
 
     def add(self, done: _ShardDone) -> None:
         parts = _PartReader(done.folder)
@@ -444,6 +447,7 @@ class _Merger:
         try:
             for ordinal, line in enumerate(parts.index()):
                 self._record(shard, (shard.number << 32) | ordinal, orjson.loads(line), parts)
+            self._copy_pending(parts)
         finally:
             parts.close()
         if self.options.format == "ndjson":
@@ -471,6 +475,7 @@ class _Merger:
                 self.originals.get(shard, file_ordinal), self.input_options
             )
             self.rejects.add(*_reject_lines(source, original, problems))
+            self._copy_pending(parts)
             parts.drop(outcome, counts)
             if outcome == _EXPORTED and isinstance(self.sink, _BundleSink):
                 self.sink.dropped.add(sequence)
@@ -483,14 +488,19 @@ class _Merger:
             report.counts.count_skipped(kind)
         else:
             report.counts.count(kind, accepted=True)
-            if counts is not None:
-                assert isinstance(self.sink, _NdjsonSink)
-                for resource_type, number in counts.items():
-                    for line in parts.resources(resource_type, number):
-                        self.sink.write_line(resource_type, line)
+            for resource_type, number in (counts or {}).items():
+                self.pending[resource_type] = self.pending.get(resource_type, 0) + number
             self.patients_seen.add(patient)
             if is_patient:
                 self.patients_with_record.add(patient)
+
+    def _copy_pending(self, parts: _PartReader) -> None:
+        """The pending resource lines, from the shard's part files to the final files."""
+        if self.pending:
+            assert isinstance(self.sink, _NdjsonSink)
+            for resource_type, number in self.pending.items():
+                self.sink.copy_lines(resource_type, parts.resources(resource_type, number), number)
+            self.pending.clear()
 
     def close(self) -> None:
         """Close every file the merge holds (idempotent; after finish there are none left)."""
@@ -557,9 +567,8 @@ class _PartReader:
         return iter(self._handle("index"))
 
     def resources(self, resource_type: str, count: int) -> Iterator[bytes]:
-        handle = self._handle(f"type-{resource_type}")
-        for _ in range(count):
-            yield handle.readline()
+        """The next `count` lines of the type's part file."""
+        return islice(self._handle(f"type-{resource_type}"), count)
 
     def reject(self) -> tuple[bytes, bytes]:
         return self._handle("rejects").readline(), self._handle("outcomes").readline()
@@ -649,6 +658,19 @@ class _NdjsonSink:
             self.write_line(resource["resourceType"], _dumps(resource) + b"\n")
 
     def write_line(self, resource_type: str, line: bytes) -> None:
+        self.copy_lines(resource_type, iter((line,)), 1)
+
+    def copy_lines(self, resource_type: str, lines: Iterator[bytes], count: int) -> None:
+        """`count` lines from `lines` to the type's files, a new file when one is full."""
+        while count:
+            files = self._with_room(resource_type)
+            take = min(count, self.options.max_file_resources - files.counts[-1])
+            assert files.handle is not None
+            files.handle.writelines(islice(lines, take))
+            files.counts[-1] += take
+            count -= take
+
+    def _with_room(self, resource_type: str) -> _TypeFiles:
         files = self.files.get(resource_type)
         if files is None:
             files = self.files[resource_type] = _TypeFiles()
@@ -659,8 +681,7 @@ class _NdjsonSink:
             files.paths.append(path)
             files.counts.append(0)
             files.handle = open_private(path, compress=self.options.gzip)
-        files.handle.write(line)
-        files.counts[-1] += 1
+        return files
 
     def _name(self, resource_type: str, number: int) -> str:
         suffix = ".ndjson.gz" if self.options.gzip else ".ndjson"

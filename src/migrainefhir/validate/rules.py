@@ -523,8 +523,10 @@ def obs_7(resource: Mapping[str, Json], _: Terminology) -> Iterator[Problem]:
     if not components or not _value_keys(resource):
         return
     own = set(_codings(resource.get("code")))
+    if not own:
+        return
     for index, component in enumerate(components):
-        if isinstance(component, dict) and own & set(_codings(component.get("code"))):
+        if isinstance(component, dict) and not own.isdisjoint(_codings(component.get("code"))):
             yield _problem(
                 "fhir.obs-7",
                 "component code repeats Observation.code while Observation has a value",

@@ -14,7 +14,9 @@ hides a structure problem at the same path, and either hides a profile problem t
 Modes: "full" runs every layer on every resource. "fast" runs fhir.resources only on the
 first resource of each shape (resourceType + the migrainefhir profiles it claims) and relies
 on the closed profile schemas for the rest; resources that claim none of our profiles are
-always validated in full, so "fast" never lowers the bar for foreign data.
+always validated in full, so "fast" never lowers the bar for foreign resources. A Bundle's own
+entry elements are treated alike: a closed entry schema for each entry, fhir.resources for
+the first entry of each shape, everything when an entry fails the schema (entries.py).
 
 `ignore` suppresses problems by code: any code, warnings and errors alike. Ignoring an error
 code means accepting resources that have that error; the caller takes that decision.
@@ -29,7 +31,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from migrainefhir.problems import Problem, Report, Severity, Source, error
-from migrainefhir.validate import bulk, load, profiles, references, rules, screen, structure
+from migrainefhir.validate import (
+    bulk,
+    entries,
+    load,
+    profiles,
+    references,
+    rules,
+    screen,
+    structure,
+)
 from migrainefhir.validate.outcome import operation_outcome
 
 __all__ = [
@@ -65,7 +76,7 @@ class ResourceValidator:
         self.mode = mode
         self.ignore = ignore
         self.terminology = terminology
-        self._shapes_seen: set[tuple[str, tuple[str, ...]]] = set()
+        self._shapes_seen: set[object] = set()
 
     def validate(
         self,
@@ -120,7 +131,10 @@ class ResourceValidator:
         claimed = tuple(profiles.known_profiles(resource))
         if not claimed:
             return True  # nothing else checks its structure
-        shape = (str(resource.get("resourceType")), claimed)
+        return self.first_of_shape((str(resource.get("resourceType")), claimed))
+
+    def first_of_shape(self, shape: object) -> bool:
+        """True the first time this validator meets `shape` (a hashable description)."""
         if shape in self._shapes_seen:
             return False
         self._shapes_seen.add(shape)
@@ -307,12 +321,12 @@ def validate_bundle(
     shell, emptied = _shell(bundle)
     problems = [
         p
-        for p in checker.validate(shell, where)
+        for p in _shell_problems(checker, shell, where)
         if not (p.code == rules.EMPTY and p.path in emptied)
     ]
-    entries = bundle.get("entry")
-    if isinstance(entries, list):
-        for position, entry in enumerate(entries):
+    listed = bundle.get("entry")
+    if isinstance(listed, list):
+        for position, entry in enumerate(listed):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if resource is not None:
                 problems.extend(
@@ -320,6 +334,36 @@ def validate_bundle(
                 )
     problems.extend(_finish(references.check_bundle(bundle, where), None, checker.ignore))
     return problems
+
+
+def _shell_problems(
+    checker: ResourceValidator, shell: dict[str, Any], where: Source
+) -> list[Problem]:
+    """The Bundle's own problems. Fast mode gives fhir.resources the first entry of each shape
+    only, when every entry passes the entry schema (entries.py); else, or when that sample has
+    a problem, the whole shell goes to fhir.resources, as in full mode."""
+    if checker.mode == "fast":
+        sample = _structure_sample(checker, shell)
+        if sample is not None and checker.structure_clean(sample, with_structure=True):
+            return checker.validate(shell, where, with_structure=False)
+    return checker.validate(shell, where)
+
+
+def _structure_sample(checker: ResourceValidator, shell: dict[str, Any]) -> dict[str, Any] | None:
+    """The shell with only the entries of shapes `checker` has not met, or None when an entry
+    fails the entry schema."""
+    listed = shell.get("entry")
+    if not isinstance(listed, list) or not listed:
+        return shell
+    if not all(entries.entry_clean(entry) for entry in listed):
+        return None
+    sample = {key: value for key, value in shell.items() if key != "entry"}
+    new = [
+        entry for entry in listed if checker.first_of_shape(("Bundle.entry", entries.shape(entry)))
+    ]
+    if new:
+        sample["entry"] = new
+    return sample
 
 
 def _shell(bundle: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:

@@ -30,10 +30,13 @@ _STRING = {"type": "string", "pattern": "^[ \\r\\n\\t\\S]+$", "allOf": [{"patter
 
 def _closed(required: list[str], **properties: Json) -> dict[str, Json]:
     """A closed, non-empty object."""
+    return {**_closed_or_empty(required, **properties), "minProperties": 1}
+
+
+def _closed_or_empty(required: list[str], **properties: Json) -> dict[str, Json]:
     return {
         "type": "object",
         "additionalProperties": False,
-        "minProperties": 1,
         "required": required,
         "properties": properties,
     }
@@ -53,7 +56,8 @@ def entry_schema() -> dict[str, Json]:
         ifNoneExist=_STRING,
     )
     response = _closed(["status"], status=_STRING, location=uri, etag=_STRING, lastModified=instant)
-    entry = _closed(
+    # Empty when the entry held only its resource (the shell strips it).
+    entry = _closed_or_empty(
         [],
         id=_STRING,
         link={"type": "array", "minItems": 1, "items": link},
@@ -62,7 +66,6 @@ def entry_schema() -> dict[str, Json]:
         request=request,
         response=response,
     )
-    del entry["minProperties"]  # an entry that held only its resource is empty here
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$defs": profiles.shared_defs(),

@@ -8,6 +8,7 @@ ids whose first occurrence is in an earlier shard or another file.
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import multiprocessing
 import os
@@ -157,6 +158,20 @@ def test_one_job_runs_in_process_without_multiprocessing(
     monkeypatch.setattr(export_module, "run_in_order", no_processes)
     result = run(mixed, tmp_path / "out", jobs=1, validation="fast")
     assert result.report.counts.total_read > 150
+
+
+def test_an_in_process_export_leaves_the_garbage_collector_as_it_was(
+    mixed: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker turns automatic collection off and freezes survivors (pacing.py); a caller
+    running the export in its own process gets the collector back enabled, nothing frozen."""
+    monkeypatch.setattr(export_module, "_BATCH", 4)
+    monkeypatch.setattr(export_module, "_BATCHES_PER_COLLECTION", 2)  # several collections
+    gc.collect()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    run(mixed, tmp_path / "out", jobs=1, validation="fast")
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
 
 
 @pytest.mark.parametrize("first_slots", [16, 1 << 16], ids=["grows-often", "never-grows"])

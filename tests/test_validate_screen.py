@@ -746,3 +746,40 @@ def test_each_merged_screen_follows_its_profile_to_the_leaves(canonical: str) ->
         if not name.startswith(screen._SCREEN_PREFIX)
     }
     assert _generic_screen_uses(own) + _generic_screen_uses(followed) == 0
+
+
+def test_the_compiled_check_looks_for_periods_only_where_each_profile_allows_one() -> None:
+    """A resource its merged screen accepts has only the profile's top-level elements, so
+    per-1 is checked on the Period elements among those, not on every key."""
+    periods = {
+        canonical.rsplit("/", 1)[-1]: screen._period_keys(schema)
+        for canonical, schema in profiles.profile_schemas().items()
+    }
+    assert periods == {
+        "acute-medication-statement": ("effectivePeriod",),
+        "diary-lifestyle-observation": (),
+        "headache-absent-symptom": (),
+        "headache-associated-symptom": ("effectivePeriod",),
+        "headache-attack": ("effectivePeriod",),
+        "headache-free-day": (),
+        "ketamine-administration": ("effectivePeriod",),
+        "ketamine-adverse-event": (),
+        "ketamine-session-procedure": ("performedPeriod",),
+        "migrainefhir-patient": (),
+        "migrainefhir-provenance": (),
+        "session-vital-sign": (),
+    }
+
+
+def test_an_open_profile_leaves_the_periods_to_be_looked_for_under_every_key() -> None:
+    assert screen._period_keys({"type": "object", "properties": {"effectivePeriod": {}}}) is None
+    assert (
+        screen._period_keys(
+            {
+                "additionalProperties": False,
+                "properties": {"effectivePeriod": {}},
+                "patternProperties": {"Period$": {}},
+            }
+        )
+        is None
+    )

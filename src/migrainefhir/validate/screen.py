@@ -38,7 +38,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from migrainefhir.validate import profiles, rules
 
@@ -467,7 +467,7 @@ class _Screens:
     known_keys: Callable[[object], bool]
     general: Callable[[object], bool]
     # profile_screen() of each shipped profile, by canonical, compiled on first use.
-    merged: dict[str, Callable[[object], bool]] = field(default_factory=dict)
+    merged: dict[str, _MergedScreen] = field(default_factory=dict)
     # compiled_check() by the meta.profile list it serves.
     checks: dict[tuple[str, ...], Callable[[Mapping[str, Json]], bool]] = field(
         default_factory=dict
@@ -532,39 +532,66 @@ _CACHED_CHECKS = 256
 
 
 def _check_for(
-    merged: Callable[[object], bool] | None, terms: rules.Terminology
+    merged: _MergedScreen | None, terms: rules.Terminology
 ) -> Callable[[Mapping[str, Json]], bool]:
     def profiles_and_rules(resource: Mapping[str, Json]) -> bool:
         return profiles.is_clean(resource) and rules_clean(resource, terms)
 
     if merged is None:
         return profiles_and_rules
+    check, period_keys = merged
 
     def merged_first(resource: Mapping[str, Json]) -> bool:
-        if merged(resource):
-            return _comparisons_clean(resource, terms)
+        if check(resource):
+            return _comparisons_clean(resource, terms, period_keys)
         return profiles_and_rules(resource)
 
     return merged_first
 
 
-def _merged_screen(claimed: tuple[str, ...], screens: _Screens) -> Callable[[object], bool] | None:
+class _MergedScreen(NamedTuple):
+    check: Callable[[object], bool]
+    # The top-level elements holding a Period that the profile allows: a resource its merged
+    # screen accepts has no other (looking each key up costs more than the comparisons).
+    period_keys: tuple[str, ...] | None
+
+
+def _merged_screen(claimed: tuple[str, ...], screens: _Screens) -> _MergedScreen | None:
     ours = [p for p in claimed if p.startswith(profiles.PROJECT_PROFILES)]
     shipped = profiles.profile_schemas()
     if len(ours) != 1 or ours[0] not in shipped:
         return None
-    check = screens.merged.get(ours[0])
-    if check is None:
+    merged = screens.merged.get(ours[0])
+    if merged is None:
         from migrainefhir.schema import compiled_predicate
 
-        check = compiled_predicate(profile_screen(shipped[ours[0]], screens.terminology))
-        screens.merged[ours[0]] = check
-    return check
+        profile = shipped[ours[0]]
+        check = compiled_predicate(profile_screen(profile, screens.terminology))
+        merged = screens.merged[ours[0]] = _MergedScreen(check, _period_keys(profile))
+    return merged
 
 
-def _comparisons_clean(resource: Mapping[str, Json], terms: rules.Terminology) -> bool:
-    for key, value in resource.items():
-        if isinstance(value, dict) and rules.is_period_key(key) and rules.period_inverted(value):
+def _period_keys(profile: Mapping[str, Json]) -> tuple[str, ...] | None:
+    """The Period elements among the properties of a closed profile; None when it is open."""
+    properties = profile.get("properties")
+    closed = profile.get("additionalProperties") is False and "patternProperties" not in profile
+    if not closed or not isinstance(properties, dict):
+        return None
+    return tuple(key for key in properties if rules.is_period_key(key))
+
+
+def _comparisons_clean(
+    resource: Mapping[str, Json],
+    terms: rules.Terminology,
+    period_keys: Iterable[str] | None = None,
+) -> bool:
+    """The comparison rules (per-1 on each top-level Period, obs-7, period order). The
+    Periods are looked for under `period_keys` when given, else under every key."""
+    if period_keys is None:
+        period_keys = [key for key in resource if rules.is_period_key(key)]
+    for key in period_keys:
+        value = resource.get(key)
+        if isinstance(value, dict) and rules.period_inverted(value):
             return False
     for check in _python_rules_for(resource.get("resourceType")):
         if next(iter(check(resource, terms)), None) is not None:

@@ -23,6 +23,8 @@ bytes for the same input and options.
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -294,7 +296,7 @@ class _ShardWorker:
         key: list[str] | None = None
         more: list[Problem] = []
         patient: str | None = None
-        counts: dict[str, int] | None = None
+        counts: dict[str, list[int]] | None = None
         if record is None:
             outcome = _REJECTED
             parts.reject(checked.raw.source, self._original(checked), checked.problems)
@@ -348,13 +350,21 @@ class _PartWriter:
     def index(self, fields: list[Any]) -> None:
         self._handle("index").write(orjson.dumps(fields) + b"\n")
 
-    def resources(self, resources: list[dict[str, Any]], texts: list[bytes]) -> dict[str, int]:
-        """Each resource's orjson text to its type's part file; the count per type."""
-        counts: dict[str, int] = {}
+    def resources(
+        self, resources: list[dict[str, Any]], texts: list[bytes]
+    ) -> dict[str, list[int]]:
+        """Each resource's orjson text to its type's part file; per type, [lines, bytes]."""
+        counts: dict[str, list[int]] = {}
         for resource, text in zip(resources, texts, strict=True):
             kind = resource["resourceType"]
-            self._handle(f"type-{kind}").write(text + b"\n")
-            counts[kind] = counts.get(kind, 0) + 1
+            line = text + b"\n"
+            self._handle(f"type-{kind}").write(line)
+            written = counts.get(kind)
+            if written is None:
+                counts[kind] = [1, len(line)]
+            else:
+                written[0] += 1
+                written[1] += len(line)
         return counts
 
     def partition(self, patient: str, sequence: int, texts: list[bytes]) -> None:
@@ -388,6 +398,19 @@ WITHHELD_RECORD = "withheld: --deidentify"
 
 def _rejected_original(original: object, input_options: InputOptions) -> object:
     return WITHHELD_RECORD if input_options.deidentifier is not None else original
+
+
+def _copy_bytes(source: IO[bytes], target: IO[bytes], size: int) -> None:
+    """The next `size` bytes of `source` to `target`, a mebibyte at a time."""
+    while size:
+        chunk = source.read(min(size, _COPY_CHUNK))
+        if not chunk:
+            raise AssertionError(f"a part file ended {size} bytes short of what its index says")
+        target.write(chunk)
+        size -= len(chunk)
+
+
+_COPY_CHUNK = 1024 * 1024
 
 
 def _partition_line(patient: str, sequence: int, texts: list[bytes]) -> bytes:
@@ -443,9 +466,9 @@ class _Merger:
         self.file_records: dict[str, int] = {}  # records merged so far, per input file
         self.patients_seen: set[str] = set()
         self.patients_with_record: set[str] = set()
-        # Resource lines of exported records not yet copied, per type: they are copied in
-        # runs (before a record's lines are dropped, and at the end of each shard).
-        self.pending: dict[str, int] = {}
+        # Resource lines of exported records not yet copied, per type, [lines, bytes]: they are
+        # copied in runs (before a record's lines are dropped, and at the end of each shard).
+        self.pending: dict[str, list[int]] = {}
 
     def add(self, done: _ShardDone) -> None:
         parts = _PartReader(done.folder)
@@ -494,8 +517,10 @@ class _Merger:
             report.counts.count_skipped(kind)
         else:
             report.counts.count(kind, accepted=True)
-            for resource_type, number in (counts or {}).items():
-                self.pending[resource_type] = self.pending.get(resource_type, 0) + number
+            for resource_type, (lines, size) in (counts or {}).items():
+                pending = self.pending.setdefault(resource_type, [0, 0])
+                pending[0] += lines
+                pending[1] += size
             self.patients_seen.add(patient)
             if is_patient:
                 self.patients_with_record.add(patient)
@@ -504,8 +529,8 @@ class _Merger:
         """The pending resource lines, from the shard's part files to the final files."""
         if self.pending:
             assert isinstance(self.sink, _NdjsonSink)
-            for resource_type, number in self.pending.items():
-                self.sink.copy_lines(resource_type, parts.resources(resource_type, number), number)
+            for resource_type, (lines, size) in self.pending.items():
+                self.sink.copy_run(resource_type, parts.resource_file(resource_type), lines, size)
             self.pending.clear()
 
     def close(self) -> None:
@@ -572,20 +597,19 @@ class _PartReader:
             return iter(())
         return iter(self._handle("index"))
 
-    def resources(self, resource_type: str, count: int) -> Iterator[bytes]:
-        """The next `count` lines of the type's part file."""
-        return islice(self._handle(f"type-{resource_type}"), count)
+    def resource_file(self, resource_type: str) -> IO[bytes]:
+        """The type's part file, read on from where the last copy or drop stopped."""
+        return self._handle(f"type-{resource_type}")
 
     def reject(self) -> tuple[bytes, bytes]:
         return self._handle("rejects").readline(), self._handle("outcomes").readline()
 
-    def drop(self, outcome: str, counts: dict[str, int] | None) -> None:
+    def drop(self, outcome: str, counts: dict[str, list[int]] | None) -> None:
         """Skip what the worker wrote for a record that the merge rejects as a duplicate."""
         if outcome == _REJECTED:
             self.reject()
-        for resource_type, number in (counts or {}).items():
-            for _ in self.resources(resource_type, number):
-                pass
+        for resource_type, (_, size) in (counts or {}).items():
+            self.resource_file(resource_type).seek(size, os.SEEK_CUR)
 
     def close(self) -> None:
         _close_all(self.handles.values())
@@ -664,17 +688,25 @@ class _NdjsonSink:
             self.write_line(resource["resourceType"], _dumps(resource) + b"\n")
 
     def write_line(self, resource_type: str, line: bytes) -> None:
-        self.copy_lines(resource_type, iter((line,)), 1)
+        self.copy_run(resource_type, io.BytesIO(line), 1, len(line))
 
-    def copy_lines(self, resource_type: str, lines: Iterator[bytes], count: int) -> None:
-        """`count` lines from `lines` to the type's files, a new file when one is full."""
-        while count:
+    def copy_run(self, resource_type: str, source: IO[bytes], lines: int, size: int) -> None:
+        """The next `lines` lines of `source`, `size` bytes in all, to the type's files, a new
+        file when one is full. Copied as bytes, not line by line: only where a file is full
+        must the lines that still fit be read one by one, to find where they end."""
+        while lines:
             files = self._with_room(resource_type)
-            take = min(count, self.options.max_file_resources - files.counts[-1])
             assert files.handle is not None
-            files.handle.writelines(islice(lines, take))
-            files.counts[-1] += take
-            count -= take
+            room = self.options.max_file_resources - files.counts[-1]
+            if lines <= room:
+                _copy_bytes(source, files.handle, size)
+                files.counts[-1] += lines
+                return
+            for line in islice(source, room):
+                files.handle.write(line)
+                size -= len(line)
+            files.counts[-1] += room
+            lines -= room
 
     def _with_room(self, resource_type: str) -> _TypeFiles:
         files = self.files.get(resource_type)

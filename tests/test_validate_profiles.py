@@ -84,3 +84,20 @@ def test_full_mode_runs_fhir_resources_every_time(monkeypatch: pytest.MonkeyPatc
     for _ in range(3):
         validator.validate(HEART_RATE)
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    "claimed",
+    [
+        (),
+        ("https://migrainefhir.org/fhir/StructureDefinition/headache-attack",),
+        (
+            "http://hl7.org/fhir/uv/symptoms/StructureDefinition/SymptomObservation",
+            "https://migrainefhir.org/fhir/StructureDefinition/headache-attack",
+            "https://migrainefhir.org/fhir/StructureDefinition/no-such-profile",
+        ),
+    ],
+)
+def test_shipped_among_is_known_profiles_of_that_meta_profile(claimed: tuple[str, ...]) -> None:
+    resource = {"resourceType": "Observation", "meta": {"profile": list(claimed)}}
+    assert profiles.shipped_among(claimed) == tuple(profiles.known_profiles(resource))

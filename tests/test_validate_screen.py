@@ -410,8 +410,9 @@ def test_a_clean_record_takes_the_fast_path(index: int) -> None:
     resources, patient = _record_resources(_records()[index])
     validator = ResourceValidator("fast")
     wants = [validator.wants_structure(r) for r in resources]
+    claims = [tuple(profiles.claimed_profiles(r)) for r in resources]
     batch = [RecordResources(resources, patient)]
-    assert validate_package._records_clean(batch, validator, [wants]) == [True]
+    assert validate_package._records_clean(batch, validator, [wants], [claims]) == [True]
 
 
 RECORD_DEFECTS = {

@@ -42,9 +42,10 @@ def convert_and_validate_many(
     problems, in less time than record by record)."""
     resources = [convert_record(record, ctx) for record, _ in records]
     texts = [_texts(converted) for converted in resources]
+    stubs: dict[str, dict[str, Any]] = {}  # records of one patient share it (only read)
     batch = [
         # A record's references resolve inside it or to its Patient; a patient record holds it.
-        RecordResources(converted, _patient_of(record, ctx), source, text)
+        RecordResources(converted, _patient_of(record, ctx, stubs), source, text)
         for converted, text, (record, source) in zip(resources, texts, records, strict=True)
     ]
     problems = validate_records(batch, validator=validator)
@@ -58,5 +59,12 @@ def _texts(resources: list[dict[str, Any]]) -> list[bytes] | None:
         return None
 
 
-def _patient_of(record: Record, ctx: ConvertContext) -> dict[str, Any] | None:
-    return None if isinstance(record, PatientRecord) else patient_stub(record.patient_id, ctx)
+def _patient_of(
+    record: Record, ctx: ConvertContext, stubs: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    if isinstance(record, PatientRecord):
+        return None
+    stub = stubs.get(record.patient_id)
+    if stub is None:
+        stub = stubs[record.patient_id] = patient_stub(record.patient_id, ctx)
+    return stub

@@ -123,15 +123,20 @@ class ResourceValidator:
         """is_clean's last step: fhir.resources finds nothing, when the resource goes to it."""
         return not (with_structure and structure.check_structure(resource))
 
-    def wants_structure(self, resource: Mapping[str, Any]) -> bool:
+    def wants_structure(
+        self, resource: Mapping[str, Any], claimed: tuple[str, ...] | None = None
+    ) -> bool:
         """Whether this resource goes through fhir.resources (in fast mode, the first one of
-        each shape says yes, the rest no: ask once per resource)."""
+        each shape says yes, the rest no: ask once per resource). `claimed` is its
+        meta.profile list, for a caller that has it already."""
         if self.mode == "full":
             return True
-        claimed = tuple(profiles.known_profiles(resource))
-        if not claimed:
+        if claimed is None:
+            claimed = tuple(profiles.claimed_profiles(resource))
+        known = profiles.shipped_among(claimed)
+        if not known:
             return True  # nothing else checks its structure
-        return self.first_of_shape((str(resource.get("resourceType")), claimed))
+        return self.first_of_shape((str(resource.get("resourceType")), known))
 
     def first_of_shape(self, shape: object) -> bool:
         """True the first time this validator meets `shape` (a hashable description)."""
@@ -216,15 +221,16 @@ def validate_records(
     if validator is None:
         _EXPORT_VALIDATOR = _EXPORT_VALIDATOR or ResourceValidator("full")
         validator = _EXPORT_VALIDATOR
+    claims = [[_claimed(resource) for resource in r.resources] for r in records]
     # In record order: fast mode sends the first resource of each shape to fhir.resources.
     with_structure = [
         [
-            isinstance(resource, dict) and validator.wants_structure(resource)
-            for resource in r.resources
+            isinstance(resource, dict) and validator.wants_structure(resource, claimed)
+            for resource, claimed in zip(r.resources, claimed_by_r, strict=True)
         ]
-        for r in records
+        for r, claimed_by_r in zip(records, claims, strict=True)
     ]
-    clean = _records_clean(records, validator, with_structure)
+    clean = _records_clean(records, validator, with_structure, claims)
     return [
         [] if is_clean else _record_problems(record, validator, structured)
         for record, structured, is_clean in zip(records, with_structure, clean, strict=True)
@@ -250,22 +256,26 @@ def _record_problems(
     return problems
 
 
+def _claimed(resource: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(profiles.claimed_profiles(resource)) if isinstance(resource, dict) else ()
+
+
 def _records_clean(
     records: Sequence[RecordResources],
     validator: ResourceValidator,
     with_structure: list[list[bool]],
+    claims: list[list[tuple[str, ...]]],
 ) -> list[bool]:
     """For each record, True only if _record_problems would find no problem: ids unique,
     every resource clean, and every reference naming one of the record's resources or its
-    Patient."""
+    Patient. `claims` holds each resource's meta.profile list."""
     known = [_unique_keys(record) for record in records]
     clean = [keys is not None for keys in known]
     by_profiles: dict[tuple[str, ...], list[tuple[int, Mapping[str, Any]]]] = {}
     for position, record in enumerate(records):
         if clean[position]:
-            for resource in record.resources:
-                key = tuple(profiles.claimed_profiles(resource))
-                by_profiles.setdefault(key, []).append((position, resource))
+            for resource, claimed in zip(record.resources, claims[position], strict=True):
+                by_profiles.setdefault(claimed, []).append((position, resource))
     for claimed, group in by_profiles.items():
         check = validator.compiled_check(claimed)
         for position, resource in group:

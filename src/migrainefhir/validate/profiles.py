@@ -150,6 +150,13 @@ def known_profiles(resource: Mapping[str, Any]) -> list[str]:
     return [p for p in claimed_profiles(resource) if p in shipped]
 
 
+@functools.lru_cache(maxsize=256)  # a run's resources claim a handful of profile lists
+def shipped_among(claimed: tuple[str, ...]) -> tuple[str, ...]:
+    """known_profiles of a resource whose meta.profile is `claimed`."""
+    shipped = profile_schemas()
+    return tuple(p for p in claimed if p in shipped)
+
+
 def is_clean(resource: Mapping[str, Any]) -> bool:
     """True only if check_profiles(resource) finds no problem (the compiled checks only)."""
     shipped = profile_schemas()

@@ -75,6 +75,19 @@ def test_references_are_read_from_the_written_json() -> None:
     assert found == ["Patient/1", "Observation/3"]
 
 
+def test_a_text_without_references_has_none() -> None:
+    assert plain_references(orjson.dumps({"code": {"text": "reference"}})) == []
+
+
+def test_references_of_several_texts_joined_are_those_of_each_in_turn() -> None:
+    texts = [
+        orjson.dumps({"subject": {"reference": "Patient/1"}, "focus": [{"reference": ""}]}),
+        orjson.dumps({"code": {"text": "no reference"}}),
+        orjson.dumps({"target": [{"reference": "Observation/é"}, {"reference": "Patient/1"}]}),
+    ]
+    assert plain_references(b"\n".join(texts)) == ["Patient/1", "", "Observation/é", "Patient/1"]
+
+
 @pytest.mark.parametrize(
     "reference", ['Patient/"2', "Patient/\\2", 7, {"reference": "Patient/1"}, None]
 )

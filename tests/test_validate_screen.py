@@ -505,18 +505,22 @@ def test_a_batch_gets_exactly_the_problems_of_its_records_one_by_one(
 
 
 @pytest.mark.parametrize("which", ["first", "last"])
-def test_with_the_texts_given_each_unresolved_reference_is_still_found(which: str) -> None:
-    """The first and the last reference in the attack Observation's text, each pointed at
-    another resource of the same type, outside the record."""
+@pytest.mark.parametrize("position", [0, -1], ids=["attack", "provenance"])
+def test_with_the_texts_given_each_unresolved_reference_is_still_found(
+    which: str, position: int
+) -> None:
+    """The first and the last reference in the text of the record's first resource (the
+    attack Observation) and of its last (the Provenance), each pointed at another resource of
+    the same type, outside the record."""
     resources, patient = _record_resources(records.attack_entry())
-    text = orjson.dumps(resources[0])
+    text = orjson.dumps(resources[position])
     found_in_text = references.plain_references(text)
     assert found_in_text is not None
     reference = found_in_text[0 if which == "first" else -1]
     named = b'"reference":"%s"' % reference.encode()
     elsewhere = b'"reference":"%s/elsewhere"' % reference.split("/")[0].encode()
     before, _, after = text.partition(named) if which == "first" else text.rpartition(named)
-    resources[0] = orjson.loads(before + elsewhere + after)
+    resources[position] = orjson.loads(before + elsewhere + after)
     batch = [RecordResources(resources, patient, None, _orjson_texts(resources))]
     [found] = validate_records(batch, validator=ResourceValidator("fast"))
     assert [p.code for p in found] == ["bulk.reference-unresolved"]

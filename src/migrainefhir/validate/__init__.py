@@ -284,14 +284,12 @@ def _records_clean(
     for position, record in enumerate(records):
         keys = known[position]
         if keys is not None and clean[position]:
-            texts: Sequence[bytes | None] = record.texts or [None] * len(record.resources)
             clean[position] = all(
                 validator.structure_clean(resource, structured)
-                and _references_known(resource, text, keys)
-                for resource, text, structured in zip(
-                    record.resources, texts, with_structure[position], strict=True
+                for resource, structured in zip(
+                    record.resources, with_structure[position], strict=True
                 )
-            )
+            ) and _references_known(record, keys)
     return clean
 
 
@@ -308,12 +306,17 @@ def _unique_keys(record: RecordResources) -> set[str] | None:
     return known
 
 
-def _references_known(resource: Mapping[str, Any], text: bytes | None, known: set[str]) -> bool:
-    if text is None:
+def _references_known(record: RecordResources, known: set[str]) -> bool:
+    """Every reference in the record's resources names one of `known`. With the texts, one
+    scan of them all, joined: each is a whole JSON object, so no reference spans two."""
+    if record.texts is not None:
+        found = references.plain_references(b"\n".join(record.texts))
+        return found is not None and known.issuperset(found)
+    for resource in record.resources:
         found = references.scanned_references(resource)
-    else:
-        found = references.plain_references(text)
-    return found is not None and known.issuperset(found)
+        if found is None or not known.issuperset(found):
+            return False
+    return True
 
 
 def validate_bundle(

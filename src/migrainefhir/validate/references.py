@@ -186,20 +186,23 @@ def _collect_references(node: Json, here: Parts, found: list[tuple[Parts, str]])
 # escapes every `"` inside a string, so a real key always shows this way; a false match inside
 # a key name only sends the resource to the walk).
 _REFERENCE_KEY = b'"reference":'
+_REFERENCE_STRING = _REFERENCE_KEY + b'"'
 
 
 def plain_references(text: bytes) -> list[str] | None:
-    """Every Reference.reference in a resource written by orjson, in document order, without
-    paths; None when one is not a string without escapes (the walk then decides). A C-speed
-    scan of the text, a fraction of iter_references' Python walk."""
-    out = []
-    for after in text.split(_REFERENCE_KEY)[1:]:
-        end = after.find(b'"', 1)
-        reference = after[1:end]
-        if not after.startswith(b'"') or end < 0 or b"\\" in reference:
-            return None
-        out.append(reference.decode())
-    return out
+    """Every Reference.reference in a resource written by orjson (or several, joined), in
+    document order, without paths; None when one is not a string without escapes (the walk
+    then decides). A C-speed scan of the text, a fraction of iter_references' Python walk:
+    split at each key followed by a string, cut each string at its first quote, and decode
+    them all at once."""
+    parts = text.split(_REFERENCE_STRING)
+    if len(parts) - 1 != text.count(_REFERENCE_KEY):
+        return None  # a reference that is not a string
+    found = [after.partition(b'"')[0] for after in parts[1:]]
+    joined = b"\n".join(found)  # orjson escapes a newline in a string: none is in a reference
+    if b"\\" in joined:
+        return None  # an escape (an escaped quote cuts its string just after the backslash)
+    return joined.decode().split("\n") if found else []
 
 
 def scanned_references(resource: Mapping[str, Json]) -> list[str] | None:

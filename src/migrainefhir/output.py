@@ -22,10 +22,11 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 
 
-def open_private(path: Path, compress: bool = False) -> IO[bytes]:
-    """Open a new file for binary writing, readable by the owner only."""
+def open_private(path: Path, compress: bool = False, buffer_size: int = -1) -> IO[bytes]:
+    """Open a new file for binary writing, readable by the owner only (`buffer_size` -1: the
+    default buffer)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-    raw = os.fdopen(fd, "wb")
+    raw = os.fdopen(fd, "wb", buffering=buffer_size)
     if compress:
         return _ClosingGzip(raw)  # type: ignore[return-value]
     return raw

@@ -146,13 +146,12 @@ def claimed_profiles(resource: Mapping[str, Any]) -> list[str]:
 
 def known_profiles(resource: Mapping[str, Any]) -> list[str]:
     """The profiles in meta.profile that we have a schema for."""
-    shipped = profile_schemas()
-    return [p for p in claimed_profiles(resource) if p in shipped]
+    return list(shipped_among(tuple(claimed_profiles(resource))))
 
 
 @functools.lru_cache(maxsize=256)  # a run's resources claim a handful of profile lists
 def shipped_among(claimed: tuple[str, ...]) -> tuple[str, ...]:
-    """known_profiles of a resource whose meta.profile is `claimed`."""
+    """The profiles among `claimed` (a meta.profile list) that we have a schema for."""
     shipped = profile_schemas()
     return tuple(p for p in claimed if p in shipped)
 

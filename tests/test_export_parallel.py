@@ -82,6 +82,32 @@ def test_the_mixed_input_is_really_split_into_several_shards(mixed: list[str]) -
     assert [s.file for s in plan[len(diary_shards) :]] == mixed[1:]
 
 
+def test_ranges_shrink_towards_the_end_of_the_input_so_the_workers_finish_together(
+    tmp_path: Path,
+) -> None:
+    """Each range is a share of the input left (this file's rest and the files after it), so
+    the last ones are small; together they cover the file, each starting on a line."""
+    big, after = tmp_path / "big.ndjson", tmp_path / "after.ndjson"
+    big.write_bytes(b"".join(b'{"n":%06d}\n' % n for n in range(40_000)))  # 13-byte lines
+    after.write_bytes(b'{"n":0}\n' * 100)
+    plan = [
+        s
+        for s in shards.plan_shards([str(big), str(after)], ReadOptions(), 2)
+        if s.file == str(big)
+    ]
+    data = big.read_bytes()
+    ends = [shard.end if shard.end is not None else len(data) for shard in plan]
+    sizes = [end - shard.start for shard, end in zip(plan, ends, strict=True)]
+    assert [shard.start for shard in plan[1:]] == ends[:-1]
+    assert all(data[shard.start - 1 : shard.start] == b"\n" for shard in plan[1:])
+    assert [shard.first_line for shard in plan] == [shard.start // 13 + 1 for shard in plan]
+    quarter = (len(data) + 800) // 4  # TAPER 2, 2 jobs: the first range is a quarter, ...
+    assert 0 <= sizes[0] - quarter < 13  # ... up to the next line
+    assert sizes[:-2] == sorted(sizes[:-2], reverse=True)
+    assert all(0 <= size - SMALL_SHARDS < 13 for size in sizes[-4:-1])  # down to the smallest
+    assert sizes[-1] <= SMALL_SHARDS
+
+
 @pytest.mark.parametrize("output_format", ["ndjson", "transaction", "collection"])
 def test_output_is_byte_identical_for_one_two_and_three_jobs(
     mixed: list[str], tmp_path: Path, output_format: str

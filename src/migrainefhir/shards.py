@@ -34,7 +34,10 @@ from migrainefhir.readers import (
 # A range smaller than this is not worth a worker's round trip; larger ones balance badly.
 MIN_SHARD_BYTES = 256 * 1024
 MAX_SHARD_BYTES = 8 * 1024 * 1024  # small enough that the merge keeps up with the workers
-SHARDS_PER_JOB = 4
+# Each range is at most this share of the input left (it included) per job, so ranges shrink
+# towards the end of the input: the workers finish close together, and the merge left to do
+# once the last one has finished is small.
+TAPER = 2
 _CHUNK = 8 * 1024 * 1024
 
 
@@ -73,20 +76,25 @@ def plan_shards(
     """The shards of every input file, in input order. Standard input must have been copied to
     the file `stdin_copy` (it is read like a file, under the name "<stdin>")."""
     real = [stdin_copy if file == STDIN and stdin_copy else file for file in files]
-    sizes = {file: _size(file) for file in real}
-    total = sum(sizes.values())
-    target = min(MAX_SHARD_BYTES, max(MIN_SHARD_BYTES, total // max(1, jobs * SHARDS_PER_JOB)))
+    sizes = [_size(file) for file in real]
+    left_after = [sum(sizes[index + 1 :]) for index in range(len(sizes))]
     shards: list[Shard] = []
-    for given, file in zip(files, real, strict=True):
+    for given, file, size, after in zip(files, real, sizes, left_after, strict=True):
         name = STDIN_NAME if given == STDIN else given
         form = options.input_format or _extension_format(file)
-        if jobs > 1 and form == "ndjson" and sizes[file] > 2 * target:
-            ranges = _ndjson_ranges(file, sizes[file], target)
+        if jobs > 1 and form == "ndjson" and size > 2 * range_bytes(size + after, jobs):
+            ranges = _ndjson_ranges(file, size, after, jobs)
         else:
             ranges = [(0, None, 1)]
         for start, end, first_line in ranges:
             shards.append(Shard(len(shards), file, name, start, end, first_line))
     return shards
+
+
+def range_bytes(left: int, jobs: int) -> int:
+    """The size of the next NDJSON range when `left` bytes of input are still to be shared
+    out: 1/TAPER of each job's share, within MIN_SHARD_BYTES and MAX_SHARD_BYTES."""
+    return min(MAX_SHARD_BYTES, max(MIN_SHARD_BYTES, left // (jobs * TAPER)))
 
 
 def _size(file: str) -> int:
@@ -96,18 +104,22 @@ def _size(file: str) -> int:
         raise InputUnreadable(f"{file}: cannot be opened ({exc.strerror})") from exc
 
 
-def _ndjson_ranges(file: str, size: int, target: int) -> list[tuple[int, int | None, int]]:
-    """(start, end, first line) of each range: every split is just after a newline."""
+def _ndjson_ranges(
+    file: str, size: int, after: int, jobs: int
+) -> list[tuple[int, int | None, int]]:
+    """(start, end, first line) of each range: every split is just after a newline, and a
+    range is about range_bytes long for what is left of this file and the `after` bytes of the
+    files after it."""
     try:
         with open(file, "rb") as handle:
             if _wide_bom(handle.read(4)) is not None:
                 return [(0, None, 1)]
             starts = [0]
-            while starts[-1] + target < size:
-                after = _next_line_start(handle, starts[-1] + target)
-                if after is None or after >= size:
+            while (wanted := starts[-1] + range_bytes(size - starts[-1] + after, jobs)) < size:
+                split = _next_line_start(handle, wanted)
+                if split is None or split >= size:
                     break
-                starts.append(after)
+                starts.append(split)
             lines = [1]
             for start, end in itertools.pairwise(starts):
                 lines.append(lines[-1] + _count_newlines(handle, start, end))

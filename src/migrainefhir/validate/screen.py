@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from migrainefhir.validate import profiles, rules
+from migrainefhir.validate.switches import with_switches
 
 Json = Any
 
@@ -631,8 +632,10 @@ _ANNOTATIONS = frozenset({"description", "title", "$comment"})
 
 def profile_screen(profile: Mapping[str, Json], terminology: rules.Terminology) -> dict[str, Json]:
     """One schema that accepts only what `profile` (a bundled profile schema, closed) and the
-    known-keys screen both accept."""
-    return _ProfileScreen(profile, terminology).document()
+    known-keys screen both accept. Its if-chains on one value are switches (switches.py):
+    the document is compiled for a yes or no, never read for problems."""
+    switched: dict[str, Json] = with_switches(_ProfileScreen(profile, terminology).document())
+    return switched
 
 
 class _ProfileScreen:

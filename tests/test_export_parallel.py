@@ -106,6 +106,8 @@ def test_ranges_shrink_towards_the_end_of_the_input_so_the_workers_finish_togeth
     assert sizes[:-2] == sorted(sizes[:-2], reverse=True)
     assert all(0 <= size - SMALL_SHARDS < 13 for size in sizes[-4:-1])  # down to the smallest
     assert sizes[-1] <= SMALL_SHARDS
+    # Their lines (one more than their newlines): at least their records.
+    assert [shard.most_records for shard in plan] == [size // 13 + 1 for size in sizes]
 
 
 @pytest.mark.parametrize("output_format", ["ndjson", "transaction", "collection"])
@@ -219,6 +221,37 @@ def test_the_compact_duplicate_tracker_reports_exactly_what_the_dict_one_does(
     compact.close()
 
 
+def test_a_duplicate_table_sized_for_the_expected_ids_never_grows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import migrainefhir.intake as intake
+
+    monkeypatch.setattr(intake, "_FIRST_SLOTS", 16)
+    tracker = CompactDuplicateIds(expected=1000)
+    table = tracker._table
+    assert table.slots == 2048  # 1024 slots hold 682 ids at most (2/3)
+    for number in range(1000):
+        assert tracker.check("patient", f"p{number}", Source("x", line=number + 1)) == []
+    assert tracker._table is table
+    assert tracker.check("patient", "p999", Source("x", line=1001)) != []
+    tracker.close()
+
+
+def test_the_merge_sizes_the_duplicate_table_for_every_line_of_the_input(
+    mixed: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sized: list[int] = []
+    monkeypatch.setattr(
+        export_module,
+        "CompactDuplicateIds",
+        lambda expected: sized.append(expected) or CompactDuplicateIds(expected),
+    )
+    run(mixed, tmp_path / "out", jobs=2, validation="fast")
+    diary, csv = (Path(mixed[0]).read_bytes(), Path(mixed[2]).read_bytes())  # not the JSON
+    ranges = len(shards.plan_shards(mixed[:1], ReadOptions(), 2))
+    assert sized == [diary.count(b"\n") + ranges + csv.count(b"\n") + 1]
+
+
 def test_a_full_disk_while_the_duplicate_table_grows_is_an_error_not_a_lost_id(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -250,16 +283,9 @@ def test_a_hash_collision_is_not_a_duplicate(
 ) -> None:
     """Every key hashes alike here: the key read back from the key file tells them apart."""
 
-    class Same:
-        def __init__(self, *_args: object, **_kwargs: object) -> None:
-            pass
-
-        def digest(self) -> bytes:
-            return b"\x01" * 8
-
     import migrainefhir.intake as intake
 
-    monkeypatch.setattr(intake.hashlib, "blake2b", Same)
+    monkeypatch.setattr(intake, "_hash", lambda _key: 1)
     monkeypatch.setattr(intake, "_FLUSH_BYTES", flush_bytes)
     tracker = CompactDuplicateIds()
     assert tracker.check("patient", "a", Source("x", line=1)) == []

@@ -161,7 +161,9 @@ def _export_into(
     stdin_copy = _copy_stdin(work) if STDIN in files else None
     shards = plan_shards(files, input_options.read, options.jobs, stdin_copy)
     task = _Task(input_options, options, work)
-    merger = _Merger(staging, task, result, on_record)
+    # Every shard's records, or more (its lines): what the duplicate-id table must hold.
+    expected_ids = sum(shard.most_records or 0 for shard in shards)
+    merger = _Merger(staging, task, result, on_record, expected_ids)
     try:
         for done in _run_shards(shards, task, merger.validator):
             merger.add(done)
@@ -454,6 +456,7 @@ class _Merger:
         task: _Task,
         result: ExportResult,
         on_record: Callable[[int], None] | None,
+        expected_ids: int = 0,
     ) -> None:
         self.options = task.options
         self.input_options = task.input_options
@@ -467,7 +470,7 @@ class _Merger:
             else _BundleSink(staging, self.options, self.ctx)
         )
         self.rejects = _RejectWriter(staging)
-        self.duplicates = CompactDuplicateIds()
+        self.duplicates = CompactDuplicateIds(expected_ids)
         self.originals = _Originals(self.input_options)
         self.records = 0
         self.file_records: dict[str, int] = {}  # records merged so far, per input file

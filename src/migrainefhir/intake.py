@@ -5,11 +5,10 @@ The first two stages of the one-way flow (read -> check + parse), shared by ever
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from migrainefhir.contract import _ID_FIELDS, DUPLICATE_ID, DuplicateIds
@@ -104,9 +103,11 @@ class CompactDuplicateIds(DuplicateIds):
     answer is exact. The price is two system calls per id (bench/duplicate_ids.py).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, expected: int = 0) -> None:
+        """`expected`: about how many ids the run has; a table that holds them from the start
+        is never copied into a larger one (which costs two system calls per id)."""
         super().__init__()
-        self._table = _SlotFile(_FIRST_SLOTS)
+        self._table = _SlotFile(_slots_for(expected))
         self._used = 0
         # Keys are appended to a private, already unlinked file; the newest stay in `_pending`
         # until it is large, so an insert costs no extra system call.
@@ -117,14 +118,12 @@ class CompactDuplicateIds(DuplicateIds):
     def check(self, record_type: str, record_id: str, source: Source) -> list[Problem]:
         """[] for the first record with this type and id; else input.duplicate-id."""
         key = f"{record_type}\x00{record_id}".encode()
-        hashed = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") or 1
+        hashed = _hash(key)
         table = self._table
-        for slot, (found, first, offset) in table.probe(hashed):
-            if found == _EMPTY:
-                table.write(slot, hashed, self._pack(source), self._written + len(self._pending))
-                break
-            if found == hashed and self._key_at(offset, len(key)) == key:
-                return self._duplicate(record_type, record_id, first, source)
+        slot, first = table.find(hashed, lambda offset: self._key_at(offset, len(key)) == key)
+        if first is not None:
+            return self._duplicate(record_type, record_id, first, source)
+        table.write(slot, hashed, self._pack(source), self._written + len(self._pending))
         self._pending += key
         if len(self._pending) >= _FLUSH_BYTES:
             self._flush()
@@ -159,6 +158,20 @@ class CompactDuplicateIds(DuplicateIds):
         self._keys.close()
 
 
+def _hash(key: bytes) -> int:
+    """The key's 64-bit hash, never 0 (an empty slot): Python's own (SipHash, keyed afresh in
+    each process, which is as long as a table lives), a fifth of blake2b's time."""
+    return hash(key) & 0xFFFF_FFFF_FFFF_FFFF or 1
+
+
+def _slots_for(ids: int) -> int:
+    """The fewest slots, a power of two, that hold `ids` within the load limit."""
+    slots = _FIRST_SLOTS
+    while ids > slots * _MAX_LOAD:
+        slots *= 2
+    return slots
+
+
 class _SlotFile:
     """An open-addressing table of `slots` slots (linear probing) in a private temporary file.
     The file starts sparse: an unwritten slot reads as zeros, that is, empty."""
@@ -170,16 +183,20 @@ class _SlotFile:
         self._fd = self._file.fileno()
         os.ftruncate(self._fd, slots * _SLOT.size)
 
-    def probe(self, hashed: int) -> Iterator[tuple[int, tuple[int, int, int]]]:
-        """Each slot from the hash's own on, with what it holds, until the caller stops. Slots
-        are read _PROBE_BLOCK at a time: a probe usually ends within a few slots, and a system
-        call costs more than reading a few more bytes."""
+    def find(self, hashed: int, is_key: Callable[[int], bool]) -> tuple[int, int | None]:
+        """The slot holding `hashed` whose key is_key(key offset) confirms, with the first
+        Source (packed); else the first empty slot of the hash's probe sequence, with None.
+        Slots are read _PROBE_BLOCK at a time: a probe usually ends within a few slots, and a
+        system call costs more than reading a few more bytes."""
         slot = hashed & self._mask
         while True:
             count = min(_PROBE_BLOCK, self.slots - slot)
             block = os.pread(self._fd, count * _SLOT.size, slot * _SLOT.size)
-            for held in _SLOT.iter_unpack(block):
-                yield slot, held
+            for found, first, offset in _SLOT.iter_unpack(block):
+                if found == _EMPTY:
+                    return slot, None
+                if found == hashed and is_key(offset):
+                    return slot, first
                 slot += 1
             slot &= self._mask
 
@@ -202,11 +219,10 @@ class _SlotFile:
         return bigger
 
     def add(self, hashed: int, first: int, offset: int) -> None:
-        """Put an entry in the first empty slot of its probe sequence."""
-        for slot, (found, _, _) in self.probe(hashed):
-            if found == _EMPTY:
-                self.write(slot, hashed, first, offset)
-                return
+        """Put an entry (whose key is in no other) in the first empty slot of its probe
+        sequence."""
+        slot, _ = self.find(hashed, lambda _offset: False)
+        self.write(slot, hashed, first, offset)
 
     def close(self) -> None:
         self._file.close()

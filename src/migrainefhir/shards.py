@@ -52,6 +52,8 @@ class Shard:
     start: int = 0
     end: int | None = None
     first_line: int = 1
+    # At least as many as the shard's records: its lines (None: not counted, a JSON file).
+    most_records: int | None = None
 
     @property
     def whole_file(self) -> bool:
@@ -85,9 +87,10 @@ def plan_shards(
         if jobs > 1 and form == "ndjson" and size > 2 * range_bytes(size + after, jobs):
             ranges = _ndjson_ranges(file, size, after, jobs)
         else:
-            ranges = [(0, None, 1)]
-        for start, end, first_line in ranges:
-            shards.append(Shard(len(shards), file, name, start, end, first_line))
+            lines = _count_lines(file, size) if form in ("ndjson", "csv") else None
+            ranges = [(0, None, 1, lines)]
+        for start, end, first_line, lines in ranges:
+            shards.append(Shard(len(shards), file, name, start, end, first_line, lines))
     return shards
 
 
@@ -106,27 +109,41 @@ def _size(file: str) -> int:
 
 def _ndjson_ranges(
     file: str, size: int, after: int, jobs: int
-) -> list[tuple[int, int | None, int]]:
-    """(start, end, first line) of each range: every split is just after a newline, and a
-    range is about range_bytes long for what is left of this file and the `after` bytes of the
-    files after it."""
+) -> list[tuple[int, int | None, int, int | None]]:
+    """(start, end, first line, lines) of each range: every split is just after a newline,
+    and a range is about range_bytes long for what is left of this file and the `after` bytes
+    of the files after it."""
     try:
         with open(file, "rb") as handle:
             if _wide_bom(handle.read(4)) is not None:
-                return [(0, None, 1)]
+                return [(0, None, 1, None)]
             starts = [0]
             while (wanted := starts[-1] + range_bytes(size - starts[-1] + after, jobs)) < size:
                 split = _next_line_start(handle, wanted)
                 if split is None or split >= size:
                     break
                 starts.append(split)
-            lines = [1]
-            for start, end in itertools.pairwise(starts):
-                lines.append(lines[-1] + _count_newlines(handle, start, end))
+            # A range's lines: its newlines, and one more for a last line without any.
+            lines = [
+                _count_newlines(handle, start, end) + 1
+                for start, end in itertools.pairwise([*starts, size])
+            ]
     except OSError as exc:
         raise InputUnreadable(f"{file}: reading failed ({exc.strerror})") from exc
+    first_lines = list(
+        itertools.accumulate(lines[:-1], lambda first, count: first + count - 1, initial=1)
+    )
     ends: list[int | None] = [*starts[1:], None]
-    return list(zip(starts, ends, lines, strict=True))
+    return list(zip(starts, ends, first_lines, lines, strict=True))
+
+
+def _count_lines(file: str, size: int) -> int | None:
+    """The lines of a whole file (None if it cannot be read: the worker reports that)."""
+    try:
+        with open(file, "rb") as handle:
+            return _count_newlines(handle, 0, size) + 1
+    except OSError:
+        return None
 
 
 def _next_line_start(handle: BinaryIO, offset: int) -> int | None:

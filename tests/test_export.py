@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+import migrainefhir.export as export_module
 from migrainefhir.export import ExportOptions, _partition_line, export
 from migrainefhir.pipeline import InputOptions
 from migrainefhir.validate import validate_bundle
@@ -189,6 +190,28 @@ def test_a_duplicate_amid_split_files_loses_only_its_own_lines(tmp_path: Path) -
         for observation in ndjson_lines(out / name)
     ]
     assert days == [f"2026-03-0{n}" for n in range(1, 8)]
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1024 * 1024])
+def test_split_files_hold_the_same_lines_whatever_the_copy_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Where a file fills up, the lines that still fit are found by counting newlines in
+    chunks: a chunk may hold no newline, several, or end just after one."""
+    entries = [diary(f"e{n}", date=f"2026-03-{n:02d}") for n in range(1, 12)]
+    source = write_ndjson(tmp_path / "in.ndjson", entries)
+    run([source], tmp_path / "whole", max_file_resources=1000)
+    monkeypatch.setattr(export_module, "_COPY_CHUNK", chunk)
+    result = run([source], tmp_path / "split", max_file_resources=4)
+    names = sorted(path.name for path in (tmp_path / "split").glob("Observation.*.ndjson"))
+    lines = [
+        line for name in names for line in (tmp_path / "split" / name).read_bytes().splitlines(True)
+    ]
+    assert lines == (tmp_path / "whole" / "Observation.ndjson").read_bytes().splitlines(True)
+    assert [len(ndjson_lines(tmp_path / "split" / name)) for name in names[:-1]] == [4] * (
+        len(names) - 1
+    )
+    assert result.resources["Observation"] == len(lines)
 
 
 def test_ndjson_files_split_past_the_per_file_limit(tmp_path: Path) -> None:

@@ -422,6 +422,28 @@ def _copy_bytes(source: IO[bytes], target: IO[bytes], size: int) -> None:
 _COPY_CHUNK = 1024 * 1024
 
 
+def _copy_lines(source: IO[bytes], target: IO[bytes], lines: int) -> int:
+    """The next `lines` lines of `source` to `target`, a mebibyte at a time; the bytes copied.
+    The chunk that holds the last newline is cut after it, and `source` moved back to there."""
+    copied = 0
+    while lines:
+        chunk = source.read(_COPY_CHUNK)
+        if not chunk:
+            raise AssertionError(f"a part file ended {lines} lines short of what its index says")
+        newlines = chunk.count(b"\n")
+        if newlines >= lines:
+            end = 0
+            for _ in range(lines):
+                end = chunk.index(b"\n", end) + 1
+            source.seek(end - len(chunk), os.SEEK_CUR)
+            chunk = chunk[:end]
+            newlines = lines
+        target.write(chunk)
+        copied += len(chunk)
+        lines -= newlines
+    return copied
+
+
 def _partition_line(patient: str, sequence: int, texts: list[bytes]) -> bytes:
     """The record's resources as one JSON array (orjson's own form of the list, from the
     resources' texts). Patient ids follow the contract's id rule (no tab): the grouping reads
@@ -702,8 +724,8 @@ class _NdjsonSink:
 
     def copy_run(self, resource_type: str, source: IO[bytes], lines: int, size: int) -> None:
         """The next `lines` lines of `source`, `size` bytes in all, to the type's files, a new
-        file when one is full. Copied as bytes, not line by line: only where a file is full
-        must the lines that still fit be read one by one, to find where they end."""
+        file when one is full. Copied as bytes, not line by line: where a file is full, the
+        lines that still fit are copied in chunks too, their newlines counted."""
         while lines:
             files = self._with_room(resource_type)
             assert files.handle is not None
@@ -712,9 +734,7 @@ class _NdjsonSink:
                 _copy_bytes(source, files.handle, size)
                 files.counts[-1] += lines
                 return
-            for line in islice(source, room):
-                files.handle.write(line)
-                size -= len(line)
+            size -= _copy_lines(source, files.handle, room)
             files.counts[-1] += room
             lines -= room
 

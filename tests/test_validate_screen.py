@@ -776,6 +776,33 @@ def test_the_compiled_check_looks_for_periods_only_where_each_profile_allows_one
     }
 
 
+def test_after_a_merged_screen_only_the_comparison_rules_that_can_fire_are_run() -> None:
+    """obs-7 needs components: it is not run for the Observation profiles that allow none."""
+    found = {
+        canonical.rsplit("/", 1)[-1]: [check.__name__ for check in screen._profile_rules(schema)]
+        for canonical, schema in profiles.profile_schemas().items()
+    }
+    observation = ["period_order"]
+    assert found == {
+        "acute-medication-statement": [],
+        "diary-lifestyle-observation": observation,
+        "headache-absent-symptom": observation,
+        "headache-associated-symptom": ["obs_7", "period_order"],
+        "headache-attack": ["obs_7", "period_order"],
+        "headache-free-day": ["obs_7", "period_order"],
+        "ketamine-administration": [],
+        "ketamine-adverse-event": [],
+        "ketamine-session-procedure": [],
+        "migrainefhir-patient": [],
+        "migrainefhir-provenance": ["period_order"],
+        "session-vital-sign": ["obs_7", "period_order"],
+    }
+
+
+def test_an_open_profile_runs_every_comparison_rule_of_its_type() -> None:
+    assert screen._profile_rules({"properties": {"resourceType": {"const": "Observation"}}}) is None
+
+
 def test_an_open_profile_leaves_the_periods_to_be_looked_for_under_every_key() -> None:
     assert screen._period_keys({"type": "object", "properties": {"effectivePeriod": {}}}) is None
     assert (

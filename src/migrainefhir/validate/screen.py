@@ -540,11 +540,11 @@ def _check_for(
 
     if merged is None:
         return profiles_and_rules
-    check, period_keys = merged
+    check, period_keys, python_rules = merged
 
     def merged_first(resource: Mapping[str, Json]) -> bool:
         if check(resource):
-            return _comparisons_clean(resource, terms, period_keys)
+            return _comparisons_clean(resource, terms, period_keys, python_rules)
         return profiles_and_rules(resource)
 
     return merged_first
@@ -555,6 +555,8 @@ class _MergedScreen(NamedTuple):
     # The top-level elements holding a Period that the profile allows: a resource its merged
     # screen accepts has no other (looking each key up costs more than the comparisons).
     period_keys: tuple[str, ...] | None
+    # The comparison rules that can find something in a resource the merged screen accepts.
+    python_rules: tuple[Callable[..., Any], ...] | None
 
 
 def _merged_screen(claimed: tuple[str, ...], screens: _Screens) -> _MergedScreen | None:
@@ -568,23 +570,60 @@ def _merged_screen(claimed: tuple[str, ...], screens: _Screens) -> _MergedScreen
 
         profile = shipped[ours[0]]
         check = compiled_predicate(profile_screen(profile, screens.terminology))
-        merged = screens.merged[ours[0]] = _MergedScreen(check, _period_keys(profile))
+        merged = _MergedScreen(check, _period_keys(profile), _profile_rules(profile))
+        screens.merged[ours[0]] = merged
     return merged
 
 
 def _period_keys(profile: Mapping[str, Json]) -> tuple[str, ...] | None:
     """The Period elements among the properties of a closed profile; None when it is open."""
-    properties = profile.get("properties")
-    closed = profile.get("additionalProperties") is False and "patternProperties" not in profile
-    if not closed or not isinstance(properties, dict):
+    properties = _closed_properties(profile)
+    if properties is None:
         return None
     return tuple(key for key in properties if rules.is_period_key(key))
+
+
+# The top-level elements a comparison rule needs, all of them, to find anything: obs-7 compares
+# the components' codes with the Observation's own.
+_RULE_NEEDS: dict[str, tuple[str, ...]] = {"fhir.obs-7": ("component",)}
+
+
+def _profile_rules(profile: Mapping[str, Json]) -> tuple[Callable[..., Any], ...] | None:
+    """The comparison rules of a closed profile's resource type that can find something in a
+    resource it accepts (obs-7 never does where the profile allows no component); None when
+    the profile is open or its resource type not pinned."""
+    properties = _closed_properties(profile)
+    kind = _pinned_type(profile)
+    if properties is None or kind is None:
+        return None
+    return tuple(
+        rule.check
+        for rule in rules.rules_for(kind)
+        if rule.code in PYTHON_RESOURCE_RULES
+        and all(key in properties for key in _RULE_NEEDS.get(rule.code, ()))
+    )
+
+
+def _closed_properties(profile: Mapping[str, Json]) -> Mapping[str, Json] | None:
+    """A closed profile's properties (a resource it accepts has no other key); else None."""
+    properties = profile.get("properties")
+    closed = profile.get("additionalProperties") is False and "patternProperties" not in profile
+    return properties if closed and isinstance(properties, dict) else None
+
+
+def _pinned_type(profile: Mapping[str, Json]) -> str | None:
+    """The resourceType a profile requires, as a const; else None."""
+    pinned = profile.get("properties", {}).get("resourceType", {})
+    kind = pinned.get("const") if isinstance(pinned, dict) else None
+    required = "resourceType" in profile.get("required", [])
+    return kind if isinstance(kind, str) and required else None
 
 
 def _comparisons_clean(
     resource: Mapping[str, Json],
     terms: rules.Terminology,
     period_keys: Iterable[str] | None = None,
+    python_rules: Iterable[Callable[..., Any]] | None = None,
 ) -> bool:
     """The comparison rules (per-1 on each top-level Period, obs-7, period order). The
     Periods are looked for under `period_keys` when given, else under every key."""
@@ -594,10 +633,9 @@ def _comparisons_clean(
         value = resource.get(key)
         if isinstance(value, dict) and rules.period_inverted(value):
             return False
-    for check in _python_rules_for(resource.get("resourceType")):
-        if next(iter(check(resource, terms)), None) is not None:
-            return False
-    return True
+    if python_rules is None:
+        python_rules = _python_rules_for(resource.get("resourceType"))
+    return all(next(iter(check(resource, terms)), None) is None for check in python_rules)
 
 
 def _python_rules_for(resource_type: object) -> tuple[Callable[..., Any], ...]:
@@ -670,9 +708,8 @@ class _ProfileScreen:
 
     def resource_rules(self, rules_: list[Json]) -> list[Json]:
         """The screen's resource rules, without those of other resource types."""
-        pinned = self.profile.get("properties", {}).get("resourceType", {})
-        kind = pinned.get("const") if isinstance(pinned, dict) else None
-        if not isinstance(kind, str) or "resourceType" not in self.profile.get("required", []):
+        kind = _pinned_type(self.profile)
+        if kind is None:
             return rules_
         kept = []
         for rule in rules_:

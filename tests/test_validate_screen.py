@@ -777,7 +777,8 @@ def test_the_compiled_check_looks_for_periods_only_where_each_profile_allows_one
 
 
 def test_after_a_merged_screen_only_the_comparison_rules_that_can_fire_are_run() -> None:
-    """obs-7 needs components: it is not run for the Observation profiles that allow none."""
+    """obs-7 needs a component whose code is the Observation's own: no shipped profile allows
+    one (their codes for the two are disjoint)."""
     found = {
         canonical.rsplit("/", 1)[-1]: [check.__name__ for check in screen._profile_rules(schema)]
         for canonical, schema in profiles.profile_schemas().items()
@@ -787,16 +788,81 @@ def test_after_a_merged_screen_only_the_comparison_rules_that_can_fire_are_run()
         "acute-medication-statement": [],
         "diary-lifestyle-observation": observation,
         "headache-absent-symptom": observation,
-        "headache-associated-symptom": ["obs_7", "period_order"],
-        "headache-attack": ["obs_7", "period_order"],
-        "headache-free-day": ["obs_7", "period_order"],
+        "headache-associated-symptom": observation,
+        "headache-attack": observation,
+        "headache-free-day": observation,
         "ketamine-administration": [],
         "ketamine-adverse-event": [],
         "ketamine-session-procedure": [],
         "migrainefhir-patient": [],
         "migrainefhir-provenance": ["period_order"],
-        "session-vital-sign": ["obs_7", "period_order"],
+        "session-vital-sign": observation,
     }
+
+
+def _coded(codes: Any, component_codes: Any) -> dict[str, Any]:
+    """A closed Observation profile: code.coding[*].code and component[*].code.coding[*].code
+    as given (None: no bound)."""
+
+    def codings(code: Any) -> dict[str, Any]:
+        items = {"properties": {"code": code}} if code is not None else {}
+        return {"properties": {"coding": {"items": items}}}
+
+    return {
+        "additionalProperties": False,
+        "required": ["resourceType"],
+        "properties": {
+            "resourceType": {"const": "Observation"},
+            "code": codings(codes),
+            "component": {"items": {"properties": {"code": codings(component_codes)}}},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("codes", "component_codes", "can_fire"),
+    [
+        ({"const": "a"}, {"enum": ["b", "c"]}, False),
+        ({"const": "a"}, {"enum": ["b", "a"]}, True),
+        (None, {"enum": ["b"]}, True),
+        ({"const": "a"}, None, True),
+        ({"allOf": [{"enum": ["a", "b"]}, {"enum": ["a"]}]}, {"const": "b"}, False),
+        ({"$ref": "#/$defs/code"}, {"const": "b"}, True),
+        ({"const": 1}, {"const": "1"}, True),
+    ],
+    ids=["disjoint", "shared", "open-own", "open-component", "allOf", "ref", "not-strings"],
+)
+def test_obs_7_is_skipped_only_where_the_profile_keeps_the_codes_apart(
+    codes: Any, component_codes: Any, can_fire: bool
+) -> None:
+    profile = _coded(codes, component_codes)
+    profile["$defs"] = {"code": {"enum": ["a", "b"]}}
+    assert screen._obs_7_can_fire(profile) is can_fire
+
+
+def test_obs_7_is_skipped_where_the_profile_allows_no_component() -> None:
+    profile = _coded(None, None)
+    del profile["properties"]["component"]
+    assert not screen._obs_7_can_fire(profile)
+
+
+@pytest.mark.parametrize(
+    ("array", "bound"),
+    [
+        ({"prefixItems": [{"const": "a"}], "items": {"const": "b"}}, {"a", "b"}),
+        ({"prefixItems": [{"const": "a"}], "items": False}, {"a"}),
+        ({"prefixItems": [{"const": "a"}], "maxItems": 1}, {"a"}),
+        ({"prefixItems": [{"const": "a"}]}, None),
+        ({"prefixItems": [{"const": "a"}], "items": {}}, None),
+        ({"contains": {"const": "a"}}, None),
+    ],
+    ids=["items", "no-more", "max-items", "more-unbounded", "items-unbounded", "contains"],
+)
+def test_each_item_of_an_array_is_bounded_by_all_the_schemas_it_may_meet(
+    array: dict[str, Any], bound: set[str] | None
+) -> None:
+    found = screen._allowed_strings([array], ("*",), {})
+    assert found == (frozenset(bound) if bound is not None else None)
 
 
 def test_an_open_profile_runs_every_comparison_rule_of_its_type() -> None:

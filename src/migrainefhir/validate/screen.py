@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -583,25 +583,88 @@ def _period_keys(profile: Mapping[str, Json]) -> tuple[str, ...] | None:
     return tuple(key for key in properties if rules.is_period_key(key))
 
 
-# The top-level elements a comparison rule needs, all of them, to find anything: obs-7 compares
-# the components' codes with the Observation's own.
-_RULE_NEEDS: dict[str, tuple[str, ...]] = {"fhir.obs-7": ("component",)}
-
-
 def _profile_rules(profile: Mapping[str, Json]) -> tuple[Callable[..., Any], ...] | None:
     """The comparison rules of a closed profile's resource type that can find something in a
-    resource it accepts (obs-7 never does where the profile allows no component); None when
-    the profile is open or its resource type not pinned."""
+    resource it accepts; None when the profile is open or its resource type not pinned."""
     properties = _closed_properties(profile)
     kind = _pinned_type(profile)
     if properties is None or kind is None:
         return None
+    skipped = set() if _obs_7_can_fire(profile) else {"fhir.obs-7"}
     return tuple(
         rule.check
         for rule in rules.rules_for(kind)
-        if rule.code in PYTHON_RESOURCE_RULES
-        and all(key in properties for key in _RULE_NEEDS.get(rule.code, ()))
+        if rule.code in PYTHON_RESOURCE_RULES and rule.code not in skipped
     )
+
+
+def _obs_7_can_fire(profile: Mapping[str, Json]) -> bool:
+    """obs-7 compares each component's codes with the Observation's own: it cannot fire where
+    the profile allows no component, or where the codes it allows for the two share none."""
+    if "component" not in (_closed_properties(profile) or {"component": True}):
+        return False
+    defs = profile.get("$defs", {})
+    own = _allowed_strings([profile], ("code", "coding", "*", "code"), defs)
+    components = _allowed_strings(
+        [profile], ("component", "*", "code", "coding", "*", "code"), defs
+    )
+    return own is None or components is None or not own.isdisjoint(components)
+
+
+def _allowed_strings(
+    schemas: list[Json], path: tuple[str, ...], defs: Mapping[str, Json]
+) -> frozenset[str] | None:
+    """A set holding every string a value at `path` may be in an instance of all `schemas`
+    ("*": each item of an array), read from their const and enum; None when they set no bound.
+    Each conjunct (allOf member, local $ref) bounds the value on its own, so any bound found
+    is sound; alternatives (an array's prefixItems and items) bound it by their union."""
+    bound: frozenset[str] | None = None
+    for conjunct in (c for schema in schemas for c in _conjuncts(schema, defs)):
+        if not path:
+            found = _listed_strings(conjunct)
+        else:
+            alternatives = _step(conjunct, path[0])
+            if alternatives is None:
+                continue
+            bounds = [_allowed_strings([alt], path[1:], defs) for alt in alternatives]
+            found = None if None in bounds else frozenset().union(*bounds)  # type: ignore[arg-type]
+        if found is not None:
+            bound = found if bound is None else bound & found
+    return bound
+
+
+def _conjuncts(schema: Json, defs: Mapping[str, Json]) -> Iterator[Mapping[str, Json]]:
+    """The schema and what it also asks through allOf and local $refs."""
+    if not isinstance(schema, dict):
+        return
+    yield schema
+    for member in schema.get("allOf", []):
+        yield from _conjuncts(member, defs)
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in defs:
+        yield from _conjuncts(defs[ref[8:]], defs)
+
+
+def _step(schema: Mapping[str, Json], step: str) -> list[Json] | None:
+    """The schemas one of which holds for the member `step` ("*": each item), or None."""
+    if step != "*":
+        member = schema.get("properties", {}).get(step)
+        return None if member is None else [member]
+    prefix, rest = schema.get("prefixItems", []), schema.get("items")
+    if isinstance(rest, dict):
+        return [*prefix, rest]
+    if rest is False or (prefix and schema.get("maxItems", len(prefix) + 1) <= len(prefix)):
+        return list(prefix)
+    return None
+
+
+def _listed_strings(schema: Mapping[str, Json]) -> frozenset[str] | None:
+    if isinstance(schema.get("const"), str):
+        return frozenset([schema["const"]])
+    listed = schema.get("enum")
+    if isinstance(listed, list) and all(isinstance(value, str) for value in listed):
+        return frozenset(listed)
+    return None
 
 
 def _closed_properties(profile: Mapping[str, Json]) -> Mapping[str, Json] | None:

@@ -6,9 +6,10 @@ For each size, makes the input once with bench/synth.py (seed 1, cached under --
 runs, --repeat times in turn: the floor program (bench/floor.py), `migrainefhir export` in each
 validation mode (ndjson format), all with the same --jobs. Records per run: resources written,
 wall time, resources/s, the ratio to the floor's resources/s of the same repeat, and the peak
-RSS (and PSS, which counts pages shared after fork once) summed over the whole process tree,
-sampled from /proc every 0.1 s. Also the start-up time of `migrainefhir --help` (median of 10)
-and `validate_bundle` on 10k and 100k entries (bench/validate_scaling.py).
+RSS (VmRSS, sampled every 0.1 s) and PSS (which counts pages shared after fork once; sampled
+every second: computing it walks every page) summed over the whole process tree. Also the
+start-up time of `migrainefhir --help` (median of 10) and `validate_bundle` on 10k and 100k
+entries (bench/validate_scaling.py).
 
 Prints a Markdown table of medians (min-max) and writes every run to --results (JSON).
 """
@@ -30,44 +31,55 @@ PYTHON = sys.executable
 SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 
 
-def _tree_memory(root: int) -> tuple[int, int]:
-    """(RSS, PSS) in KiB summed over `root` and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    rss = pss = 0
-    stack = [root]
+def _tree(root: int) -> list[int]:
+    """`root` and all its descendants, from /proc/PID/task/TID/children."""
+    found, stack = [], [root]
     while stack:
         pid = stack.pop()
-        stack.extend(children.get(pid, []))
+        found.append(pid)
         try:
-            with open(f"/proc/{pid}/smaps_rollup") as handle:
-                for line in handle:
-                    if line.startswith("Rss:"):
-                        rss += int(line.split()[1])
-                    elif line.startswith("Pss:"):
-                        pss += int(line.split()[1])
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as handle:
+                    stack.extend(int(child) for child in handle.read().split())
         except OSError:
             continue
-    return rss, pss
+    return found
+
+
+def _summed(pids: list[int], file: str, field: str) -> int:
+    """The `field` (KiB) of /proc/PID/`file`, summed over `pids` (a process gone counts 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/{file}") as handle:
+                for line in handle:
+                    if line.startswith(field):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total
+
+
+# The sampler shares the cores with what it measures. VmRSS (status) is a counter the kernel
+# keeps: cheap to read 10 times a second. PSS (smaps_rollup) is computed by walking every page
+# of the process: read once a second, so the walks do not slow the run they measure.
+_SAMPLE_SECONDS = 0.1
+_PSS_EVERY = 10
 
 
 def measure(command: list[str]) -> dict[str, Any]:
     """Run `command`; wall seconds, peak RSS and PSS of its process tree (MiB), and stdout."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak_rss = peak_pss = 0
+    peak_rss = peak_pss = samples = 0
     while process.poll() is None:
-        rss, pss = _tree_memory(process.pid)
-        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
-        time.sleep(0.1)
+        pids = _tree(process.pid)
+        peak_rss = max(peak_rss, _summed(pids, "status", "VmRSS:"))
+        if samples % _PSS_EVERY == 0:
+            peak_pss = max(peak_pss, _summed(pids, "smaps_rollup", "Pss:"))
+        samples += 1
+        time.sleep(_SAMPLE_SECONDS)
     seconds = time.perf_counter() - started
     out, err = process.communicate()
     if process.returncode not in (0, 1):

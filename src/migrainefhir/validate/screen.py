@@ -601,7 +601,8 @@ def _profile_rules(profile: Mapping[str, Json]) -> tuple[Callable[..., Any], ...
 def _obs_7_can_fire(profile: Mapping[str, Json]) -> bool:
     """obs-7 compares each component's codes with the Observation's own: it cannot fire where
     the profile allows no component, or where the codes it allows for the two share none."""
-    if "component" not in (_closed_properties(profile) or {"component": True}):
+    properties = _closed_properties(profile)
+    if properties is not None and "component" not in properties:
         return False
     defs = profile.get("$defs", {})
     own = _allowed_strings([profile], ("code", "coding", "*", "code"), defs)

@@ -248,7 +248,7 @@ def test_the_merge_sizes_the_duplicate_table_for_every_line_of_the_input(
     )
     run(mixed, tmp_path / "out", jobs=2, validation="fast")
     diary, csv = (Path(mixed[0]).read_bytes(), Path(mixed[2]).read_bytes())  # not the JSON
-    ranges = len(shards.plan_shards(mixed[:1], ReadOptions(), 2))
+    ranges = sum(shard.file == mixed[0] for shard in shards.plan_shards(mixed, ReadOptions(), 2))
     assert sized == [diary.count(b"\n") + ranges + csv.count(b"\n") + 1]
 
 

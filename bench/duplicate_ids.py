@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from migrainefhir.intake import CompactDuplicateIds
+from migrainefhir.input.intake import CompactDuplicateIds
 from migrainefhir.problems import Source
 
 

@@ -23,8 +23,8 @@ import orjson
 from migrainefhir import __version__
 from migrainefhir.convert import ConvertContext, convert_record, patient_stub
 from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM
-from migrainefhir.intake import InputOptions, checked_records
-from migrainefhir.records import KetamineSession
+from migrainefhir.input.intake import InputOptions, checked_records
+from migrainefhir.input.records import KetamineSession
 from migrainefhir.validate import validate_bundle
 
 NS = uuid.UUID("2b9c4e5c-7d2f-4f0a-9b1e-3c5d7e9f1a2b")

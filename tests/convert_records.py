@@ -6,8 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from migrainefhir.convert import ConvertContext
-from migrainefhir.problems import Source
-from migrainefhir.records import (
+from migrainefhir.input.records import (
     AdverseEffect,
     DiaryEntry,
     KetamineSession,
@@ -17,6 +16,7 @@ from migrainefhir.records import (
     Record,
     VitalsReading,
 )
+from migrainefhir.problems import Source
 
 SOURCE_SYSTEM = "https://clinic.example.org/diary"
 CET = timezone(timedelta(hours=1))

@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from migrainefhir import ids
-from migrainefhir.bundle import collection_bundle, transaction_bundle
 from migrainefhir.convert import convert_record, patient_stub
+from migrainefhir.export.bundle import collection_bundle, transaction_bundle
 from tests.convert_helpers import model_validate, walk
 from tests.convert_records import CTX, attack_entry
 from tests.fhir_r4_elements import R4_ELEMENTS

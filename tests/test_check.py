@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from migrainefhir.cli import cli
-from migrainefhir.model import ParseOptions
+from migrainefhir.input.model import ParseOptions
 from migrainefhir.pipeline import InputOptions, check
 
 REPO = Path(__file__).resolve().parents[1]

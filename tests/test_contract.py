@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from migrainefhir.contract import (
+from migrainefhir.input.contract import (
     DIASTOLIC_PLAUSIBLE,
     DIASTOLIC_POSSIBLE,
     HEART_RATE_PLAUSIBLE,
@@ -20,8 +20,8 @@ from migrainefhir.contract import (
     SYSTOLIC_POSSIBLE,
     DuplicateIds,
 )
+from migrainefhir.input.records import DiaryEntry, KetamineSession, PatientRecord, VitalsReading
 from migrainefhir.problems import PROBLEM_CODES, Severity, Source
-from migrainefhir.records import DiaryEntry, KetamineSession, PatientRecord, VitalsReading
 
 SOURCE = Source("in.ndjson", line=1)
 CET = timezone(timedelta(hours=1))

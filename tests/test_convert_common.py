@@ -9,7 +9,7 @@ import pytest
 
 from migrainefhir import codes, ids
 from migrainefhir.convert import convert_record
-from migrainefhir.records import Record
+from migrainefhir.input.records import Record
 from tests.convert_helpers import model_validate, walk
 from tests.convert_records import (
     CTX,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from migrainefhir.convert import convert_record
-from migrainefhir.records import Record
+from migrainefhir.input.records import Record
 from tests.convert_records import (
     CTX,
     attack_entry,

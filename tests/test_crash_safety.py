@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from migrainefhir import export as export_module
 from migrainefhir.cli import cli
+from migrainefhir.export import worker
 
 REPO = Path(__file__).parent.parent
 EXAMPLES = REPO / "examples" / "ndjson"
@@ -208,14 +208,14 @@ def test_export_whose_worker_is_killed_exits_3_and_keeps_the_previous_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out, before = previous_export(tmp_path)
-    run_shard = export_module._ShardWorker.run
+    run_shard = worker.ShardWorker.run
 
     def killed_on_the_second_shard(worker: Any, shard: Any) -> Any:
         if shard.number == 1:
             os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
         return run_shard(worker, shard)
 
-    monkeypatch.setattr(export_module._ShardWorker, "run", killed_on_the_second_shard)
+    monkeypatch.setattr(worker.ShardWorker, "run", killed_on_the_second_shard)
     result = run("export", str(EXAMPLES), "--out", str(out), "--timestamp", LATER, "-j", "2")
     assert result.exit_code == 3, result.output
     assert "migrainefhir: error: a worker process was killed by SIGKILL" in result.output

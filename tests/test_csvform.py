@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from migrainefhir.csvform import (
+from migrainefhir.input.csvform import (
     ADVERSE_EFFECT_FORM,
     COLUMNS,
     IDENTIFIER_FORM,

@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 
 from migrainefhir.convert import ConvertContext, convert_record, patient_stub
-from migrainefhir.deidentify import (
+from migrainefhir.errors import UsageError
+from migrainefhir.input.deidentify import (
     MAX_SHIFT_DAYS,
     MIN_KEY_BYTES,
     WITHHELD_TEXT,
     Deidentifier,
     load_key,
 )
-from migrainefhir.errors import UsageError
-from migrainefhir.intake import InputOptions, checked_records
-from migrainefhir.records import DiaryEntry, KetamineSession, PatientRecord, Record
+from migrainefhir.input.intake import InputOptions, checked_records
+from migrainefhir.input.records import DiaryEntry, KetamineSession, PatientRecord, Record
 from migrainefhir.schema import ID_PATTERN
 from migrainefhir.validate import ResourceValidator, validate_record_resources
 

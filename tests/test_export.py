@@ -11,8 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-import migrainefhir.export as export_module
-from migrainefhir.export import ExportOptions, _partition_line, export
+from migrainefhir.export import sinks
+from migrainefhir.export.job import export
+from migrainefhir.export.options import ExportOptions
+from migrainefhir.export.parts import partition_line
 from migrainefhir.pipeline import InputOptions
 from migrainefhir.validate import validate_bundle
 
@@ -201,7 +203,7 @@ def test_split_files_hold_the_same_lines_whatever_the_copy_chunk(
     entries = [diary(f"e{n}", date=f"2026-03-{n:02d}") for n in range(1, 12)]
     source = write_ndjson(tmp_path / "in.ndjson", entries)
     run([source], tmp_path / "whole", max_file_resources=1000)
-    monkeypatch.setattr(export_module, "_COPY_CHUNK", chunk)
+    monkeypatch.setattr(sinks, "_COPY_CHUNK", chunk)
     result = run([source], tmp_path / "split", max_file_resources=4)
     names = sorted(path.name for path in (tmp_path / "split").glob("Observation.*.ndjson"))
     lines = [
@@ -287,5 +289,5 @@ def test_output_is_readable_by_the_owner_only(mixed_input: Path, tmp_path: Path)
 def test_a_partition_line_holds_the_resources_as_orjson_writes_the_list() -> None:
     resources = [{"resourceType": "Patient", "id": "a"}, {"resourceType": "Observation", "id": "b"}]
     texts = [orjson.dumps(resource) for resource in resources]
-    line = _partition_line("p1", 7, texts)
+    line = partition_line("p1", 7, texts)
     assert line == b"p1\t7\t" + orjson.dumps(resources) + b"\n"

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from migrainefhir import export as export_module
-from migrainefhir import shards
 from migrainefhir.errors import OutputUnwritable, WorkerLost
-from migrainefhir.export import ExportOptions, export
-from migrainefhir.intake import CompactDuplicateIds
+from migrainefhir.export import merge, shards, worker
+from migrainefhir.export.job import export
+from migrainefhir.export.options import ExportOptions
+from migrainefhir.input.intake import CompactDuplicateIds
+from migrainefhir.input.readers import ReadOptions
 from migrainefhir.pipeline import InputOptions
 from migrainefhir.problems import Source
-from migrainefhir.readers import ReadOptions
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 EXPORT_TIME = datetime(2026, 7, 1, tzinfo=UTC)
@@ -128,7 +128,7 @@ def test_output_is_byte_identical_whatever_the_batch_of_records_validated_togeth
 ) -> None:
     since = datetime(2025, 10, 20, tzinfo=UTC)  # skips some records inside each batch
     run(mixed, tmp_path / "usual", jobs=1, validation="fast", since=since)
-    monkeypatch.setattr(export_module, "_BATCH", batch)
+    monkeypatch.setattr(worker, "_BATCH", batch)
     run(mixed, tmp_path / "other", jobs=1, validation="fast", since=since)
     usual = tree(tmp_path / "usual")
     assert tree(tmp_path / "other") == usual
@@ -183,7 +183,7 @@ def test_one_job_runs_in_process_without_multiprocessing(
     def no_processes(*_args: object) -> None:
         raise AssertionError("jobs=1 must not start processes")
 
-    monkeypatch.setattr(export_module, "run_in_order", no_processes)
+    monkeypatch.setattr(worker, "run_in_order", no_processes)
     result = run(mixed, tmp_path / "out", jobs=1, validation="fast")
     assert result.report.counts.total_read > 150
 
@@ -193,8 +193,8 @@ def test_an_in_process_export_leaves_the_garbage_collector_as_it_was(
 ) -> None:
     """The worker turns automatic collection off and freezes survivors (pacing.py); a caller
     running the export in its own process gets the collector back enabled, nothing frozen."""
-    monkeypatch.setattr(export_module, "_BATCH", 4)
-    monkeypatch.setattr(export_module, "_BATCHES_PER_COLLECTION", 2)  # several collections
+    monkeypatch.setattr(worker, "_BATCH", 4)
+    monkeypatch.setattr(worker, "_BATCHES_PER_COLLECTION", 2)  # several collections
     gc.collect()
     assert gc.isenabled() and gc.get_freeze_count() == 0
     run(mixed, tmp_path / "out", jobs=1, validation="fast")
@@ -206,8 +206,8 @@ def test_an_in_process_export_leaves_the_garbage_collector_as_it_was(
 def test_the_compact_duplicate_tracker_reports_exactly_what_the_dict_one_does(
     monkeypatch: pytest.MonkeyPatch, first_slots: int
 ) -> None:
-    import migrainefhir.intake as intake
-    from migrainefhir.contract import DuplicateIds
+    import migrainefhir.input.intake as intake
+    from migrainefhir.input.contract import DuplicateIds
 
     # From 16 slots, its 3000 distinct ids make the table grow nine times (to 8192 slots) and
     # wrap around its end often.
@@ -224,7 +224,7 @@ def test_the_compact_duplicate_tracker_reports_exactly_what_the_dict_one_does(
 def test_a_duplicate_table_sized_for_the_expected_ids_never_grows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import migrainefhir.intake as intake
+    import migrainefhir.input.intake as intake
 
     monkeypatch.setattr(intake, "_FIRST_SLOTS", 16)
     tracker = CompactDuplicateIds(expected=1000)
@@ -242,7 +242,7 @@ def test_the_merge_sizes_the_duplicate_table_for_every_line_of_the_input(
 ) -> None:
     sized: list[int] = []
     monkeypatch.setattr(
-        export_module,
+        merge,
         "CompactDuplicateIds",
         lambda expected: sized.append(expected) or CompactDuplicateIds(expected),
     )
@@ -255,7 +255,7 @@ def test_the_merge_sizes_the_duplicate_table_for_every_line_of_the_input(
 def test_a_full_disk_while_the_duplicate_table_grows_is_an_error_not_a_lost_id(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import migrainefhir.intake as intake
+    import migrainefhir.input.intake as intake
 
     monkeypatch.setattr(intake, "_FIRST_SLOTS", 16)
     tracker = CompactDuplicateIds()
@@ -283,7 +283,7 @@ def test_a_hash_collision_is_not_a_duplicate(
 ) -> None:
     """Every key hashes alike here: the key read back from the key file tells them apart."""
 
-    import migrainefhir.intake as intake
+    import migrainefhir.input.intake as intake
 
     monkeypatch.setattr(intake, "_hash", lambda _key: 1)
     monkeypatch.setattr(intake, "_FLUSH_BYTES", flush_bytes)
@@ -304,7 +304,7 @@ def test_a_merge_that_fails_stops_the_workers_before_the_error_is_raised(
     def full_disk(*_args: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(export_module._Merger, "add", full_disk)
+    monkeypatch.setattr(merge.Merger, "add", full_disk)
     with pytest.raises(OutputUnwritable, match="No space left on device"):
         run(mixed, tmp_path / "out", jobs=2, validation="fast")
     assert multiprocessing.active_children() == []
@@ -314,14 +314,14 @@ def test_a_merge_that_fails_stops_the_workers_before_the_error_is_raised(
 def test_a_killed_worker_fails_the_export_instead_of_hanging_it(
     mixed: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_shard = export_module._ShardWorker.run
+    run_shard = worker.ShardWorker.run
 
     def killed_on_the_second_shard(worker: Any, shard: shards.Shard) -> Any:
         if shard.number == 1:
             os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
         return run_shard(worker, shard)
 
-    monkeypatch.setattr(export_module._ShardWorker, "run", killed_on_the_second_shard)
+    monkeypatch.setattr(worker.ShardWorker, "run", killed_on_the_second_shard)
     expected = f"a worker process was killed by SIGKILL .* while working on {mixed[0]} from line"
     with pytest.raises(WorkerLost, match=expected):
         run(mixed, tmp_path / "out", jobs=2, validation="fast")

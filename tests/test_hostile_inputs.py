@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from migrainefhir import readers
 from migrainefhir.cli import cli
+from migrainefhir.input import readers
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 CASES = HOSTILE / "cases"

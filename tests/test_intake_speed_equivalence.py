@@ -16,13 +16,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrainefhir import model
-from migrainefhir.contract import RULES, rules_for
-from migrainefhir.model import ParseOptions, _Shape, _shape, parse_record
+from migrainefhir.input import model
+from migrainefhir.input.contract import RULES, rules_for
+from migrainefhir.input.model import ParseOptions, _Shape, _shape, parse_record
+from migrainefhir.input.raw import RawRecord
+from migrainefhir.input.readers import DUPLICATE_KEY, MAX_DEPTH, TOO_DEEP, read_ndjson
+from migrainefhir.input.records import (
+    DiaryEntry,
+    KetamineSession,
+    PatientRecord,
+    Record,
+    VitalsReading,
+)
 from migrainefhir.problems import Source
-from migrainefhir.raw import RawRecord
-from migrainefhir.readers import DUPLICATE_KEY, MAX_DEPTH, TOO_DEEP, read_ndjson
-from migrainefhir.records import DiaryEntry, KetamineSession, PatientRecord, Record, VitalsReading
 from migrainefhir.schema import (
     _URI_RE,
     FORMAT_PATTERNS,

@@ -8,10 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from migrainefhir.model import ParseOptions, parse_record
-from migrainefhir.problems import Problem, Severity, Source
-from migrainefhir.raw import RawRecord
-from migrainefhir.records import (
+from migrainefhir.input.model import ParseOptions, parse_record
+from migrainefhir.input.raw import RawRecord
+from migrainefhir.input.records import (
     AdverseEffect,
     DiaryEntry,
     KetamineSession,
@@ -21,6 +20,7 @@ from migrainefhir.records import (
     Record,
     VitalsReading,
 )
+from migrainefhir.problems import Problem, Severity, Source
 
 SOURCE = Source("diary.ndjson", line=7)
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from migrainefhir.errors import OutputUnwritable
-from migrainefhir.output import open_private, recover_interrupted_swap, staged_directory
+from migrainefhir.export.output import open_private, recover_interrupted_swap, staged_directory
 
 
 def mode(path: Path) -> int:

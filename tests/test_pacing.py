@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from migrainefhir.pacing import CollectionPacer
+from migrainefhir.export.pacing import CollectionPacer
 
 
 class _Node:

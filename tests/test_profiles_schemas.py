@@ -21,11 +21,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from migrainefhir import codes, contract
+from migrainefhir import codes
 from migrainefhir.convert import convert_record, patient_stub
+from migrainefhir.input import contract
+from migrainefhir.input.records import AdverseEffect, MedicationIntake
 from migrainefhir.pipeline import InputOptions, checked_records
 from migrainefhir.problems import Severity
-from migrainefhir.records import AdverseEffect, MedicationIntake
 from migrainefhir.validate import ResourceValidator, profiles, validate_resource
 from tests import convert_records as records
 from tests.fhir_r4_elements import NESTED, R4_ELEMENTS

@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from migrainefhir.convert import ConvertContext, convert_record, patient_stub
-from migrainefhir.intake import InputOptions
-from migrainefhir.model import ParseOptions, parse_record
+from migrainefhir.input.intake import InputOptions
+from migrainefhir.input.model import ParseOptions, parse_record
+from migrainefhir.input.raw import RawRecord
+from migrainefhir.input.records import PatientRecord
 from migrainefhir.pipeline import ExportOptions, export
 from migrainefhir.problems import PROBLEM_CODES, Source
-from migrainefhir.raw import RawRecord
-from migrainefhir.records import PatientRecord
 from migrainefhir.schema import ID_PATTERN, load_schema
 from migrainefhir.validate import ResourceValidator, validate_record_resources
 

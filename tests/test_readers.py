@@ -11,9 +11,8 @@ import orjson
 import pytest
 
 from migrainefhir.errors import InputUnreadable, UsageError
-from migrainefhir.problems import PROBLEM_CODES, Problem, Severity, Source
-from migrainefhir.raw import RawRecord
-from migrainefhir.readers import (
+from migrainefhir.input.raw import RawRecord
+from migrainefhir.input.readers import (
     CSV_CELL,
     CSV_ROW_SHAPE,
     ENCODING,
@@ -25,6 +24,7 @@ from migrainefhir.readers import (
     expand_inputs,
     read_records,
 )
+from migrainefhir.problems import PROBLEM_CODES, Problem, Severity, Source
 
 DATA = Path(__file__).parent / "data" / "readers"
 FOLDER = DATA / "folder"
@@ -274,7 +274,7 @@ def test_binary_garbage_gives_per_line_problems_not_a_crash(tmp_path: Path) -> N
 def test_overlong_line_is_rejected_without_reading_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("migrainefhir.readers.MAX_LINE_BYTES", 64)
+    monkeypatch.setattr("migrainefhir.input.readers.MAX_LINE_BYTES", 64)
     content = PATIENT_1 + b"\n" + b'{"notes": "' + b"x" * 200 + b'"}\n' + PATIENT_2 + b"\n"
     first, long, last = read_file(tmp_path, "a.ndjson", content)
     assert (first.problems, last.problems, last.source.line) == ((), (), 3)
@@ -693,7 +693,7 @@ def test_binary_garbage_csv_has_no_readable_header(tmp_path: Path) -> None:
 def test_csv_overlong_line_rejects_its_row_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("migrainefhir.readers.MAX_LINE_BYTES", 64)
+    monkeypatch.setattr("migrainefhir.input.readers.MAX_LINE_BYTES", 64)
     content = b"record_type,notes\ndiary-entry," + b"x" * 200 + b"\ndiary-entry,ok\n"
     long, good = read_file(tmp_path, "a.csv", content)
     assert (long.data, codes(long), long.source.row) == (None, [TOO_LARGE], 2)

@@ -7,12 +7,12 @@ from typing import Any
 import jsonschema
 import pytest
 
+from migrainefhir.input.model import input_checker
+from migrainefhir.input.records import RECORD_TYPES
 from migrainefhir.problems import Problem
-from migrainefhir.records import RECORD_TYPES
 from migrainefhir.schema import (
     INPUT_CODES,
     SchemaChecker,
-    input_checker,
     load_schema,
     parse_date_time,
 )

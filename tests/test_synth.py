@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from migrainefhir.csvform import RowShaper
+from migrainefhir.input.csvform import RowShaper
 from migrainefhir.pipeline import InputOptions, checked_records
 
 REPO = Path(__file__).resolve().parents[1]

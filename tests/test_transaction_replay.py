@@ -18,8 +18,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from migrainefhir.export import ExportOptions, export
-from migrainefhir.intake import InputOptions
+from migrainefhir.export.job import export
+from migrainefhir.export.options import ExportOptions
+from migrainefhir.input.intake import InputOptions
 
 Store = dict[tuple[str, str], dict[str, Any]]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from migrainefhir.bundle import collection_bundle, transaction_bundle
 from migrainefhir.convert import convert_record, patient_stub
+from migrainefhir.export.bundle import collection_bundle, transaction_bundle
 from migrainefhir.problems import Problem
 from migrainefhir.validate import ResourceValidator, entries, structure, validate_bundle
 from tests.convert_records import CTX, attack_entry

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 import migrainefhir.validate as validate_package
 from migrainefhir.convert import convert_record, patient_stub
+from migrainefhir.input.records import PatientRecord
 from migrainefhir.problems import PROBLEM_CODES, Source
-from migrainefhir.records import PatientRecord
 from migrainefhir.schema import compiled_predicate
 from migrainefhir.validate import (
     RecordResources,

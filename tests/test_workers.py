@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from migrainefhir.errors import WorkerLost
-from migrainefhir.workers import IN_FLIGHT, run_in_order
+from migrainefhir.export.workers import IN_FLIGHT, run_in_order
 
 TASKS = list(range(12))  # more than two workers hold at once
 

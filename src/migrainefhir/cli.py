@@ -23,7 +23,7 @@ from migrainefhir.errors import ExitCode, MigraineFhirError
 from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM
 
 if TYPE_CHECKING:
-    from migrainefhir.intake import InputOptions
+    from migrainefhir.input.intake import InputOptions
     from migrainefhir.problems import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,10 +74,10 @@ def _input_options(
     timezone: ZoneInfo | None,
     deidentify_key: str | None = None,
 ) -> InputOptions:
-    from migrainefhir.deidentify import Deidentifier, load_key
-    from migrainefhir.intake import InputOptions
-    from migrainefhir.model import ParseOptions
-    from migrainefhir.readers import ReadOptions
+    from migrainefhir.input.deidentify import Deidentifier, load_key
+    from migrainefhir.input.intake import InputOptions
+    from migrainefhir.input.model import ParseOptions
+    from migrainefhir.input.readers import ReadOptions
 
     deidentifier = Deidentifier(load_key(deidentify_key)) if deidentify_key else None
     return InputOptions(
@@ -408,7 +408,7 @@ def convert(
     """
     from migrainefhir import __version__ as version
     from migrainefhir.convert import ConvertContext
-    from migrainefhir.output import write_file_atomically
+    from migrainefhir.export.output import write_file_atomically
     from migrainefhir.pipeline import convert as run_convert
     from migrainefhir.report import render_text
 

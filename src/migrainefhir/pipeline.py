@@ -1,7 +1,8 @@
 """The library API: what every command calls. The CLI only wires options to these functions.
 
-Data flows one way: read -> check + parse (intake.py) -> convert -> validate (gate.py)
--> bundle / write (export.py). `validate_paths` checks FHIR files from anywhere.
+Data flows one way: read -> check + parse (input/intake.py) -> convert -> validate
+(export/gate.py) -> bundle / write (export/job.py). `validate_paths` checks FHIR files from
+anywhere.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from migrainefhir.bundle import collection_bundle
 from migrainefhir.convert import ConvertContext, patient_stub
-from migrainefhir.export import ExportOptions, ExportResult, export
-from migrainefhir.gate import convert_and_validate
-from migrainefhir.intake import CheckedRecord, InputOptions, checked_records
+from migrainefhir.export.bundle import collection_bundle
+from migrainefhir.export.gate import convert_and_validate
+from migrainefhir.export.job import export
+from migrainefhir.export.options import ExportOptions, ExportResult
+from migrainefhir.input.intake import CheckedRecord, InputOptions, checked_records
+from migrainefhir.input.records import PatientRecord
 from migrainefhir.problems import Report, has_errors
-from migrainefhir.records import PatientRecord
 from migrainefhir.validate import ResourceValidator, ValidationReport, validate_paths
 
 __all__ = [

@@ -12,10 +12,10 @@ from migrainefhir.problems import PROBLEM_CODES
 
 # Every module that registers codes; importing them fills the registry.
 REGISTERING_MODULES = (
-    "migrainefhir.readers",
+    "migrainefhir.input.readers",
     "migrainefhir.schema",
-    "migrainefhir.model",
-    "migrainefhir.contract",
+    "migrainefhir.input.model",
+    "migrainefhir.input.contract",
     "migrainefhir.validate.load",
     "migrainefhir.validate.structure",
     "migrainefhir.validate.profiles",

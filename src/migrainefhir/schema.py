@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from functools import cache, lru_cache
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -29,7 +29,6 @@ import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
 
 from migrainefhir.problems import Problem, Severity, json_path, register_code
-from migrainefhir.records import RECORD_TYPES
 
 # -- the input-contract codes that come out of the schemas (codes-input.md) ------------------
 
@@ -655,18 +654,3 @@ def locations(schema: dict[str, Any], wanted: Callable[[dict[str, Any]], bool]) 
 
     walk(schema, (), 0)
     return sorted(set(found))
-
-
-# -- the input schemas -----------------------------------------------------------------------
-
-
-def input_schema_name(record_type: str) -> str:
-    return f"{record_type}.schema.json"
-
-
-@cache
-def input_checker(record_type: str) -> SchemaChecker:
-    """The compiled input-contract checker of one record type (compiled once per process)."""
-    if record_type not in RECORD_TYPES:
-        raise ValueError(f"unknown record type {record_type!r}")
-    return SchemaChecker(load_schema(input_schema_name(record_type)), INPUT_CODES)

@@ -4,7 +4,9 @@ No I/O, no clock, no randomness: the export time and software version come in th
 ConvertContext, ids are deterministic (ids.py), and the output order is stable (primary
 resource first, Provenance last). The Patient is not part of a record's output: the export
 stage adds one per patient_id, from the patient record (patient_resource) or a stub.
-References are relative (`Type/id`); bundle.py rewrites them for Bundles.
+References are relative (`Type/id`); export/bundle.py rewrites them for Bundles.
+
+May import: the leaves (problems, errors, codes, ids, schema) and input/ (the typed records).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from migrainefhir.convert.context import ConvertContext
 from migrainefhir.convert.diary import convert_diary_entry
 from migrainefhir.convert.ketamine import convert_ketamine_session
 from migrainefhir.convert.patient import convert_patient_record, patient_resource, patient_stub
-from migrainefhir.records import DiaryEntry, KetamineSession, PatientRecord, Record
+from migrainefhir.input.records import DiaryEntry, KetamineSession, PatientRecord, Record
 
 __all__ = [
     "ConvertContext",

@@ -28,7 +28,7 @@ from migrainefhir.convert.context import (
     ref_to,
 )
 from migrainefhir.convert.provenance import provenance
-from migrainefhir.records import DIARY_ENTRY, DiaryEntry, MedicationIntake
+from migrainefhir.input.records import DIARY_ENTRY, DiaryEntry, MedicationIntake
 
 LATERALITY_TEXT = {
     "left": "Left side of head",

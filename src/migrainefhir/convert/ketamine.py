@@ -27,7 +27,12 @@ from migrainefhir.convert.context import (
     ref_to,
 )
 from migrainefhir.convert.provenance import provenance
-from migrainefhir.records import KETAMINE_SESSION, AdverseEffect, KetamineSession, VitalsReading
+from migrainefhir.input.records import (
+    KETAMINE_SESSION,
+    AdverseEffect,
+    KetamineSession,
+    VitalsReading,
+)
 
 PRODUCT_NAMES = {"ketamine": "Ketamine", "esketamine": "Esketamine"}
 ROUTE_TEXT = {

@@ -7,7 +7,7 @@ from typing import Any
 from migrainefhir import codes, ids
 from migrainefhir.convert.context import ConvertContext, RecordScope, fhir_date
 from migrainefhir.convert.provenance import provenance
-from migrainefhir.records import PATIENT, PatientRecord
+from migrainefhir.input.records import PATIENT, PatientRecord
 
 
 def _scope(patient_id: str, ctx: ConvertContext, record: PatientRecord | None) -> RecordScope:

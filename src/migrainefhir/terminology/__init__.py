@@ -6,6 +6,8 @@ codes.PROJECT_EXTENSIONS. They are built from codes.py (the single source of tru
 as JSON files next to this module; a test keeps the files equal to what is built here.
 
 Regenerate on purpose with:  python -m migrainefhir.terminology
+
+A leaf, like codes.py: it may import the other leaves only, and every stage may import it.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ the first entry of each shape, everything when an entry fails the schema (entrie
 
 `ignore` suppresses problems by code: any code, warnings and errors alike. Ignoring an error
 code means accepting resources that have that error; the caller takes that decision.
+
+May import: the leaves (problems, errors, codes, ids, schema), input/ and convert/; it needs
+neither today: it checks any R4 data, ours or anyone's.
 """
 
 from __future__ import annotations

@@ -11,13 +11,13 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from migrainefhir.contract import _ID_FIELDS, DUPLICATE_ID, DuplicateIds
-from migrainefhir.deidentify import Deidentifier
-from migrainefhir.model import ParseOptions, parse_record
+from migrainefhir.input.contract import _ID_FIELDS, DUPLICATE_ID, DuplicateIds
+from migrainefhir.input.deidentify import Deidentifier
+from migrainefhir.input.model import ParseOptions, parse_record
+from migrainefhir.input.raw import RawRecord
+from migrainefhir.input.readers import ReadOptions, read_records
+from migrainefhir.input.records import Record
 from migrainefhir.problems import Problem, Severity, Source, has_errors
-from migrainefhir.raw import RawRecord
-from migrainefhir.readers import ReadOptions, read_records
-from migrainefhir.records import Record
 
 
 @dataclass(frozen=True, slots=True)

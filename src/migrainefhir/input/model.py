@@ -19,18 +19,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from migrainefhir import contract
-from migrainefhir.problems import (
-    Problem,
-    Severity,
-    Source,
-    error,
-    has_errors,
-    json_path,
-    register_code,
-)
-from migrainefhir.raw import RawRecord
-from migrainefhir.records import (
+from migrainefhir.input import contract
+from migrainefhir.input.raw import RawRecord
+from migrainefhir.input.records import (
     DIARY_ENTRY,
     KETAMINE_SESSION,
     PATIENT,
@@ -44,13 +35,23 @@ from migrainefhir.records import (
     Record,
     VitalsReading,
 )
+from migrainefhir.problems import (
+    Problem,
+    Severity,
+    Source,
+    error,
+    has_errors,
+    json_path,
+    register_code,
+)
 from migrainefhir.schema import (
+    INPUT_CODES,
     TYPE,
     WHITESPACE,
     Location,
     SchemaChecker,
     compiled_predicate,
-    input_checker,
+    load_schema,
     locations,
     parse_date,
     parse_date_time,
@@ -123,6 +124,21 @@ class _Shape:
     # Yes only for a record that _normalise leaves as it is and the schema accepts (see
     # _ready_schema): the usual record, which then needs no further look.
     is_ready: Callable[[object], bool]
+
+
+# -- the input schemas -----------------------------------------------------------------------
+
+
+def input_schema_name(record_type: str) -> str:
+    return f"{record_type}.schema.json"
+
+
+@cache
+def input_checker(record_type: str) -> SchemaChecker:
+    """The compiled input-contract checker of one record type (compiled once per process)."""
+    if record_type not in RECORD_TYPES:
+        raise ValueError(f"unknown record type {record_type!r}")
+    return SchemaChecker(load_schema(input_schema_name(record_type)), INPUT_CODES)
 
 
 @cache

@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 from migrainefhir.errors import UsageError
-from migrainefhir.records import (
+from migrainefhir.input.records import (
     AdverseEffect,
     DiaryEntry,
     KetamineSession,

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from migrainefhir.errors import InputUnreadable, UsageError
-from migrainefhir.raw import RawRecord
-from migrainefhir.readers import (
+from migrainefhir.input.raw import RawRecord
+from migrainefhir.input.readers import (
     STDIN,
     STDIN_NAME,
     ReadOptions,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
+from migrainefhir.input.records import DiaryEntry, KetamineSession, Record, VitalsReading
 from migrainefhir.problems import Problem, Severity, Source, error, register_code, warning
-from migrainefhir.records import DiaryEntry, KetamineSession, Record, VitalsReading
 from migrainefhir.schema import MAX_YEAR, RANGE
 
 _LAYER = "input"

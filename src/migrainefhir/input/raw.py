@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from migrainefhir.input.records import RECORD_TYPES
 from migrainefhir.problems import Problem, Source
-from migrainefhir.records import RECORD_TYPES
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,11 +28,11 @@ from typing import BinaryIO
 
 import orjson
 
-from migrainefhir.csvform import RowShaper
 from migrainefhir.errors import InputUnreadable, UsageError
+from migrainefhir.input.csvform import RowShaper
+from migrainefhir.input.raw import RawRecord
+from migrainefhir.input.records import RECORD_TYPES
 from migrainefhir.problems import Problem, Severity, Source, json_path, register_code
-from migrainefhir.raw import RawRecord
-from migrainefhir.records import RECORD_TYPES
 
 JSON_SYNTAX = register_code(
     "read.json-syntax",
@@ -426,7 +426,7 @@ def read_ndjson(stream: BinaryIO, name: str, first_line: int = 1) -> Iterator[Ra
     """One record per line; blank lines skipped; CRLF and a UTF-8 BOM accepted.
 
     `first_line` is the file's line number of the stream's first line: a shard of a file that
-    starts mid-file (shards.py) still reports the file's own line numbers.
+    starts mid-file (export/shards.py) still reports the file's own line numbers.
     """
     line_number = first_line - 1
     for line, too_long in _lines(stream):

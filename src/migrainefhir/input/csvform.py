@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from migrainefhir.input.records import DIARY_ENTRY, KETAMINE_SESSION, PATIENT
 from migrainefhir.problems import json_path
-from migrainefhir.records import DIARY_ENTRY, KETAMINE_SESSION, PATIENT
 
 
 class Kind(Enum):

@@ -12,8 +12,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from migrainefhir.convert import ConvertContext, convert_record, patient_stub
+from migrainefhir.input.records import PatientRecord, Record
 from migrainefhir.problems import Problem, Source
-from migrainefhir.records import PatientRecord, Record
 from migrainefhir.validate import RecordResources, ResourceValidator, validate_records
 
 

@@ -1,0 +1,94 @@
+"""`export`: accepted records -> validated FHIR resources -> Bundles or Bulk-Data NDJSON.
+
+The gate: every resource of a record is validated before anything is written; a record any of
+whose resources fails goes, verbatim, with its problems, to rejects.ndjson (and its problems as
+an OperationOutcome to OperationOutcome.ndjson). Nothing is lost: records read = exported +
+rejected + skipped (skipped only with --since), written to summary.json.
+
+Streaming and parallel. The input is cut into shards (shards.py: NDJSON byte ranges, whole
+JSON and CSV files). A worker (worker.py) reads its own shard, checks, converts and validates
+each record and writes part files (parts.py): an index line per record, the record's resources
+(per type, or per patient partition for Bundles) and its reject lines. The parent merges the
+part files in input order (merge.py), so the output is the same bytes whatever the number of
+workers; it is also where the run-wide checks happen: duplicate ids (in input order, exactly as
+a single pass), a Patient stub for every patient without a patient record, and the grouping of
+Bundles per patient. The merge writes through the sinks (sinks.py: NDJSON files and manifest,
+Bundles, rejects). Built resources never cross a process boundary; only file names do.
+workers.py runs the worker processes (and turns a killed worker into an error, not a hang);
+`jobs=1` runs the same worker code in the parent (no multiprocessing).
+
+Output is written into a staging folder and swapped in at the end (output.py), and is the same
+bytes for the same input and options.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from migrainefhir.export.merge import Merger
+from migrainefhir.export.options import ExportOptions, ExportResult
+from migrainefhir.export.output import PRIVATE_DIR, open_private, staged_directory
+from migrainefhir.export.shards import input_files, plan_shards
+from migrainefhir.export.worker import Task, run_shards
+from migrainefhir.input.intake import InputOptions
+from migrainefhir.input.readers import STDIN
+from migrainefhir.problems import Report
+
+
+class _StrictAbort(Exception):
+    """--strict and a record was rejected: discard the staged output."""
+
+
+def export(
+    paths: Sequence[str],
+    input_options: InputOptions,
+    options: ExportOptions,
+    on_record: Callable[[int], None] | None = None,
+) -> ExportResult:
+    """Export every input record; returns what happened. Writes nothing else than options.out."""
+    files = input_files(paths, input_options.read)  # unreadable paths fail before any output
+    result = ExportResult(Report())
+    try:
+        with staged_directory(options.out) as staging:
+            _export_into(staging, files, input_options, options, result, on_record)
+            if options.strict and result.report.counts.total_rejected:
+                raise _StrictAbort
+    except _StrictAbort:
+        result.written = False
+    return result
+
+
+def _export_into(
+    staging: Path,
+    files: list[str],
+    input_options: InputOptions,
+    options: ExportOptions,
+    result: ExportResult,
+    on_record: Callable[[int], None] | None,
+) -> None:
+    work = staging / ".work"
+    work.mkdir(mode=PRIVATE_DIR)
+    stdin_copy = _copy_stdin(work) if STDIN in files else None
+    shards = plan_shards(files, input_options.read, options.jobs, stdin_copy)
+    task = Task(input_options, options, work)
+    # Every shard's records, or more (its lines): what the duplicate-id table must hold.
+    expected_ids = sum(shard.most_records or 0 for shard in shards)
+    merger = Merger(staging, task, result, on_record, expected_ids)
+    try:
+        for done in run_shards(shards, task, merger.validator):
+            merger.add(done)
+        merger.finish()
+    finally:
+        merger.close()  # also when writing failed: no file is left open
+    shutil.rmtree(work)
+
+
+def _copy_stdin(work: Path) -> str:
+    """Standard input, copied to a private file, so it can be read like any input file."""
+    path = work / "stdin"
+    with open_private(path) as handle:
+        shutil.copyfileobj(sys.stdin.buffer, handle, 1024 * 1024)
+    return str(path)

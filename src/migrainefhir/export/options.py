@@ -1,0 +1,86 @@
+"""What an export is asked to do (`ExportOptions`) and what it did (`ExportResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from migrainefhir.errors import UsageError
+from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM
+from migrainefhir.problems import Report
+
+FORMATS = ("ndjson", "transaction", "collection")
+
+
+WRITE_MODES = ("put", "conditional")
+
+
+VALIDATION_MODES = ("full", "fast")
+
+
+# Azure Health Data Services accepts at most 500 entries per bundle; HAPI and Google accept
+# more, so 500 suits the common servers (fhir-conventions.md section 3).
+DEFAULT_MAX_ENTRIES = 500
+
+
+# The Bulk Data IG's own example limit (STU2 "Server Capability Documentation").
+DEFAULT_MAX_FILE_RESOURCES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    out: Path
+    export_time: datetime
+    format: str = "ndjson"
+    source_system: str = DEFAULT_SOURCE_SYSTEM
+    since: datetime | None = None
+    write_mode: str = "put"
+    max_entries: int = DEFAULT_MAX_ENTRIES
+    max_file_resources: int = DEFAULT_MAX_FILE_RESOURCES
+    gzip: bool = False
+    strict: bool = False
+    base_url: str | None = None
+    jobs: int = 1
+    validation: str = "full"
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise UsageError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        if self.write_mode not in WRITE_MODES:
+            raise UsageError(f"unknown write mode {self.write_mode!r}")
+        if self.max_entries < 2:
+            raise UsageError("--max-entries must be at least 2")
+        if self.max_file_resources < 1:
+            raise UsageError("--max-file-resources must be at least 1")
+        if self.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        if self.validation not in VALIDATION_MODES:
+            raise UsageError(f"unknown validation mode {self.validation!r}; choose full or fast")
+
+
+@dataclass(slots=True)
+class ExportResult:
+    report: Report
+    resources: dict[str, int] = field(default_factory=dict)
+    written: bool = True
+
+    def summary(self) -> dict[str, Any]:
+        counts = self.report.counts
+        return {
+            "records_read": counts.total_read,
+            "records_exported": counts.total_accepted,
+            "records_rejected": counts.total_rejected,
+            "records_skipped": counts.total_skipped,
+            "by_record_type": {
+                kind: {
+                    "read": counts.read.get(kind, 0),
+                    "exported": counts.accepted.get(kind, 0),
+                    "rejected": counts.rejected.get(kind, 0),
+                    "skipped": counts.skipped.get(kind, 0),
+                }
+                for kind in sorted(counts.read)
+            },
+            "resources": dict(sorted(self.resources.items())),
+        }

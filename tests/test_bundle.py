@@ -119,3 +119,19 @@ def test_conditional_mode_writes_provenance_by_id_as_it_has_no_identifier() -> N
         "method": "PUT",
         "url": f"Provenance/{provenance['id']}",
     }
+
+
+def test_conditional_entries_carry_no_id_and_references_name_their_fullurls() -> None:
+    # R4 http.html#cond-update: a body id that differs from the one match is a 400, and a server
+    # may refuse a client id when nothing matches; the server settles each id itself.
+    given = resources()
+    bundle = transaction_bundle(given, "t-1", TIMESTAMP, write_mode="conditional")
+    for entry, resource in zip(bundle["entry"], given, strict=True):
+        assert entry["fullUrl"] == f"urn:uuid:{resource['id']}"
+        if entry["request"]["url"].startswith("Provenance/"):
+            assert entry["resource"]["id"] == resource["id"]
+        else:
+            assert "id" not in entry["resource"]
+    observation = bundle["entry"][1]["resource"]
+    assert observation["subject"] == {"reference": f"urn:uuid:{given[0]['id']}"}
+    assert all("id" in resource for resource in given)  # the inputs are not modified

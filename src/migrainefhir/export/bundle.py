@@ -22,7 +22,8 @@ from migrainefhir.convert.context import fhir_instant_utc
 
 # put: PUT Type/id with our deterministic ids. conditional: PUT Type?identifier=system|value
 # (conditional update on the business identifier), for servers that should match on the source
-# system's ids; Provenance has no identifier in R4, so it is always written by id.
+# system's ids; such an entry's resource carries no id (below); Provenance has no identifier in
+# R4, so it is always written by id.
 WRITE_MODES = ("put", "conditional")
 
 
@@ -45,10 +46,24 @@ def transaction_bundle(
     if write_mode not in WRITE_MODES:
         raise ValueError(f"unknown write mode {write_mode!r}; expected one of {WRITE_MODES}")
     entries = [
-        {"fullUrl": url, "resource": resource, "request": _request(resource, write_mode)}
+        _without_id_if_conditional(
+            {"fullUrl": url, "resource": resource, "request": _request(resource, write_mode)}
+        )
         for url, resource in _prepared(resources)
     ]
     return _bundle("transaction", bundle_id, timestamp, entries)
+
+
+def _without_id_if_conditional(entry: dict[str, Any]) -> dict[str, Any]:
+    """A conditional update's resource without its `id`: the server decides which resource it
+    is. R4 http.html#cond-update: one match and an id in the body that differs from the match's
+    is 400, and with no match a server may refuse a client id (Medplum: "Cannot provide ID for
+    create by update"). The entry keeps its `urn:uuid:` fullUrl, which the other entries'
+    references name, so the server rewrites them to the id it settles on."""
+    if "?" not in entry["request"]["url"]:
+        return entry
+    resource = {key: value for key, value in entry["resource"].items() if key != "id"}
+    return {**entry, "resource": resource}
 
 
 def _request(resource: Mapping[str, Any], write_mode: str) -> dict[str, str]:

@@ -254,6 +254,17 @@ class FhirServer:
         """The router's transaction mode (README: Transactions); off after a reset."""
         self.control("transactions", enabled=enabled)
 
+    def register_smart_client(
+        self, client_id: str, public_key_pem: str, *, expires_in: int = 300
+    ) -> None:
+        """SMART Backend Services: the token endpoint accepts assertions of this client signed
+        with the key; each token it issues becomes the bearer token FHIR requests need."""
+        self.control("smart", client_id=client_id, public_key=public_key_pem, expires_in=expires_in)
+
+    def tokens_issued(self) -> dict[str, Any]:
+        """{"issued": n, "scopes": [...]}: the token endpoint's answers since the reset."""
+        return self.control("smart", method="GET")
+
     def requests(self) -> list[dict[str, Any]]:
         """Every FHIR request since the last reset: method, url (after the base), status."""
         log: list[dict[str, Any]] = self.control("requests", method="GET")["requests"]

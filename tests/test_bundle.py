@@ -13,7 +13,7 @@ from migrainefhir import ids
 from migrainefhir.convert import convert_record, patient_stub
 from migrainefhir.export.bundle import collection_bundle, transaction_bundle
 from tests.convert_helpers import model_validate, walk
-from tests.convert_records import CTX, attack_entry
+from tests.convert_records import CTX, attack_entry, completed_session
 from tests.fhir_r4_elements import R4_ELEMENTS
 
 TIMESTAMP = datetime(2026, 3, 5, 3, 0, tzinfo=UTC)
@@ -135,3 +135,19 @@ def test_conditional_entries_carry_no_id_and_references_name_their_fullurls() ->
     observation = bundle["entry"][1]["resource"]
     assert observation["subject"] == {"reference": f"urn:uuid:{given[0]['id']}"}
     assert all("id" in resource for resource in given)  # the inputs are not modified
+
+
+def test_conditional_mode_writes_adverse_events_by_id_as_r4_cannot_search_their_identifier() -> (
+    None
+):
+    # R4 AdverseEvent has an identifier but no `identifier` search parameter (R5 adds one): a
+    # conditional update on it matches nothing, and each replay would create another.
+    given = convert_record(completed_session(), CTX)
+    bundle = transaction_bundle(given, "t-1", TIMESTAMP, write_mode="conditional")
+    events = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "AdverseEvent"]
+    assert events
+    for entry in events:
+        assert entry["request"] == {
+            "method": "PUT",
+            "url": f"AdverseEvent/{entry['resource']['id']}",
+        }

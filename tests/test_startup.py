@@ -8,7 +8,17 @@ import sys
 
 import pytest
 
-HEAVY = ("fhir", "fhir_core", "pydantic", "jsonschema", "jsonschema_rs", "orjson")
+HEAVY = (
+    "fhir",
+    "fhir_core",
+    "pydantic",
+    "jsonschema",
+    "jsonschema_rs",
+    "orjson",
+    "httpx",
+    "jwt",
+    "cryptography",
+)
 
 PROBE = """
 import json, sys
@@ -22,7 +32,9 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["export", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["--version"], ["export", "--help"], ["push", "--help"]]
+)
 def test_help_and_version_import_no_heavy_module(args: list[str]) -> None:
     done = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(args)],

@@ -475,6 +475,228 @@ def validate(
     sys.exit(ExitCode.OK if report.ok else ExitCode.PROBLEMS)
 
 
+@cli.command()
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
+@click.option(
+    "--server",
+    required=True,
+    metavar="URL",
+    help="The FHIR server's base URL (https; plain http only to a loopback address unless "
+    "--allow-http).",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Patients sent at once (each patient's Bundles always go in order).",
+)
+@click.option(
+    "--force", is_flag=True, help="Send again the Bundles the journal says this server accepted."
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read the server's /metadata (FHIR 4.0.x, transaction) and say what would be sent.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="A bearer token in a file only its owner can read.",
+)
+@click.option("--client-id", help="SMART Backend Services: the client id (with --private-key).")
+@click.option(
+    "--private-key",
+    type=click.Path(dir_okay=False),
+    help="SMART Backend Services: the client's PEM private key (RSA for RS384, EC P-384 for "
+    "ES384), a file only its owner can read.",
+)
+@click.option(
+    "--scope",
+    default="system/*.cruds",
+    show_default=True,
+    help="SMART Backend Services: the scopes asked for.",
+)
+@click.option("--key-id", help="SMART: the kid of the key (default: its RFC 7638 thumbprint).")
+@click.option(
+    "--ca-bundle",
+    type=click.Path(dir_okay=False),
+    help="PEM file of the certificate authorities to trust (TLS is always verified).",
+)
+@click.option("--allow-http", is_flag=True, help="Allow plain http to a non-loopback address.")
+@click.option("--proxy", metavar="URL", help="HTTP(S) proxy (none is taken from the environment).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for an answer to one request.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Attempts of one request before the push stops (exit 3).",
+)
+@click.option(
+    "--retry-delay",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds of the first backoff (doubled each attempt, with jitter) when the server "
+    "gives no Retry-After.",
+)
+@click.option(
+    "--max-retry-time",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Seconds one request may spend in retries before the push stops (exit 3).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
+def push(
+    folder: str,
+    server: str,
+    jobs: int,
+    force: bool,
+    dry_run: bool,
+    token_file: str | None,
+    client_id: str | None,
+    private_key: str | None,
+    scope: str,
+    key_id: str | None,
+    ca_bundle: str | None,
+    allow_http: bool,
+    proxy: str | None,
+    timeout: float,
+    max_attempts: int,
+    retry_delay: float,
+    max_retry_time: float,
+    quiet: bool,
+) -> None:
+    """Send a transaction export (export --format transaction) to a FHIR server.
+
+    Each patient's Bundles go in order, --jobs patients at a time; every entry's status is
+    checked. Retries 408, 429, 5xx, time-outs and broken connections with backoff (honouring
+    Retry-After). DIR/push-journal.ndjson records each Bundle the server accepted, so a re-run
+    skips them (--force sends them again); DIR/push-summary.json says what happened. Tokens
+    and keys are never printed.
+
+    Exit codes: 0 every Bundle accepted, 1 some refused (their OperationOutcomes are in
+    push-summary.json), 2 usage, 3 server unreachable, authentication failed or interrupted
+    (run again to resume).
+    """
+    from migrainefhir.deliver.push import PushOptions
+    from migrainefhir.deliver.push import push as run_push
+    from migrainefhir.deliver.transport import RetryPolicy, TransportOptions, check_server_url
+
+    if (client_id is None) != (private_key is None):
+        raise click.UsageError("--client-id and --private-key go together")
+    if token_file is not None and client_id is not None:
+        raise click.UsageError("--token-file or SMART (--client-id, --private-key), not both")
+    progress = _push_progress(quiet)
+    try:
+        base = check_server_url(server, allow_http)
+        if proxy is not None:
+            check_server_url(proxy, allow_http)
+        credentials = _push_credentials(
+            token_file, client_id, private_key, scope, key_id, allow_http
+        )
+        options = PushOptions(
+            folder=Path(folder),
+            server=base,
+            jobs=jobs,
+            force=force,
+            dry_run=dry_run,
+            policy=RetryPolicy(
+                max_attempts=max_attempts, base_delay=retry_delay, max_time=max_retry_time
+            ),
+            transport=TransportOptions(timeout=timeout, ca_bundle=ca_bundle, proxy=proxy),
+        )
+        retry = None if quiet else (lambda text: click.echo(f"\r\033[K{text}", err=True))
+        result = run_push(options, credentials, progress, retry)
+    except MigraineFhirError as error:
+        _clear_progress(progress)
+        _fail(error)
+    except KeyboardInterrupt:
+        click.echo("\nmigrainefhir: interrupted; run the same push again to resume", err=True)
+        sys.exit(ExitCode.UNREADABLE)
+    if not quiet:
+        _clear_progress(progress)
+        for line in _push_summary_lines(result):
+            click.echo(line, err=True)
+    sys.exit(ExitCode.PROBLEMS if result.refused else ExitCode.OK)
+
+
+def _push_credentials(
+    token_file: str | None,
+    client_id: str | None,
+    private_key: str | None,
+    scope: str,
+    key_id: str | None,
+    allow_http: bool,
+) -> Any:
+    from migrainefhir.deliver.credentials import BearerToken, SmartBackend
+    from migrainefhir.deliver.transport import NoCredentials
+
+    if token_file is not None:
+        return BearerToken(token_file)
+    if client_id is not None and private_key is not None:
+        return SmartBackend(client_id, private_key, scope, key_id, allow_http)
+    return NoCredentials()
+
+
+def _push_progress(quiet: bool) -> Callable[[Any], None] | None:
+    """Bundles and entries done of the total, rate and time left, on a terminal only."""
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(progress: Any) -> None:
+        click.echo(f"\r\033[K{progress.line()}", err=True, nl=False)
+
+    return show
+
+
+def _push_summary_lines(result: Any) -> list[str]:
+    """The closing summary: counts, and where each refused Bundle failed (status, issue code,
+    FHIRPath; never the server's free text, which may quote data)."""
+    if result.dry_run:
+        to_send = result.bundles - result.skipped
+        return [
+            f"dry run: {result.server} speaks FHIR {result.fhir_version} and takes transactions",
+            f"would send {to_send} of {result.bundles} Bundles ({result.skipped} already "
+            f"accepted by this server, per the journal), {result.entries:,} entries in all",
+        ]
+    lines = [
+        f"pushed to {result.server}: {result.bundles} Bundles, {result.accepted} accepted, "
+        f"{result.skipped} skipped (accepted before), {result.refused} refused; "
+        f"{result.entries_sent:,} entries sent and accepted in {result.seconds:.1f} s",
+    ]
+    for refusal in result.refusals:
+        if not refusal.entries:
+            lines.append(f"refused: {refusal.file}: {refusal.status}{_issue(refusal.outcome)}")
+        for entry in refusal.entries:
+            lines.append(
+                f"refused: {refusal.file} entry {entry['index']} ({entry['method']} "
+                f"{entry['type']}): {entry['status']}{_issue(entry['outcome'])}"
+            )
+    if result.refusals:
+        lines.append("the server's OperationOutcomes are in push-summary.json")
+    return lines
+
+
+def _issue(outcome: Any) -> str:
+    issues = outcome.get("issue") if isinstance(outcome, dict) else None
+    if not isinstance(issues, list) or not issues or not isinstance(issues[0], dict):
+        return ""
+    first = issues[0]
+    where = first.get("expression") or first.get("location") or []
+    at = f" at {', '.join(map(str, where))}" if isinstance(where, list) and where else ""
+    return f" ({first.get('code', '?')}{at})"
+
+
 def _progress_printer(quiet: bool) -> Callable[[int], None] | None:
     """A record counter on stderr, only on a terminal (a nightly job's log stays clean)."""
     if quiet or not sys.stderr.isatty():

@@ -6,6 +6,7 @@
 // (observed, not assumed) is in README.md; fault injection is under /__control/.
 'use strict';
 
+const crypto = require('node:crypto');
 const http = require('node:http');
 const { deepClone, getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, validateResource } =
   require('@medplum/core');
@@ -15,6 +16,8 @@ const { FhirRouter, MemoryRepository } = require('@medplum/fhir-router');
 const HOST = '127.0.0.1';
 const BASE_PATH = '/fhir/R4';
 const CONTROL_PATH = '/__control/';
+const SMART_PATH = `${BASE_PATH}/.well-known/smart-configuration`;
+const TOKEN_PATH = '/__auth/token';
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
 // The R4 (4.0.1) definitions Medplum ships: data types and resources for validation (and for
@@ -55,6 +58,7 @@ function freshState() {
     token: null, // bearer token every FHIR request but GET /metadata must carry
     transactions: false, // the router's config.transactions (README: "Transactions")
     requests: [], // {method, url, status} of every FHIR request, for the tests to count
+    smart: null, // SMART Backend Services client: {clientId, publicKey, expiresIn, issued, jtis}
   };
 }
 
@@ -213,6 +217,78 @@ async function handleFhir(req, res, url, text) {
   return send(res, status, body, headers);
 }
 
+// SMART Backend Services (hl7.org/fhir/smart-app-launch/backend-services.html), for tests of
+// a client's authentication: discovery, and a token endpoint that checks the client assertion
+// (a JWT signed RS384 or ES384) against the public key a test registered with /__control/smart.
+// A token it issues becomes the bearer token FHIR requests need (as /__control/auth sets it).
+function smartConfiguration(origin) {
+  return {
+    token_endpoint: `${origin}${TOKEN_PATH}`,
+    grant_types_supported: ['client_credentials'],
+    token_endpoint_auth_methods_supported: ['private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
+    scopes_supported: ['system/*.cruds', 'system/*.rs'],
+    capabilities: ['client-confidential-asymmetric'],
+  };
+}
+
+function base64urlJson(part) {
+  return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+}
+
+// The reason the assertion is refused, or null when it is good.
+function assertionProblem(assertion, origin) {
+  const smart = state.smart;
+  const parts = String(assertion ?? '').split('.');
+  if (parts.length !== 3) return 'client_assertion is not a JWS';
+  let header;
+  let claims;
+  try {
+    header = base64urlJson(parts[0]);
+    claims = base64urlJson(parts[1]);
+  } catch {
+    return 'client_assertion is not JSON';
+  }
+  const signed = Buffer.from(`${parts[0]}.${parts[1]}`);
+  const signature = Buffer.from(parts[2], 'base64url');
+  let good = false;
+  if (header.alg === 'RS384') {
+    good = crypto.verify('sha384', signed, smart.publicKey, signature);
+  } else if (header.alg === 'ES384') {
+    good = crypto.verify('sha384', signed, { key: smart.publicKey, dsaEncoding: 'ieee-p1363' }, signature);
+  } else {
+    return `alg ${header.alg} not supported`;
+  }
+  if (!good) return 'bad signature';
+  const now = Date.now() / 1000;
+  if (claims.iss !== smart.clientId || claims.sub !== smart.clientId) return 'iss and sub must be the client id';
+  if (claims.aud !== `${origin}${TOKEN_PATH}`) return 'aud is not the token endpoint';
+  if (typeof claims.exp !== 'number' || claims.exp < now || claims.exp > now + 300) return 'exp missing, past or over 5 minutes away';
+  if (typeof claims.jti !== 'string' || smart.jtis.has(claims.jti)) return 'jti missing or used before';
+  smart.jtis.add(claims.jti);
+  return null;
+}
+
+function handleToken(req, res, text, origin) {
+  const form = new URLSearchParams(text);
+  const refuse = (error, description) =>
+    send(res, 400, { error, error_description: description }, { 'Cache-Control': 'no-store' }, 'application/json');
+  if (!state.smart) return refuse('invalid_client', 'no SMART client registered');
+  if (req.method !== 'POST' || form.get('grant_type') !== 'client_credentials') {
+    return refuse('unsupported_grant_type', 'POST grant_type=client_credentials');
+  }
+  if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
+    return refuse('invalid_request', 'client_assertion_type');
+  }
+  const problem = assertionProblem(form.get('client_assertion'), origin);
+  if (problem) return refuse('invalid_client', problem);
+  state.token = crypto.randomBytes(24).toString('hex');
+  state.smart.issued += 1;
+  state.smart.scopes.push(form.get('scope'));
+  const answer = { access_token: state.token, token_type: 'bearer', expires_in: state.smart.expiresIn, scope: form.get('scope') };
+  return send(res, 200, answer, { 'Cache-Control': 'no-store' }, 'application/json');
+}
+
 // Test control: POST /__control/NAME with a JSON body; answers {"ok": true, ...}.
 function handleControl(req, res, name, text) {
   let args = {};
@@ -237,6 +313,18 @@ function handleControl(req, res, name, text) {
     state.token = args.token || null;
   } else if (key === 'POST transactions' && typeof args.enabled === 'boolean') {
     state.transactions = args.enabled;
+  } else if (key === 'POST smart' && typeof args.client_id === 'string' && typeof args.public_key === 'string') {
+    state.smart = {
+      clientId: args.client_id,
+      publicKey: crypto.createPublicKey(args.public_key),
+      expiresIn: Number.isInteger(args.expires_in) ? args.expires_in : 300,
+      issued: 0,
+      scopes: [],
+      jtis: new Set(),
+    };
+  } else if (key === 'GET smart') {
+    const { issued = 0, scopes = [] } = state.smart ?? {};
+    return send(res, 200, { ok: true, issued, scopes, token: state.smart ? state.token : null }, {}, 'application/json');
   } else if (key === 'GET requests') {
     return send(res, 200, { ok: true, requests: state.requests }, {}, 'application/json');
   } else {
@@ -251,6 +339,13 @@ const server = http.createServer(async (req, res) => {
     const text = await readBody(req);
     if (url.pathname.startsWith(CONTROL_PATH)) {
       return handleControl(req, res, url.pathname.slice(CONTROL_PATH.length), text);
+    }
+    const origin = `http://${HOST}:${server.address().port}`;
+    if (url.pathname === SMART_PATH && req.method === 'GET') {
+      return send(res, 200, smartConfiguration(origin), {}, 'application/json');
+    }
+    if (url.pathname === TOKEN_PATH) {
+      return handleToken(req, res, text, origin);
     }
     if (url.pathname === BASE_PATH || url.pathname.startsWith(`${BASE_PATH}/`)) {
       return await handleFhir(req, res, url, text);

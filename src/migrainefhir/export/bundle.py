@@ -25,6 +25,10 @@ from migrainefhir.convert.context import fhir_instant_utc
 # system's ids; such an entry's resource carries no id (below); Provenance has no identifier in
 # R4, so it is always written by id.
 WRITE_MODES = ("put", "conditional")
+# Types R4 gives no `identifier` search parameter (search-parameters.json of 4.0.1; AdverseEvent
+# gets one in R5): a conditional URL on it would match nothing (or be refused), so a replay
+# would create a duplicate. These are written by id in conditional mode too, as Provenance is.
+NOT_SEARCHABLE_BY_IDENTIFIER = frozenset({"AdverseEvent", "Provenance"})
 
 
 def collection_bundle(
@@ -69,7 +73,7 @@ def _without_id_if_conditional(entry: dict[str, Any]) -> dict[str, Any]:
 def _request(resource: Mapping[str, Any], write_mode: str) -> dict[str, str]:
     kind = resource["resourceType"]
     identifier = _business_identifier(resource)
-    if write_mode == "put" or identifier is None:
+    if write_mode == "put" or identifier is None or kind in NOT_SEARCHABLE_BY_IDENTIFIER:
         return {"method": "PUT", "url": f"{kind}/{resource['id']}"}
     token = f"{quote(identifier['system'], safe=':/')}|{quote(identifier['value'], safe='')}"
     return {"method": "PUT", "url": f"{kind}?identifier={token}"}

@@ -562,3 +562,52 @@ def test_tokens_and_keys_are_never_printed_or_written(server: FhirServer, tmp_pa
     for secret in ("S3CRET-TOKEN-9f2b", "S3CRET-WRONG-1c4d", issued, body):
         assert secret not in said
         assert secret.encode() not in written
+
+
+# -- 4: a corrected record leaves nothing stale -------------------------------------------------
+
+ATTACK_ONLY = ("onset", "end", "duration_minutes", "severity", "severity_category",
+               "laterality", "medications", "disability")  # fmt: skip
+
+
+def corrected(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same records after corrections at the source: an attack lost its medication and a
+    symptom, another attack day turned out headache-free, a session lost a vital sign."""
+    fixed = copy.deepcopy(items)
+    lost_some = next(r for r in fixed if r.get("entry_id") == "pt-000001-20251010")
+    del lost_some["medications"]
+    lost_some["symptoms"] = lost_some["symptoms"][:-1]
+    free = next(r for r in fixed if r.get("entry_id") == "pt-000001-20251011")
+    for name in ATTACK_ONLY:
+        free.pop(name, None)
+    free["headache"] = False
+    session = next(r for r in fixed if r.get("record_type") == "ketamine-session")
+    session["vitals"] = session["vitals"][:-1]
+    return fixed
+
+
+@pytest.mark.parametrize("write_mode", ["put", "conditional"])
+def test_a_corrected_record_leaves_nothing_stale(
+    server: FhirServer, tmp_path: Path, write_mode: str
+) -> None:
+    patient, _, free_day, attack, attack_2, *_, session, _ = records()
+    first = [patient, free_day, attack, attack_2, session]
+    old = export(tmp_path, "old", first, "--write-mode", write_mode)
+    assert push(old, server).exit_code == 0
+    new = export(tmp_path, "new", corrected(first), "--write-mode", write_mode,
+                 "--previous", str(old))  # fmt: skip
+    deleted = json.loads((new / "summary.json").read_text())["deleted"]
+    # The first attack's medication and the symptom it lost, the second attack's medication (a
+    # headache-free day keeps its symptoms), the four measurements of the lost vital sign.
+    assert deleted == {"MedicationStatement": 2, "Observation": 5}
+    assert (new / "bundles" / "deleted-001.json").exists()
+    result = push(new, server)
+    assert result.exit_code == 0, result.stderr
+    types = sorted({*summary_counts(old), *summary_counts(new)})
+    on_server = stored(server, types)
+    assert counts_on(server, types) == {t: summary_counts(new).get(t, 0) for t in types}
+    if write_mode == "put":
+        assert set(on_server) == set(exported_resources(new))
+    # A second push of the corrected export: the deletes find nothing, which is done too.
+    assert push(new, server, "--force").exit_code == 0
+    assert counts_on(server, types) == {t: summary_counts(new).get(t, 0) for t in types}

@@ -287,6 +287,13 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 @click.option("--gzip", is_flag=True, help="ndjson only: write .ndjson.gz files.")
 @click.option("--base-url", help="ndjson only: make manifest urls absolute under this URL.")
 @click.option("--since", callback=_since, metavar="TIME", help="Only records recorded at or after.")
+@click.option(
+    "--previous",
+    type=click.Path(file_okay=False),
+    metavar="OLD_DIR",
+    help="transaction and ndjson: the previous export of this source (may be --out itself); "
+    "what a record exported again no longer has is deleted (docs/mapping.md).",
+)
 @click.option("--strict", is_flag=True, help="Write nothing if any record is rejected.")
 @click.option(
     "--jobs",
@@ -331,6 +338,7 @@ def export(
     gzip: bool,
     base_url: str | None,
     since: datetime | None,
+    previous: str | None,
     timestamp: str | None,
     strict: bool,
     jobs: int,
@@ -367,6 +375,7 @@ def export(
             base_url=base_url,
             jobs=jobs,
             validation=validation,
+            previous=None if previous is None else Path(previous),
         )
         inputs_read = _input_options(input_format, record_type, timezone, key_file)
         result = run_export(inputs, inputs_read, options, progress)

@@ -75,8 +75,29 @@ def _request(resource: Mapping[str, Any], write_mode: str) -> dict[str, str]:
     identifier = _business_identifier(resource)
     if write_mode == "put" or identifier is None or kind in NOT_SEARCHABLE_BY_IDENTIFIER:
         return {"method": "PUT", "url": f"{kind}/{resource['id']}"}
+    return {"method": "PUT", "url": _identifier_url(kind, identifier)}
+
+
+def _identifier_url(kind: str, identifier: Mapping[str, str]) -> str:
     token = f"{quote(identifier['system'], safe=':/')}|{quote(identifier['value'], safe='')}"
-    return {"method": "PUT", "url": f"{kind}?identifier={token}"}
+    return f"{kind}?identifier={token}"
+
+
+def delete_entry(resource: Mapping[str, Any], write_mode: str) -> dict[str, Any]:
+    """A DELETE entry for a resource an earlier export wrote (export --previous), addressed as
+    that export wrote it: by id, or in conditional mode by its business identifier."""
+    kind = resource["resourceType"]
+    identifier = _business_identifier(resource)
+    if write_mode == "put" or identifier is None or kind in NOT_SEARCHABLE_BY_IDENTIFIER:
+        return {"request": {"method": "DELETE", "url": f"{kind}/{resource['id']}"}}
+    return {"request": {"method": "DELETE", "url": _identifier_url(kind, identifier)}}
+
+
+def deletion_bundle(
+    entries: list[dict[str, Any]], bundle_id: str, timestamp: datetime
+) -> dict[str, Any]:
+    """A `transaction` Bundle of DELETE entries (Bulk Data's `deleted` files hold these too)."""
+    return _bundle("transaction", bundle_id, timestamp, entries)
 
 
 def _business_identifier(resource: Mapping[str, Any]) -> dict[str, str] | None:

@@ -28,10 +28,17 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from migrainefhir.export.deletions import check_previous, write_deletions
 from migrainefhir.export.merge import Merger
 from migrainefhir.export.options import ExportOptions, ExportResult
-from migrainefhir.export.output import PRIVATE_DIR, open_private, staged_directory
+from migrainefhir.export.output import (
+    PRIVATE_DIR,
+    open_private,
+    staged_directory,
+    write_private,
+)
 from migrainefhir.export.shards import input_files, plan_shards
+from migrainefhir.export.sinks import dumps_pretty
 from migrainefhir.export.worker import Task, run_shards
 from migrainefhir.input.intake import InputOptions
 from migrainefhir.input.readers import STDIN
@@ -50,6 +57,8 @@ def export(
 ) -> ExportResult:
     """Export every input record; returns what happened. Writes nothing else than options.out."""
     files = input_files(paths, input_options.read)  # unreadable paths fail before any output
+    if options.previous is not None:
+        check_previous(options.previous, options)
     result = ExportResult(Report())
     try:
         with staged_directory(options.out) as staging:
@@ -84,6 +93,10 @@ def _export_into(
     finally:
         merger.close()  # also when writing failed: no file is left open
     shutil.rmtree(work)
+    if options.previous is not None:
+        key = f"{options.source_system}|{options.format}"
+        result.deleted = write_deletions(staging, options.previous, options, key)
+        write_private(staging / "summary.json", dumps_pretty(result.summary()))
 
 
 def _copy_stdin(work: Path) -> str:

@@ -44,6 +44,7 @@ class ExportOptions:
     base_url: str | None = None
     jobs: int = 1
     validation: str = "full"
+    previous: Path | None = None  # --previous: an earlier export to delete what is gone from
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -65,6 +66,7 @@ class ExportResult:
     report: Report
     resources: dict[str, int] = field(default_factory=dict)
     written: bool = True
+    deleted: dict[str, int] | None = None  # with --previous: DELETE entries per type
 
     def summary(self) -> dict[str, Any]:
         counts = self.report.counts
@@ -83,4 +85,4 @@ class ExportResult:
                 for kind in sorted(counts.read)
             },
             "resources": dict(sorted(self.resources.items())),
-        }
+        } | ({} if self.deleted is None else {"deleted": self.deleted})

@@ -58,8 +58,10 @@ class Journal:
         line = json.dumps(item, separators=(",", ":")).encode() + b"\n"
         with self._lock:
             if self._handle is None:
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
                 self._handle = os.fdopen(fd, "ab")
+                if _ends_unfinished(fd):
+                    line = b"\n" + line  # close a line cut off by a kill, keep ours whole
             self._handle.write(line)
             self._handle.flush()
             os.fsync(self._handle.fileno())
@@ -71,3 +73,8 @@ class Journal:
             if self._handle is not None:
                 self._handle.close()
                 self._handle = None
+
+
+def _ends_unfinished(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"

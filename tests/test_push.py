@@ -637,3 +637,95 @@ def test_a_later_export_without_the_patient_record_leaves_the_patient_whole(
     after = stored(server, ["Patient"])
     assert list(after) == [key]
     assert without_server_meta(after[key]) == without_server_meta(before)
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real HTTPS server on 127.0.0.1 with a self-signed certificate, answering /metadata
+    like the FHIR server does (enough for --dry-run): the base URL and the certificate file."""
+    import http.server
+    import ipaddress
+    import ssl
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "migrainefhir test CA")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file = tmp_path / "ca.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file = private_file(
+        tmp_path / "tls-key.pem",
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    statement = json.dumps(
+        {
+            "resourceType": "CapabilityStatement",
+            "fhirVersion": "4.0.1",
+            "rest": [{"mode": "server", "interaction": [{"code": "transaction"}]}],
+        }
+    ).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body = (200, statement) if self.path == "/fhir/metadata" else (404, b"{}")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}/fhir", cert_file
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def test_tls_is_verified_and_a_ca_bundle_makes_a_private_ca_trusted(
+    tls_server: tuple[str, Path], tmp_path: Path
+) -> None:
+    base, ca = tls_server
+    out = export(tmp_path, "out", records()[:3])
+    refused = invoke("push", str(out), "--server", base, "--dry-run", *FAST_RETRIES)
+    assert refused.exit_code == 3
+    assert "TLS certificate is not trusted" in refused.stderr and "--ca-bundle" in refused.stderr
+    trusted = invoke("push", str(out), "--server", base, "--dry-run", "--ca-bundle", str(ca))
+    assert trusted.exit_code == 0, trusted.stderr
+    assert "speaks FHIR 4.0.1 and takes transactions" in trusted.stderr

@@ -514,7 +514,11 @@ def validate(
     type=click.Path(dir_okay=False),
     help="A bearer token in a file only its owner can read.",
 )
-@click.option("--client-id", help="SMART Backend Services: the client id (with --private-key).")
+@click.option(
+    "--client-id",
+    metavar="ID",
+    help="SMART Backend Services: the client id (with --private-key).",
+)
 @click.option(
     "--private-key",
     type=click.Path(dir_okay=False),
@@ -593,6 +597,9 @@ def push(
     skips them (--force sends them again); DIR/push-summary.json says what happened. Tokens
     and keys are never printed.
 
+    Only transaction exports are pushed (an NDJSON export is for the server's bulk $import);
+    with export --previous, its DELETE Bundles go too.
+
     Exit codes: 0 every Bundle accepted, 1 some refused (their OperationOutcomes are in
     push-summary.json), 2 usage, 3 server unreachable, authentication failed or interrupted
     (run again to resume).
@@ -608,8 +615,8 @@ def push(
     progress = _push_progress(quiet)
     try:
         base = check_server_url(server, allow_http)
-        if proxy is not None:
-            check_server_url(proxy, allow_http)
+        if proxy is not None and not proxy.startswith(("http://", "https://")):
+            raise click.BadParameter("an http:// or https:// URL", param_hint="--proxy")
         credentials = _push_credentials(
             token_file, client_id, private_key, scope, key_id, allow_http
         )

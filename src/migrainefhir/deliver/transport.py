@@ -214,6 +214,11 @@ class Transport:
             except httpx.TimeoutException:
                 reason = "timed out"
             except httpx.TransportError as exc:
+                if _certificate_refused(exc):  # no retry changes that
+                    raise ServerUnavailable(
+                        f"{what}: the server's TLS certificate is not trusted (for a private "
+                        "certificate authority, give its certificate with --ca-bundle)"
+                    ) from None
                 reason = _transport_reason(exc)
             else:
                 status = response.status_code
@@ -247,6 +252,15 @@ class Transport:
 def _without_query(url: str) -> str:
     """The URL as messages show it: no query (a conditional URL holds identifier values)."""
     return url.partition("?")[0]
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _transport_reason(exc: httpx.TransportError) -> str:

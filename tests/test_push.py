@@ -10,13 +10,16 @@ entry statuses instead of a rollback) are in tools/fhir-server/README.md.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import http.server
 import json
 import os
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -646,10 +649,8 @@ def test_a_later_export_without_the_patient_record_leaves_the_patient_whole(
 def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A real HTTPS server on 127.0.0.1 with a self-signed certificate, answering /metadata
     like the FHIR server does (enough for --dry-run): the base URL and the certificate file."""
-    import http.server
     import ipaddress
     import ssl
-    import threading
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -684,34 +685,45 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             serialization.NoEncryption(),
         ),
     )
-    statement = json.dumps(
-        {
-            "resourceType": "CapabilityStatement",
-            "fhirVersion": "4.0.1",
-            "rest": [{"mode": "server", "interaction": [{"code": "transaction"}]}],
-        }
-    ).encode()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    with metadata_server(CAPABILITIES, context) as base:
+        yield base, cert_file
+
+
+CAPABILITIES = {
+    "resourceType": "CapabilityStatement",
+    "fhirVersion": "4.0.1",
+    "rest": [{"mode": "server", "interaction": [{"code": "transaction"}]}],
+}
+
+
+@contextlib.contextmanager
+def metadata_server(statement: dict[str, Any], context: Any = None) -> Iterator[str]:
+    """A real HTTP(S) server on 127.0.0.1 that answers GET /fhir/metadata with `statement`
+    (all --dry-run asks); its base URL."""
+    body = json.dumps(statement).encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            status, body = (200, statement) if self.path == "/fhir/metadata" else (404, b"{}")
+            status, answer = (200, body) if self.path == "/fhir/metadata" else (404, b"{}")
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(answer)
 
         def log_message(self, *args: Any) -> None:
             pass
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    if context is not None:
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
+    scheme = "https" if context is not None else "http"
     try:
-        yield f"https://127.0.0.1:{httpd.server_address[1]}/fhir", cert_file
+        yield f"{scheme}://127.0.0.1:{httpd.server_address[1]}/fhir"
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -729,3 +741,21 @@ def test_tls_is_verified_and_a_ca_bundle_makes_a_private_ca_trusted(
     trusted = invoke("push", str(out), "--server", base, "--dry-run", "--ca-bundle", str(ca))
     assert trusted.exit_code == 0, trusted.stderr
     assert "speaks FHIR 4.0.1 and takes transactions" in trusted.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"fhirVersion": "3.0.2"}, "the server speaks FHIR 3.0.2; these Bundles are FHIR R4"),
+        ({"rest": [{"mode": "server", "interaction": [{"code": "batch"}]}]}, "no transaction"),
+    ],
+)
+def test_a_server_that_is_not_r4_or_takes_no_transactions_is_refused_before_sending(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    out = export(tmp_path, "out", records()[:3])
+    with metadata_server(CAPABILITIES | change) as base:
+        for extra in (["--dry-run"], []):
+            result = invoke("push", str(out), "--server", base, *extra)
+            assert result.exit_code == 3
+            assert message in result.stderr

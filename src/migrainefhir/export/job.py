@@ -18,7 +18,8 @@ workers.py runs the worker processes (and turns a killed worker into an error, n
 `jobs=1` runs the same worker code in the parent (no multiprocessing).
 
 Output is written into a staging folder and swapped in at the end (output.py), and is the same
-bytes for the same input and options.
+bytes for the same input and options. `--out` must be new, empty or a previous export, and
+never an input's folder (target.py): the swap deletes only what a previous export wrote.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from migrainefhir.export.merge import Merger
 from migrainefhir.export.options import ExportOptions, ExportResult
 from migrainefhir.export.output import PRIVATE_DIR, open_private, staged_directory
 from migrainefhir.export.shards import input_files, plan_shards
+from migrainefhir.export.target import checked_target
 from migrainefhir.export.worker import Task, run_shards
 from migrainefhir.input.intake import InputOptions
 from migrainefhir.input.readers import STDIN
@@ -50,9 +52,10 @@ def export(
 ) -> ExportResult:
     """Export every input record; returns what happened. Writes nothing else than options.out."""
     files = input_files(paths, input_options.read)  # unreadable paths fail before any output
+    target = checked_target(options.out, paths)  # never an input's folder, never foreign files
     result = ExportResult(Report())
     try:
-        with staged_directory(options.out) as staging:
+        with staged_directory(target) as staging:
             _export_into(staging, files, input_options, options, result, on_record)
             if options.strict and result.report.counts.total_rejected:
                 raise _StrictAbort

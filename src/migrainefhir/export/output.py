@@ -11,15 +11,28 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from migrainefhir.errors import OutputUnwritable
+from migrainefhir.export.target import (
+    MARKER,
+    PRIVATE_DIR,
+    PRIVATE_FILE,
+    STAGING_MARKER,
+    check_replaceable,
+    check_swappable,
+    is_empty,
+    listed,
+    make_private_parents,
+    marker_bytes,
+    output_lock,
+)
 
-PRIVATE_DIR = 0o700
-PRIVATE_FILE = 0o600
+__all__ = ["PRIVATE_DIR", "PRIVATE_FILE", "open_private", "staged_directory", "write_private"]
 
 
 def open_private(path: Path, compress: bool = False, buffer_size: int = -1) -> IO[bytes]:
@@ -82,62 +95,145 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _leftovers(target: Path, kind: str) -> list[Path]:
-    """Staging or previous folders of runs that were killed (their process is gone)."""
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|previous)-(?P<pid>[0-9]+)$")
+
+
+def _dead_runs(folder: Path, kind: str, name: str | None = None) -> list[Path]:
+    """`.NAME.KIND-PID` folders in `folder` (of any NAME, or only `name`) whose run is gone."""
     found = []
-    for path in sorted(target.parent.glob(f".{target.name}.{kind}-*")):
-        pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            found.append(path)
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    for path in entries:
+        match = _LEFTOVER.match(path.name)
+        if match is None or match["kind"] != kind or (name is not None and match["name"] != name):
+            continue
+        if path.is_symlink() or not path.is_dir() or _pid_alive(int(match["pid"])):
+            continue
+        found.append(path)
     return found
 
 
-def recover_interrupted_swap(target: Path) -> None:
-    """Clean up after runs that were killed.
+def _is_staging(path: Path) -> bool:
+    """A staging folder of ours: it holds the staging marker, or nothing at all (killed before
+    the marker was written)."""
+    try:
+        return (path / STAGING_MARKER).is_file() or is_empty(path)
+    except OSError:
+        return False
 
-    Killed while writing: its staging folder is removed. Killed between the two renames of a
-    swap: the target is missing and its previous output is put back.
+
+def remove_export(folder: Path) -> list[str]:
+    """Delete a previous export: only the files and folders its marker lists, the marker last.
+
+    Returns what is left (unlisted entries, which are never deleted); [] when the folder is
+    gone. A folder without a valid marker is left as it is.
     """
-    for staging in _leftovers(target, "staging"):
-        shutil.rmtree(staging, ignore_errors=True)
-    for previous in _leftovers(target, "previous"):
-        if target.exists():
-            shutil.rmtree(previous, ignore_errors=True)
+    found = listed(folder)
+    if found is None:
+        try:
+            folder.rmdir()  # an empty folder (the target was empty before the run)
+        except OSError:
+            return sorted(p.name for p in folder.iterdir())
+        return []
+    files, folders = found
+    for relative in files:
+        path = folder / relative
+        if path.is_symlink() or path.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    for relative in sorted(folders, key=lambda p: p.count("/"), reverse=True):
+        with contextlib.suppress(OSError):
+            (folder / relative).rmdir()  # only when empty: nothing unlisted goes
+    left = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.name != MARKER]
+    if left:
+        return sorted(left)
+    with contextlib.suppress(FileNotFoundError):
+        (folder / MARKER).unlink()
+    try:
+        folder.rmdir()
+    except OSError:
+        return sorted(p.name for p in folder.iterdir())
+    return []
+
+
+def clean_leftovers(target: Path) -> list[Path]:
+    """Clean up after runs that were killed, beside `target`; returns what was removed.
+
+    Any killed run's staging folder in the same parent folder is removed (whatever its output
+    folder's name). Killed between the two renames of this target's swap: the target is
+    missing and its previous output is put back (returned as not removed); when the target is
+    there, the previous output's own files are removed.
+    """
+    removed = []
+    for staging in _dead_runs(target.parent, "staging"):
+        if _is_staging(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+            if not staging.exists():
+                removed.append(staging)
+    for previous in _dead_runs(target.parent, "previous", target.name):
+        if target.exists() or target.is_symlink():
+            if remove_export(previous) == []:
+                removed.append(previous)
         else:
             previous.rename(target)
+    return removed
+
+
+def recover_interrupted_swap(target: Path) -> None:
+    """Clean up after runs that were killed (clean_leftovers)."""
+    clean_leftovers(target)
 
 
 @contextlib.contextmanager
 def staged_directory(target: Path) -> Iterator[Path]:
     """Yield a private staging folder; on success it replaces `target`, on failure it vanishes.
 
-    Raises OutputUnwritable when the staging folder cannot be created or swapped in (disk
-    full, permissions); the previous output is then intact.
+    `target` must be missing, empty or a previous export holding only what its marker lists
+    (else UsageError); only one run at a time writes it (else OutputBusy). Raises
+    OutputUnwritable when the staging folder cannot be created or swapped in (disk full,
+    permissions, a mount point); the previous output is then intact. The finished folder
+    holds the marker (target.MARKER) that lists everything in it.
     """
+    if target.is_symlink():
+        check_replaceable(target)  # refuses it
     target = target.resolve()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        recover_interrupted_swap(target)
+    make_private_parents(target)
+    with output_lock(target):
+        try:
+            recover_interrupted_swap(target)
+        except OSError as exc:
+            raise OutputUnwritable(f"cannot clean up beside {target}: {exc.strerror}") from exc
+        check_replaceable(target)
+        check_swappable(target)
         staging = _staging_name(target, "staging")
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir(mode=PRIVATE_DIR)
-        os.chmod(staging, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
-    except OSError as exc:
-        raise OutputUnwritable(f"cannot create output beside {target}: {exc.strerror}") from exc
-    try:
-        yield staging
-        _swap_in(staging, target)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise OutputUnwritable(f"cannot write output to {target}: {exc.strerror}") from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        try:
+            if staging.exists():
+                shutil.rmtree(staging)
+            staging.mkdir(mode=PRIVATE_DIR)
+            os.chmod(staging, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
+            write_private(staging / STAGING_MARKER, b"")
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise OutputUnwritable(f"cannot create output beside {target}: {exc.strerror}") from exc
+        try:
+            yield staging
+            (staging / STAGING_MARKER).unlink()
+            write_private(staging / MARKER, marker_bytes(staging))
+            check_replaceable(target)  # nothing was put into it while we worked
+            _swap_in(staging, target)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise OutputUnwritable(f"cannot write output to {target}: {exc.strerror}") from exc
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 def _swap_in(staging: Path, target: Path) -> None:
-    """Replace target by staging: rename the old one aside, rename the new one in, drop the old.
+    """Replace target by staging: rename the old one aside, rename the new one in, remove the
+    old one's files (only those its marker lists).
 
     A kill between the two renames leaves `.NAME.previous-PID`, which the next run restores
     (recover_interrupted_swap) before it starts.
@@ -147,4 +243,4 @@ def _swap_in(staging: Path, target: Path) -> None:
         target.rename(previous)
     staging.rename(target)
     if previous.exists():
-        shutil.rmtree(previous)
+        remove_export(previous)

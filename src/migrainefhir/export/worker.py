@@ -131,9 +131,10 @@ class ShardWorker:
             self._one(checked, (shard_number << 32) | ordinal, parts, result)
 
     def _to_convert(self, checked: CheckedRecord) -> Record | None:
-        """The record, when it is to be converted (accepted, and not skipped by --since)."""
+        """The record, when it is to be converted (accepted, and not skipped by --since, which
+        compares the true recorded_at: a --deidentify record's own is shifted)."""
         record = checked.record
-        if record is None or skipped_by_since(record.recorded_at, self.options.since):
+        if record is None or skipped_by_since(checked.recorded_at, self.options.since):
             return None
         return record
 

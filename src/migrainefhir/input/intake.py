@@ -10,6 +10,7 @@ import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from migrainefhir.input.contract import _ID_FIELDS, DUPLICATE_ID, DuplicateIds
 from migrainefhir.input.deidentify import Deidentifier
@@ -38,6 +39,9 @@ class CheckedRecord:
     raw: RawRecord
     record: Record | None
     problems: list[Problem]
+    # The record's own recorded_at, as the source wrote it: before --deidentify shifts the
+    # record's dates, so `export --since` compares the true time.
+    recorded_at: datetime | None = None
 
     @property
     def accepted(self) -> bool:
@@ -74,9 +78,10 @@ def check_each(raws: Iterable[RawRecord], options: InputOptions) -> Iterator[Che
         record, problems = parse_record(raw, options.parse)
         if record is not None and has_errors(problems):
             record = None
+        recorded_at = None if record is None else record.recorded_at
         if record is not None and options.deidentifier is not None:
             record = options.deidentifier.apply(record)
-        yield CheckedRecord(raw, record, problems)
+        yield CheckedRecord(raw, record, problems, recorded_at)
 
 
 # One slot of the table: 8-byte hash of (record type, id) (0 = empty), the packed first Source,

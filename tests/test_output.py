@@ -233,8 +233,9 @@ def test_staging_of_a_live_run_and_folders_that_only_look_like_staging_are_kept(
     lookalike = tmp_path / f".mine.staging-{DEAD_PID}"
     lookalike.mkdir()
     (lookalike / "thesis.docx").write_text("not the tool's")
-    removed = clean_leftovers(tmp_path / "out")
-    assert removed == []
+    cleaned = clean_leftovers(tmp_path)
+    assert cleaned.removed == []
+    assert cleaned.left == [(lookalike, "not a staging folder of migrainefhir")]
     assert live.exists()
     assert (lookalike / "thesis.docx").read_text() == "not the tool's"
 

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -30,6 +31,7 @@ from migrainefhir.export.target import (
     make_private_parents,
     marker_bytes,
     output_lock,
+    remove_free_lock,
 )
 
 __all__ = ["PRIVATE_DIR", "PRIVATE_FILE", "open_private", "staged_directory", "write_private"]
@@ -79,6 +81,9 @@ def write_file_atomically(path: Path, data: bytes) -> None:
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise OutputUnwritable(f"cannot write {path}: {exc.strerror}") from exc
+    except BaseException:  # a signal (cli.py): no partial file is left either
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _staging_name(target: Path, kind: str) -> Path:
@@ -158,32 +163,62 @@ def remove_export(folder: Path) -> list[str]:
     return []
 
 
-def clean_leftovers(target: Path) -> list[Path]:
-    """Clean up after runs that were killed, beside `target`; returns what was removed.
+@dataclass
+class Cleaned:
+    """What a clean-up found: removed, put back in place, or left (with the reason)."""
 
-    Any killed run's staging folder in the same parent folder is removed (whatever its output
-    folder's name). Killed between the two renames of this target's swap: the target is
-    missing and its previous output is put back (returned as not removed); when the target is
-    there, the previous output's own files are removed.
+    removed: list[Path] = field(default_factory=list)
+    restored: list[Path] = field(default_factory=list)
+    left: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def clean_leftovers(parent: Path, only: str | None = None) -> Cleaned:
+    """Clean up in `parent` after exports that were killed (their process is gone).
+
+        Their staging folders are removed, whatever their output folder's name. A swap killed
+        between its two renames left `.NAME.previous-PID`: when NAME is missing, the previous
+        output is put back; when NAME is there, the previous output's own files (those its marker
+        lists) are removed. `only`: handle only the previous output of this NAME (an export
+        handles its own; `clean` handles all). An empty `.NAME.lock` no running export holds (a
+    killed run's) is removed.
+        Nothing else is ever touched: a folder named like staging that holds what the tool did not
+        write is left, and reported.
     """
-    removed = []
-    for staging in _dead_runs(target.parent, "staging"):
-        if _is_staging(staging):
-            shutil.rmtree(staging, ignore_errors=True)
-            if not staging.exists():
-                removed.append(staging)
-    for previous in _dead_runs(target.parent, "previous", target.name):
+    cleaned = Cleaned()
+    for staging in _dead_runs(parent, "staging"):
+        if not _is_staging(staging):
+            cleaned.left.append((staging, "not a staging folder of migrainefhir"))
+            continue
+        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():
+            cleaned.left.append((staging, "could not be removed"))
+        else:
+            cleaned.removed.append(staging)
+    for previous in _dead_runs(parent, "previous", only):
+        match = _LEFTOVER.match(previous.name)
+        assert match is not None
+        target = parent / match["name"]
         if target.exists() or target.is_symlink():
-            if remove_export(previous) == []:
-                removed.append(previous)
+            left = remove_export(previous)
+            if left:
+                cleaned.left.append(
+                    (previous, f"holds files it did not write: {', '.join(left[:3])}")
+                )
+            else:
+                cleaned.removed.append(previous)
         else:
             previous.rename(target)
-    return removed
+            cleaned.restored.append(target)
+    for lock in sorted(parent.glob(".*.lock")):
+        ours = lock.is_file() and not lock.is_symlink() and lock.stat().st_size == 0
+        if ours and remove_free_lock(lock):  # never one a running export holds
+            cleaned.removed.append(lock)
+    return cleaned
 
 
 def recover_interrupted_swap(target: Path) -> None:
-    """Clean up after runs that were killed (clean_leftovers)."""
-    clean_leftovers(target)
+    """Clean up beside `target` after runs that were killed (clean_leftovers)."""
+    clean_leftovers(target.parent, target.name)
 
 
 @contextlib.contextmanager

@@ -275,14 +275,17 @@ def output_lock(target: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def lock_is_free(path: Path) -> bool:
-    """True when no running process holds this lock file (for `clean`)."""
+def remove_free_lock(path: Path) -> bool:
+    """Remove a lock file that no running export holds (a killed run's); True when removed."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(path).st_ino != os.fstat(fd).st_ino:
+            return False
+        path.unlink()  # while holding it: a run that opened it before finds it gone (output_lock)
     except OSError:
         return False
     finally:

@@ -260,3 +260,19 @@ def test_replacing_a_previous_export_deletes_only_what_its_marker_lists(
     left = [p for p in tmp_path.iterdir() if p.name.startswith(".out.previous-")]
     assert len(left) == 1
     assert sorted(p.name for p in left[0].iterdir()) == [MARKER, "late.txt"]
+
+
+def test_staging_whose_output_lock_is_held_is_kept_even_if_its_pid_looks_dead(
+    tmp_path: Path,
+) -> None:
+    """A run in another pid namespace (a container sharing the folder) looks dead by its pid;
+    its lock says it is running."""
+    staging = killed_staging(tmp_path, "busy")
+    fd = os.open(lock_path(tmp_path / "busy"), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert clean_leftovers(tmp_path).removed == []
+    finally:
+        os.close(fd)
+    assert staging.exists()
+    assert clean_leftovers(tmp_path).removed == [staging, lock_path(tmp_path / "busy")]

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,6 +139,9 @@ def _stopped_cleanly_by_signals() -> Iterator[None]:
             signal.signal(each, signal.SIG_IGN)
         raise _Stopped(signum)
 
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (a library caller's thread)
+        return
     previous = {each: signal.signal(each, stop) for each in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield

@@ -28,6 +28,8 @@ from migrainefhir.export.target import (
     check_swappable,
     is_empty,
     listed,
+    lock_is_held,
+    lock_path,
     make_private_parents,
     marker_bytes,
     output_lock,
@@ -103,8 +105,13 @@ def _pid_alive(pid: int) -> bool:
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|previous)-(?P<pid>[0-9]+)$")
 
 
-def _dead_runs(folder: Path, kind: str, name: str | None = None) -> list[Path]:
-    """`.NAME.KIND-PID` folders in `folder` (of any NAME, or only `name`) whose run is gone."""
+def _dead_runs(
+    folder: Path, kind: str, name: str | None = None, own: str | None = None
+) -> list[Path]:
+    """`.NAME.KIND-PID` folders in `folder` (of any NAME, or only `name`) whose run is gone:
+    its process is gone and, unless NAME is `own` (whose lock this process holds), nobody
+    holds NAME's lock (a pid alone can mislead: pids are reused, and a run in another pid
+    namespace sharing the folder looks dead)."""
     found = []
     try:
         entries = sorted(folder.iterdir())
@@ -115,6 +122,8 @@ def _dead_runs(folder: Path, kind: str, name: str | None = None) -> list[Path]:
         if match is None or match["kind"] != kind or (name is not None and match["name"] != name):
             continue
         if path.is_symlink() or not path.is_dir() or _pid_alive(int(match["pid"])):
+            continue
+        if match["name"] != own and lock_is_held(lock_path(folder / match["name"])):
             continue
         found.append(path)
     return found
@@ -185,7 +194,7 @@ def clean_leftovers(parent: Path, only: str | None = None) -> Cleaned:
         write is left, and reported.
     """
     cleaned = Cleaned()
-    for staging in _dead_runs(parent, "staging"):
+    for staging in _dead_runs(parent, "staging", own=only):
         if not _is_staging(staging):
             cleaned.left.append((staging, "not a staging folder of migrainefhir"))
             continue
@@ -194,7 +203,7 @@ def clean_leftovers(parent: Path, only: str | None = None) -> Cleaned:
             cleaned.left.append((staging, "could not be removed"))
         else:
             cleaned.removed.append(staging)
-    for previous in _dead_runs(parent, "previous", only):
+    for previous in _dead_runs(parent, "previous", only, own=only):
         match = _LEFTOVER.match(previous.name)
         assert match is not None
         target = parent / match["name"]

@@ -275,6 +275,22 @@ def output_lock(target: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def lock_is_held(path: Path) -> bool:
+    """True when a running export holds this lock file (another open file of this process
+    counts too: flock locks belong to open files)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def remove_free_lock(path: Path) -> bool:
     """Remove a lock file that no running export holds (a killed run's); True when removed."""
     try:

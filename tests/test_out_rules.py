@@ -138,3 +138,12 @@ def test_a_file_as_out_is_refused(home: Path) -> None:
     done = migrainefhir("export", "data", "--out", "thesis.docx", *ARGS, cwd=home)
     assert done.returncode == 2, done.stderr
     assert every_file(home) == before
+
+
+def test_convert_to_its_own_input_file_is_refused(home: Path) -> None:
+    before = every_file(home)
+    done = migrainefhir(
+        "convert", "data/patients.ndjson", "-o", "data/patients.ndjson", *ARGS[:2], cwd=home
+    )
+    assert_refused(done, "-o data/patients.ndjson is the input data/patients.ndjson")
+    assert every_file(home) == before

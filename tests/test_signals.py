@@ -243,3 +243,28 @@ def test_no_export_child_is_left_after_a_run(tmp_path: Path, inputs: tuple[Path,
     process = start_export(inputs[0], tmp_path / "out", "--jobs", "2")
     process.communicate(timeout=120)
     assert children_of(process.pid) == set()
+
+
+def test_a_swap_that_cannot_work_fails_before_any_record_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on a mount point or a parent folder that refuses renames: exit 3 at once."""
+    from migrainefhir.export import worker
+
+    source = tmp_path / "in.ndjson"
+    write_input(source, 2)
+    shards_run: list[object] = []
+    monkeypatch.setattr(worker.ShardWorker, "run", lambda _self, shard: shards_run.append(shard))
+
+    def refused(_self: Path, _target: Any) -> None:
+        raise OSError(errno.EBUSY, os.strerror(errno.EBUSY))
+
+    monkeypatch.setattr(Path, "rename", refused)
+    result = CliRunner().invoke(
+        cli, ["export", str(source), "--out", str(tmp_path / "out"), "--jobs", "1", *ARGS]
+    )
+    assert result.exit_code == 3
+    assert f"cannot create and rename folders in {tmp_path}" in result.stderr
+    assert "Device or resource busy" in result.stderr
+    assert shards_run == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.ndjson"]

@@ -467,11 +467,14 @@ def convert(
     from migrainefhir import __version__ as version
     from migrainefhir.convert import ConvertContext
     from migrainefhir.export.output import write_file_atomically
+    from migrainefhir.export.target import check_file_is_no_input
     from migrainefhir.pipeline import convert as run_convert
     from migrainefhir.report import render_text
 
     ctx = ConvertContext(source_system, _export_time(timestamp), version)
     try:
+        if output != "-":
+            check_file_is_no_input(Path(output), inputs)
         bundle, report = run_convert(
             inputs, _input_options(input_format, record_type, timezone), ctx
         )

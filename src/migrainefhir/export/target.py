@@ -124,6 +124,15 @@ def is_empty(folder: Path) -> bool:
 # --- the checks before the run -----------------------------------------------------------
 
 
+def check_file_is_no_input(output: Path, inputs: Sequence[str]) -> None:
+    """UsageError when an output file (`convert -o`) is one of the inputs: it would be
+    replaced by its own conversion."""
+    target = output.resolve()
+    for given in inputs:
+        if given != STDIN and Path(given).resolve() == target:
+            raise UsageError(f"-o {output} is the input {given}: choose another output file")
+
+
 def checked_target(out: Path, inputs: Sequence[str]) -> Path:
     """The output folder, resolved, once it is safe to replace; else UsageError (exit 2).
 

@@ -56,7 +56,8 @@ def run_in_order(
     try:
         context = _context()
         for _ in range(min(jobs, len(tasks))):
-            workers.append(_start_worker(context, start, workers))
+            with _signals_held():  # a SIGTERM now: the new worker is in `workers`, to be stopped
+                workers.append(_start_worker(context, start, workers))
         yield from _answers_in_order(tasks, workers, describe)
         for worker in workers:
             _no_more_tasks(worker)
@@ -75,6 +76,21 @@ class _Worker(Generic[Task]):
 def _context() -> Any:
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back (delivered at the end) while a worker is forked: the child
+    starts with the parent's Python handlers, which must not run in it; it sets its own and
+    then takes the signals (_serve)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _start_worker(
@@ -193,6 +209,7 @@ def _serve(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The parent's SIGTERM handler (cli.py) is not the worker's: terminate() must end it.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held while it was forked
     _die_with(parent)
     for other in inherited:
         other.close()  # so a worker sees the end of its own pipe when the parent is gone

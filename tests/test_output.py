@@ -276,3 +276,19 @@ def test_staging_whose_output_lock_is_held_is_kept_even_if_its_pid_looks_dead(
         os.close(fd)
     assert staging.exists()
     assert clean_leftovers(tmp_path).removed == [staging, lock_path(tmp_path / "busy")]
+
+
+def test_removing_a_previous_export_never_follows_a_folder_link(tmp_path: Path) -> None:
+    """A killed swap's previous output whose listed folder became a link elsewhere: the files
+    behind the link are kept."""
+    previous = tmp_path / f".out.previous-{DEAD_PID}"
+    previous_export(previous, {"bundles/a.json": "a"})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "a.json").write_text("not the export's")
+    (previous / "bundles" / "a.json").unlink()
+    (previous / "bundles").rmdir()
+    (previous / "bundles").symlink_to(elsewhere)
+    (tmp_path / "out").mkdir()  # the swap got through: the previous output is to be removed
+    clean_leftovers(tmp_path)
+    assert (elsewhere / "a.json").read_text() == "not the export's"

@@ -154,12 +154,13 @@ def remove_export(folder: Path) -> list[str]:
     files, folders = found
     for relative in files:
         path = folder / relative
-        if path.is_symlink() or path.is_file():
+        if _below_without_links(folder, relative) and (path.is_symlink() or path.is_file()):
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                path.unlink()  # a symlink itself, never what it points to
     for relative in sorted(folders, key=lambda p: p.count("/"), reverse=True):
-        with contextlib.suppress(OSError):
-            (folder / relative).rmdir()  # only when empty: nothing unlisted goes
+        if _below_without_links(folder, relative) and not (folder / relative).is_symlink():
+            with contextlib.suppress(OSError):
+                (folder / relative).rmdir()  # only when empty: nothing unlisted goes
     left = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.name != MARKER]
     if left:
         return sorted(left)
@@ -179,6 +180,17 @@ class Cleaned:
     removed: list[Path] = field(default_factory=list)
     restored: list[Path] = field(default_factory=list)
     left: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _below_without_links(folder: Path, relative: str) -> bool:
+    """True when no folder between `folder` and `relative` is a symbolic link (so removing
+    `folder / relative` cannot reach outside `folder`)."""
+    path = folder
+    for part in Path(relative).parts[:-1]:
+        path = path / part
+        if path.is_symlink():
+            return False
+    return True
 
 
 def clean_leftovers(parent: Path, only: str | None = None) -> Cleaned:

@@ -66,7 +66,7 @@ def listed(folder: Path) -> tuple[list[str], list[str]] | None:
     """(files, folders) a previous export's marker lists, or None: no valid marker."""
     try:
         with open(folder / MARKER, "rb") as handle:
-            document = json.loads(handle.read(16 * 1024 * 1024))
+            document = json.loads(handle.read())
     except (OSError, ValueError):
         return None
     if not isinstance(document, dict) or document.get("format") != MARKER_FORMAT:

@@ -24,6 +24,7 @@ never an input's folder (target.py): the swap deletes only what a previous expor
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -81,8 +82,11 @@ def _export_into(
     expected_ids = sum(shard.most_records or 0 for shard in shards)
     merger = Merger(staging, task, result, on_record, expected_ids)
     try:
-        for done in run_shards(shards, task, merger.validator):
-            merger.add(done)
+        # closing: the workers are stopped at once when the merge fails or a signal stops the
+        # run (not whenever the generator happens to be collected)
+        with contextlib.closing(run_shards(shards, task, merger.validator)) as finished:
+            for done in finished:
+                merger.add(done)
         merger.finish()
     finally:
         merger.close()  # also when writing failed: no file is left open

@@ -6,7 +6,7 @@ hands the finished shards to the merge in input order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -55,7 +55,7 @@ class ShardDone:
 
 def run_shards(
     shards: list[Shard], task: Task, validator: ResourceValidator
-) -> Iterator[ShardDone]:
+) -> Generator[ShardDone, None, None]:
     """The finished shards in input order (the merge can start as soon as the first is done)."""
     jobs = min(task.options.jobs, len(shards))
     if jobs <= 1:

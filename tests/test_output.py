@@ -292,3 +292,9 @@ def test_removing_a_previous_export_never_follows_a_folder_link(tmp_path: Path) 
     (tmp_path / "out").mkdir()  # the swap got through: the previous output is to be removed
     clean_leftovers(tmp_path)
     assert (elsewhere / "a.json").read_text() == "not the export's"
+
+
+def test_a_swap_probe_left_by_a_killed_run_is_removed_when_empty(tmp_path: Path) -> None:
+    probe = tmp_path / f".out.probe-{DEAD_PID}"
+    probe.mkdir()
+    assert clean_leftovers(tmp_path).removed == [probe]

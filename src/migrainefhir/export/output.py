@@ -102,7 +102,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|previous)-(?P<pid>[0-9]+)$")
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|previous|probe|probed)-(?P<pid>[0-9]+)$")
 
 
 def _dead_runs(
@@ -206,6 +206,11 @@ def clean_leftovers(parent: Path, only: str | None = None) -> Cleaned:
         write is left, and reported.
     """
     cleaned = Cleaned()
+    for kind in ("probe", "probed"):  # check_swappable's empty folder, if killed right then
+        for probe in _dead_runs(parent, kind, own=only):
+            with contextlib.suppress(OSError):
+                probe.rmdir()  # only when empty
+                cleaned.removed.append(probe)
     for staging in _dead_runs(parent, "staging", own=only):
         if not _is_staging(staging):
             cleaned.left.append((staging, "not a staging folder of migrainefhir"))

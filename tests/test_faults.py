@@ -38,7 +38,7 @@ from tests.process_helpers import alive, children_of, wait_for_children, wait_un
 REPO = Path(__file__).resolve().parents[1]
 ARGS = ["--timestamp", "2026-07-01T00:00:00Z", "--quiet"]
 SEED = 25
-ENTRIES = 8000  # diary entries of the input killed mid-way
+ENTRIES = 20_000  # diary entries of the input killed mid-way (many seconds of work)
 LATEST_KILL = 1.5  # seconds after the workers started
 
 

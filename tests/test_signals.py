@@ -29,7 +29,7 @@ from tests.test_export_crash import write_input
 
 REPO = Path(__file__).resolve().parents[1]
 ARGS = ["--timestamp", "2026-07-01T00:00:00Z", "--quiet"]
-LARGE = 4000  # entries: an export of several seconds with --jobs 2
+LARGE = 8000  # entries: an export of several seconds with --jobs 2
 
 
 def every_file(folder: Path) -> dict[str, tuple[int, bytes]]:

@@ -298,3 +298,14 @@ def test_a_swap_probe_left_by_a_killed_run_is_removed_when_empty(tmp_path: Path)
     probe = tmp_path / f".out.probe-{DEAD_PID}"
     probe.mkdir()
     assert clean_leftovers(tmp_path).removed == [probe]
+
+
+def test_a_push_journal_in_a_previous_export_is_the_tools_own(tmp_path: Path) -> None:
+    """`push DIR` writes DIR/push-journal.ndjson after the export: still a previous export."""
+    target = tmp_path / "out"
+    previous_export(target, {"old.txt": "old"})
+    (target / "push-journal.ndjson").write_text("{}\n")
+    with staged_directory(target) as staging:
+        (staging / "new.txt").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == [MARKER, "new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -24,6 +24,7 @@ from migrainefhir.export.target import (
     PRIVATE_DIR,
     PRIVATE_FILE,
     STAGING_MARKER,
+    WRITTEN_LATER,
     check_replaceable,
     check_swappable,
     is_empty,
@@ -152,7 +153,7 @@ def remove_export(folder: Path) -> list[str]:
             return sorted(p.name for p in folder.iterdir())
         return []
     files, folders = found
-    for relative in files:
+    for relative in [*files, *WRITTEN_LATER]:
         path = folder / relative
         if _below_without_links(folder, relative) and (path.is_symlink() or path.is_file()):
             with contextlib.suppress(FileNotFoundError):

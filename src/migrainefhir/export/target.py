@@ -33,6 +33,10 @@ PRIVATE_FILE = 0o600
 MARKER = ".migrainefhir-export"
 MARKER_FORMAT = "migrainefhir-export"
 MARKER_VERSION = 1
+# Files other migrainefhir commands write into an export folder after the export: they are the
+# tool's own too, so a folder holding them is still a previous export, and replacing it
+# removes them (`push DIR` keeps its journal of accepted Bundles in DIR).
+WRITTEN_LATER = frozenset({"push-journal.ndjson"})
 # The file a staging folder holds from its creation on, so `clean` removes only the tool's own.
 STAGING_MARKER = ".migrainefhir-staging"
 
@@ -98,7 +102,7 @@ def unlisted_entries(folder: Path) -> list[str] | None:
     found = listed(folder)
     if found is None:
         return None
-    files, folders = set(found[0]) | {MARKER}, set(found[1])
+    files, folders = set(found[0]) | {MARKER} | WRITTEN_LATER, set(found[1])
     unlisted: list[str] = []
     for root, dirs, names in os.walk(folder):
         base = Path(root).relative_to(folder)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,6 +122,8 @@ def run_floor(data: Path, out: Path, jobs: int) -> dict[str, Any]:
 
 
 def run_export(data: Path, out: Path, jobs: int, mode: str) -> dict[str, Any]:
+    if out.exists() and not (out / ".migrainefhir-export").exists():
+        shutil.rmtree(out)  # a work folder of a version before the marker: export refuses it
     command = [PYTHON, "-m", "migrainefhir", "export", str(data), "--out", str(out), "-q"]
     command += ["--jobs", str(jobs), "--validation", mode, "--timestamp", "2026-07-01T00:00:00Z"]
     result = measure(command)

@@ -98,3 +98,19 @@ def test_rejects_of_a_deidentified_export_withhold_the_record(tmp_path: Path) ->
     assert [r["record"] for r in rejects] == ["withheld: --deidentify"] * 2
     assert [r["source"]["line"] for r in rejects] == [1, 3]
     assert "Marker Family" not in (out / "rejects.ndjson").read_text()
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "ndjson"
+
+
+def test_since_filters_on_the_true_recorded_at_before_de_identification(tmp_path: Path) -> None:
+    """Shifted dates must not decide what --since skips: the same records are exported."""
+    since = ("--since", "2026-02-01T00:00:00Z", "--timestamp", TIMESTAMP, "--jobs", "1")
+    plain = CliRunner().invoke(cli, ["export", str(EXAMPLES), "--out", str(tmp_path / "a"), *since])
+    assert plain.exit_code == 0, plain.output
+    research = export_deidentified(str(EXAMPLES), tmp_path / "b", key_file(tmp_path), *since)
+    assert research.exit_code == 0, research.output
+    counts = [json.loads((tmp_path / out / "summary.json").read_text()) for out in ("a", "b")]
+    assert counts[0]["records_skipped"] > 0  # the cut-off does skip records
+    for key in ("records_read", "records_exported", "records_skipped", "by_record_type"):
+        assert counts[1][key] == counts[0][key], key

@@ -271,11 +271,11 @@ def test_since_skips_records_recorded_before_it_and_says_so(tmp_path: Path) -> N
 
 def test_strict_writes_nothing_when_a_record_is_rejected(mixed_input: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "yesterday.txt").write_text("previous export")
+    run([write_ndjson(tmp_path / "yesterday.ndjson", [diary("yesterday")])], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     result = run([mixed_input], out, strict=True)
     assert result.written is False
-    assert sorted(p.name for p in out.iterdir()) == ["yesterday.txt"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_output_is_readable_by_the_owner_only(mixed_input: Path, tmp_path: Path) -> None:

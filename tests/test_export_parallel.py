@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from migrainefhir.errors import OutputUnwritable, WorkerLost
+from migrainefhir.errors import OutputUnwritable, TemporaryUnwritable, WorkerLost
 from migrainefhir.export import merge, shards, worker
 from migrainefhir.export.job import export
 from migrainefhir.export.options import ExportOptions
@@ -271,7 +271,7 @@ def test_a_full_disk_while_the_duplicate_table_grows_is_an_error_not_a_lost_id(
         return real_pwrite(fd, data, offset)
 
     monkeypatch.setattr(intake.os, "pwrite", full_after_one_write)
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(TemporaryUnwritable, match=r"\(TMPDIR\): No space left on device"):
         tracker.check("patient", "p10", Source("x", line=11))
     assert len(writes) == 2
     tracker.close()

@@ -6,14 +6,19 @@ import multiprocessing
 import os
 import re
 import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from migrainefhir.errors import WorkerLost
 from migrainefhir.export.workers import IN_FLIGHT, run_in_order
+from tests.process_helpers import children_of, wait_until_gone
 
 TASKS = list(range(12))  # more than two workers hold at once
 
@@ -161,3 +166,40 @@ def test_no_tasks_start_no_workers() -> None:
         raise AssertionError("no worker should start")
 
     assert list(run_in_order([], 2, start, str)) == []
+
+
+_KILLED_PARENT = """
+import sys, time
+from migrainefhir.export import workers
+if sys.argv[1] == "pipe-only":
+    workers._PR_SET_PDEATHSIG = 0  # no such prctl option: only the end of the pipe stops them
+
+def slow(task):
+    time.sleep(0.3)
+    return task
+
+for answer in workers.run_in_order(list(range(1000)), 2, lambda: slow, str):
+    print(answer, flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["death-signal", "pipe-only"])
+def test_workers_end_when_their_parent_is_killed(how: str) -> None:
+    """A parent killed with SIGKILL: its workers are gone within seconds, and its standard
+    output (which they inherited) reaches end of file."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_PARENT, how],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+    )
+    assert parent.stdout is not None
+    parent.stdout.readline()  # the workers are answering
+    workers = children_of(parent.pid)
+    assert len(workers) == 2
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    assert wait_until_gone(workers, 3) == set()
+    ended = threading.Event()
+    threading.Thread(target=lambda: (parent.communicate(), ended.set()), daemon=True).start()
+    assert ended.wait(3), "a pipe of the killed parent is still held open"

@@ -6,11 +6,15 @@ inside the commands, so `migrainefhir --help` and `--version` stay fast.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import re
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -102,13 +106,65 @@ def _fail(error: MigraineFhirError) -> NoReturn:
     sys.exit(error.exit_code)
 
 
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM arrived: unwind (every `finally` and staging clean-up runs), then exit
+    with 128 + the signal's number. A BaseException, like KeyboardInterrupt, so that no
+    `except Exception` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stops_cleanly_on_signals(command: F) -> F:
+    """The command, run under _stopped_cleanly_by_signals."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with _stopped_cleanly_by_signals():
+            return command(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _stopped_cleanly_by_signals() -> Iterator[None]:
+    """SIGTERM (kill, systemd stop, timeout) cleans up exactly as Ctrl-C does: the staging
+    folder and partial files are removed, the previous output stays, the workers are stopped;
+    the exit code is 130 for SIGINT and 143 for SIGTERM. A second signal does not interrupt
+    the clean-up (SIGKILL still ends the process at once)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        for each in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(each, signal.SIG_IGN)
+        raise _Stopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (a library caller's thread)
+        return
+    previous = {each: signal.signal(each, stop) for each in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except _Stopped as stopped:
+        name = signal.Signals(stopped.signum).name
+        click.echo(
+            f"\nmigrainefhir: stopped by {name}: nothing written, the previous output is intact",
+            err=True,
+        )
+        sys.exit(128 + stopped.signum)
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="migrainefhir")
 def cli() -> None:
     """Carry migraine headache diaries and ketamine therapy sessions into FHIR R4.
 
     Exit codes: 0 ok, 1 problems found (records rejected or validation errors),
-    2 usage error, 3 input unreadable or output unwritable.
+    2 usage error, 3 input unreadable or output unwritable, 130 stopped by SIGINT (Ctrl-C),
+    143 stopped by SIGTERM (after cleaning up).
     """
 
 
@@ -324,6 +380,7 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     help="--deidentify only: the secret key (a file only its owner can read).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
+@_stops_cleanly_on_signals
 def export(
     inputs: tuple[str, ...],
     input_format: str | None,
@@ -403,6 +460,7 @@ def export(
     show_default=True,
     help="File for the collection Bundle ('-' is standard output).",
 )
+@_stops_cleanly_on_signals
 def convert(
     inputs: tuple[str, ...],
     input_format: str | None,
@@ -418,11 +476,14 @@ def convert(
     from migrainefhir import __version__ as version
     from migrainefhir.convert import ConvertContext
     from migrainefhir.export.output import write_file_atomically
+    from migrainefhir.export.target import check_file_is_no_input
     from migrainefhir.pipeline import convert as run_convert
     from migrainefhir.report import render_text
 
     ctx = ConvertContext(source_system, _export_time(timestamp), version)
     try:
+        if output != "-":
+            check_file_is_no_input(Path(output), inputs)
         bundle, report = run_convert(
             inputs, _input_options(input_format, record_type, timezone), ctx
         )
@@ -711,6 +772,41 @@ def _issue(outcome: Any) -> str:
     where = first.get("expression") or first.get("location") or []
     at = f" at {', '.join(map(str, where))}" if isinstance(where, list) and where else ""
     return f" ({first.get('code', '?')}{at})"
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False), metavar="DIR")
+def clean(folder: str) -> None:
+    """Remove what killed exports left beside and in DIR (DIR is an --out, or the folder
+    that holds the --out folders).
+
+    An export builds its output in a staging folder `.NAME.staging-PID` beside --out; a run
+    killed with SIGKILL (or a power cut) cannot remove it. This removes such folders of runs
+    that are no longer running, puts back an output folder whose swap was cut short, and
+    removes unheld lock files. It never touches anything else (a folder named like staging
+    that the tool did not write is reported and kept). Each removal is listed on stdout.
+
+    Exit codes: 0 done (also when there was nothing to remove), 2 DIR is not a folder,
+    3 something of the tool's could not be removed (named on stderr).
+    """
+    from migrainefhir.export.output import clean_leftovers
+
+    here = Path(folder).resolve()
+    found = [clean_leftovers(here)]
+    if here.parent != here:
+        found.append(clean_leftovers(here.parent))
+    failed = False
+    for cleaned in found:
+        for path in cleaned.removed:
+            click.echo(f"removed {path}")
+        for path in cleaned.restored:
+            click.echo(f"restored {path} (its swap was cut short)")
+        for path, why in cleaned.left:
+            click.echo(f"migrainefhir: kept {path}: {why}", err=True)
+            failed = failed or why == "could not be removed"
+    if not any(c.removed or c.restored for c in found):
+        click.echo("nothing to clean")
+    sys.exit(ExitCode.UNREADABLE if failed else ExitCode.OK)
 
 
 def _progress_printer(quiet: bool) -> Callable[[int], None] | None:

@@ -18,6 +18,10 @@ class ExitCode(IntEnum):
     # an input could not be read at all, or output could not be written (disk full,
     # permissions, a worker process killed)
     UNREADABLE = 3
+    # stopped by a signal, after cleaning up (no staging left, the previous output intact):
+    # 128 + the signal's number, as shells report it
+    INTERRUPTED = 130  # SIGINT (Ctrl-C)
+    TERMINATED = 143  # SIGTERM (kill, systemd stop, timeout)
 
 
 class MigraineFhirError(Exception):
@@ -48,3 +52,13 @@ class UsageError(MigraineFhirError):
     """A bad option value or configuration file."""
 
     exit_code = ExitCode.USAGE
+
+
+class OutputBusy(MigraineFhirError):
+    """Another export is writing to the same output folder (it holds the folder's lock)."""
+
+    exit_code = ExitCode.UNREADABLE
+
+
+class TemporaryUnwritable(OutputUnwritable):
+    """A temporary file (in TMPDIR) could not be created or written (disk full, permissions)."""

@@ -18,11 +18,13 @@ workers.py runs the worker processes (and turns a killed worker into an error, n
 `jobs=1` runs the same worker code in the parent (no multiprocessing).
 
 Output is written into a staging folder and swapped in at the end (output.py), and is the same
-bytes for the same input and options.
+bytes for the same input and options. `--out` must be new, empty or a previous export, and
+never an input's folder (target.py): the swap deletes only what a previous export wrote.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -39,6 +41,7 @@ from migrainefhir.export.output import (
 )
 from migrainefhir.export.shards import input_files, plan_shards
 from migrainefhir.export.sinks import dumps_pretty
+from migrainefhir.export.target import checked_target
 from migrainefhir.export.worker import Task, run_shards
 from migrainefhir.input.intake import InputOptions
 from migrainefhir.input.readers import STDIN
@@ -59,9 +62,10 @@ def export(
     files = input_files(paths, input_options.read)  # unreadable paths fail before any output
     if options.previous is not None:
         check_previous(options.previous, options)
+    target = checked_target(options.out, paths)  # never an input's folder, never foreign files
     result = ExportResult(Report())
     try:
-        with staged_directory(options.out) as staging:
+        with staged_directory(target) as staging:
             _export_into(staging, files, input_options, options, result, on_record)
             if options.strict and result.report.counts.total_rejected:
                 raise _StrictAbort
@@ -87,8 +91,11 @@ def _export_into(
     expected_ids = sum(shard.most_records or 0 for shard in shards)
     merger = Merger(staging, task, result, on_record, expected_ids)
     try:
-        for done in run_shards(shards, task, merger.validator):
-            merger.add(done)
+        # closing: the workers are stopped at once when the merge fails or a signal stops the
+        # run (not whenever the generator happens to be collected)
+        with contextlib.closing(run_shards(shards, task, merger.validator)) as finished:
+            for done in finished:
+                merger.add(done)
         merger.finish()
     finally:
         merger.close()  # also when writing failed: no file is left open

@@ -63,7 +63,12 @@ class Merger:
             else BundleSink(staging, self.options, self.ctx)
         )
         self.rejects = RejectWriter(staging)
-        self.duplicates = CompactDuplicateIds(expected_ids)
+        try:
+            self.duplicates = CompactDuplicateIds(expected_ids)
+        except BaseException:  # no temporary file (a full TMPDIR): close what is open
+            self.sink.close()
+            self.rejects.close()
+            raise
         self.originals = _Originals(self.input_options)
         self.records = 0
         self.file_records: dict[str, int] = {}  # records merged so far, per input file

@@ -6,7 +6,7 @@ hands the finished shards to the merge in input order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -55,7 +55,7 @@ class ShardDone:
 
 def run_shards(
     shards: list[Shard], task: Task, validator: ResourceValidator
-) -> Iterator[ShardDone]:
+) -> Generator[ShardDone, None, None]:
     """The finished shards in input order (the merge can start as soon as the first is done)."""
     jobs = min(task.options.jobs, len(shards))
     if jobs <= 1:
@@ -131,9 +131,10 @@ class ShardWorker:
             self._one(checked, (shard_number << 32) | ordinal, parts, result)
 
     def _to_convert(self, checked: CheckedRecord) -> Record | None:
-        """The record, when it is to be converted (accepted, and not skipped by --since)."""
+        """The record, when it is to be converted (accepted, and not skipped by --since, which
+        compares the true recorded_at: a --deidentify record's own is shifted)."""
         record = checked.record
-        if record is None or skipped_by_since(record.recorded_at, self.options.since):
+        if record is None or skipped_by_since(checked.recorded_at, self.options.since):
             return None
         return record
 

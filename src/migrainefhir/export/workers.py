@@ -6,15 +6,19 @@ would hang instead of failing; and Pool's helper threads make every later fork a
 multi-threaded process. Here the parent forks all its workers up front from its only thread and
 watches, for every busy worker, both its pipe and its process sentinel: a lost worker is an
 error (WorkerLost) as soon as it is gone, and every worker is stopped before any error reaches
-the caller, or when the caller stops reading early.
+the caller, or when the caller stops reading early. A worker never outlives the parent: on
+Linux the kernel kills it when the parent dies (PR_SET_PDEATHSIG), and everywhere it stops at
+the end of its pipe, which it sees because it holds no copy of the parent's end (_die_with).
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import pickle
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +56,8 @@ def run_in_order(
     try:
         context = _context()
         for _ in range(min(jobs, len(tasks))):
-            workers.append(_start_worker(context, start, workers))
+            with _signals_held():  # a SIGTERM now: the new worker is in `workers`, to be stopped
+                workers.append(_start_worker(context, start, workers))
         yield from _answers_in_order(tasks, workers, describe)
         for worker in workers:
             _no_more_tasks(worker)
@@ -73,12 +78,32 @@ def _context() -> Any:
     return multiprocessing.get_context("fork" if "fork" in methods else None)
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back (delivered at the end) while a worker is forked: the child
+    starts with the parent's Python handlers, which must not run in it; it sets its own and
+    then takes the signals (_serve)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
 def _start_worker(
     context: Any, start: Callable[[], Any], started: list[_Worker[Any]]
 ) -> _Worker[Any]:
     mine, theirs = context.Pipe()
-    inherited = [worker.conn for worker in started]  # a fork copies the parent's other pipes
-    process = context.Process(target=_serve, args=(theirs, start, inherited), daemon=True)
+    # A fork copies every pipe end the parent holds: the other workers' and the parent's end
+    # of this worker's own pipe. The worker closes them, so that when the parent is gone its
+    # pipe reads as ended (a copy of the parent's end held by the worker itself would keep
+    # it open forever).
+    inherited = [worker.conn for worker in started] + [mine]
+    args = (theirs, start, inherited, os.getpid())
+    process = context.Process(target=_serve, args=args, daemon=True)
     process.start()
     theirs.close()  # the parent keeps only its own end
     return _Worker(process, mine)
@@ -175,10 +200,17 @@ def _stop(workers: list[_Worker[Any]], finished: bool) -> None:
 
 
 def _serve(
-    conn: Connection, start: Callable[[], Callable[[Any], Any]], inherited: list[Connection]
+    conn: Connection,
+    start: Callable[[], Callable[[Any], Any]],
+    inherited: list[Connection],
+    parent: int,
 ) -> None:
     # Ctrl-C reaches the whole process group: the parent handles it and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent's SIGTERM handler (cli.py) is not the worker's: terminate() must end it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held while it was forked
+    _die_with(parent)
     for other in inherited:
         other.close()  # so a worker sees the end of its own pipe when the parent is gone
     try:
@@ -190,6 +222,28 @@ def _serve(
             conn.send(_answer(run, task))
     except (EOFError, BrokenPipeError):
         pass  # the parent is gone: nobody is waiting for an answer
+
+
+def _die_with(parent: int) -> None:
+    """A worker must not outlive its parent (killed with SIGKILL, or by a signal it does not
+    handle): it would go on writing health data into the staging folder and hold the parent's
+    standard output and error open, so a pipe reading them (`| tee log`, a supervisor) would
+    never end. On Linux the kernel kills the worker when the parent dies (PR_SET_PDEATHSIG);
+    elsewhere the worker stops at its next read of the pipe (end of file). A parent that died
+    before this point is noticed here (the worker was handed to another process)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the end of the pipe still stops the worker
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _answer(run: Callable[[Any], Any], task: Any) -> tuple[str, Any]:

@@ -10,7 +10,10 @@ import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO
 
+from migrainefhir.errors import TemporaryUnwritable
 from migrainefhir.input.contract import _ID_FIELDS, DUPLICATE_ID, DuplicateIds
 from migrainefhir.input.deidentify import Deidentifier
 from migrainefhir.input.model import ParseOptions, parse_record
@@ -38,6 +41,9 @@ class CheckedRecord:
     raw: RawRecord
     record: Record | None
     problems: list[Problem]
+    # The record's own recorded_at, as the source wrote it: before --deidentify shifts the
+    # record's dates, so `export --since` compares the true time.
+    recorded_at: datetime | None = None
 
     @property
     def accepted(self) -> bool:
@@ -74,9 +80,10 @@ def check_each(raws: Iterable[RawRecord], options: InputOptions) -> Iterator[Che
         record, problems = parse_record(raw, options.parse)
         if record is not None and has_errors(problems):
             record = None
+        recorded_at = None if record is None else record.recorded_at
         if record is not None and options.deidentifier is not None:
             record = options.deidentifier.apply(record)
-        yield CheckedRecord(raw, record, problems)
+        yield CheckedRecord(raw, record, problems, recorded_at)
 
 
 # One slot of the table: 8-byte hash of (record type, id) (0 = empty), the packed first Source,
@@ -111,12 +118,25 @@ class CompactDuplicateIds(DuplicateIds):
         self._used = 0
         # Keys are appended to a private, already unlinked file; the newest stay in `_pending`
         # until it is large, so an insert costs no extra system call.
-        self._keys = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the tracker)
+        try:
+            self._keys = _temporary_file()
+        except BaseException:
+            self._table.close()
+            raise
         self._written = 0  # bytes of keys in the file; the rest are in _pending
         self._pending = bytearray()
 
     def check(self, record_type: str, record_id: str, source: Source) -> list[Problem]:
-        """[] for the first record with this type and id; else input.duplicate-id."""
+        """[] for the first record with this type and id; else input.duplicate-id.
+
+        Raises TemporaryUnwritable (naming TMPDIR) when the table's files cannot be written.
+        """
+        try:
+            return self._check(record_type, record_id, source)
+        except OSError as exc:
+            raise _unwritable(exc) from exc
+
+    def _check(self, record_type: str, record_id: str, source: Source) -> list[Problem]:
         key = f"{record_type}\x00{record_id}".encode()
         hashed = _hash(key)
         table = self._table
@@ -158,6 +178,27 @@ class CompactDuplicateIds(DuplicateIds):
         self._keys.close()
 
 
+def _temporary_file() -> IO[bytes]:
+    """A private, already unlinked temporary file in TMPDIR; TemporaryUnwritable when none can
+    be made (a full or unwritable TMPDIR is named as such, not as the output folder)."""
+    try:
+        return tempfile.TemporaryFile()
+    except OSError as exc:
+        raise _unwritable(exc) from exc
+
+
+def _unwritable(exc: OSError) -> TemporaryUnwritable:
+    try:
+        where = tempfile.gettempdir()
+    except OSError:
+        where = os.environ.get("TMPDIR") or "the temporary folder"
+    reason = exc.strerror or str(exc)
+    return TemporaryUnwritable(
+        f"cannot write a temporary file in {where} (TMPDIR): {reason}; set TMPDIR to a "
+        "private folder with room"
+    )
+
+
 def _hash(key: bytes) -> int:
     """The key's 64-bit hash, never 0 (an empty slot): Python's own (SipHash, keyed afresh in
     each process, which is as long as a table lives), a fifth of blake2b's time."""
@@ -179,9 +220,13 @@ class _SlotFile:
     def __init__(self, slots: int) -> None:
         self.slots = slots
         self._mask = slots - 1
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the table)
+        self._file = _temporary_file()
         self._fd = self._file.fileno()
-        os.ftruncate(self._fd, slots * _SLOT.size)
+        try:
+            os.ftruncate(self._fd, slots * _SLOT.size)
+        except OSError as exc:
+            self._file.close()
+            raise _unwritable(exc) from exc
 
     def find(self, hashed: int, is_key: Callable[[int], bool]) -> tuple[int, int | None]:
         """The slot holding `hashed` whose key is_key(key offset) confirms, with the first

@@ -494,7 +494,7 @@ def validate_paths(
 
 
 def _file(run: _Run, path: Path) -> None:
-    if path.name.endswith(".ndjson"):
+    if path.name.endswith((".ndjson", ".ndjson.gz")):
         for item in load.read_ndjson(path):
             run.document(item)
         return

@@ -65,6 +65,10 @@ class ExportResult:
     report: Report
     resources: dict[str, int] = field(default_factory=dict)
     written: bool = True
+    # Patients that records reference but no exported patient record gave: in the Bundle
+    # formats each gets a stub; in NDJSON none, and their Patient references are listed here.
+    patients_without_record: int = 0
+    patients_not_exported: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         counts = self.report.counts
@@ -83,4 +87,6 @@ class ExportResult:
                 for kind in sorted(counts.read)
             },
             "resources": dict(sorted(self.resources.items())),
+            "patients_without_record": self.patients_without_record,
+            "patients_referenced_not_exported": self.patients_not_exported,
         }

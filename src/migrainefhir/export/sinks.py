@@ -21,6 +21,7 @@ from migrainefhir.export.options import ExportOptions
 from migrainefhir.export.output import PRIVATE_DIR, open_private, write_private
 from migrainefhir.export.parts import PATIENT_PARTITIONS, PartWriter, close_all, dumps
 from migrainefhir.ids import patient_id
+from migrainefhir.validate.bulk import NOT_EXPORTED_EXTENSION
 
 
 def dumps_pretty(value: Any) -> bytes:
@@ -162,12 +163,13 @@ class BundleSink:
         self.shard_folders: list[Path] = []
         self.dropped: set[int] = set()  # sequences of records the merge rejected
         self.own = PartWriter(self.work)
-        self.stubs = 0
+        self.stubs: set[str] = set()  # patients whose Patient is a stub
 
     def add(self, patient: str, resources: list[dict[str, Any]]) -> None:
+        """A patient's stub Patient (the merge adds one per patient without a record)."""
         texts = [dumps(resource) for resource in resources]
-        self.own.partition(patient, _STUB_SEQUENCE + self.stubs, texts)
-        self.stubs += 1
+        self.own.partition(patient, _STUB_SEQUENCE + len(self.stubs), texts)
+        self.stubs.add(patient)
 
     def close(self) -> None:
         self.own.close()
@@ -193,17 +195,25 @@ class BundleSink:
                 kind = resource["resourceType"]
                 totals[kind] = totals.get(kind, 0) + 1
         pid = patient_id(self.ctx.source_system, patient)
+        # A stub Patient is a conditional create: it never replaces the server's Patient.
+        create_only = frozenset({f"Patient/{pid}"}) if patient in self.stubs else frozenset()
         chunks = _chunks(groups, self.options.max_entries)
         for number, chunk in enumerate(chunks, start=1):
             name = f"{pid}.json" if len(chunks) == 1 else f"{pid}-{number:03d}.json"
-            bundle = self._bundle(chunk, f"{pid}-{number}")
+            bundle = self._bundle(chunk, f"{pid}-{number}", create_only)
             write_private(self.bundles / name, dumps_pretty(bundle))
 
-    def _bundle(self, resources: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    def _bundle(
+        self, resources: list[dict[str, Any]], key: str, create_only: frozenset[str]
+    ) -> dict[str, Any]:
         bundle_id = hashlib.sha256(f"{self.ctx.source_system}|{key}".encode()).hexdigest()[:32]
         if self.options.format == "transaction":
             return transaction_bundle(
-                resources, bundle_id, self.ctx.export_time, write_mode=self.options.write_mode
+                resources,
+                bundle_id,
+                self.ctx.export_time,
+                write_mode=self.options.write_mode,
+                create_only=create_only,
             )
         return collection_bundle(resources, bundle_id, self.ctx.export_time)
 
@@ -283,19 +293,27 @@ class RejectWriter:
 
 
 def bulk_manifest(
-    options: ExportOptions, outputs: list[dict[str, Any]], errors: list[dict[str, Any]]
+    options: ExportOptions,
+    outputs: list[dict[str, Any]],
+    errors: list[dict[str, Any]],
+    not_exported: list[str] | None = None,
 ) -> dict[str, Any]:
     """The Bulk Data (STU2) completion manifest for the NDJSON file set."""
     request = f"{options.source_system.rstrip('/')}/$export"
     if options.since is not None:
         request += f"?_since={_instant(options.since)}"
-    return {
+    manifest: dict[str, Any] = {
         "transactionTime": _instant(options.export_time),
         "request": request,
         "requiresAccessToken": False,
         "output": [_with_url(item, options.base_url) for item in outputs],
         "error": [_with_url(item, options.base_url) for item in errors],
     }
+    if not_exported:
+        # STU2's `extension` (a JSON object): the Patient references no Patient of the file
+        # set resolves (patients without an exported patient record); validate accepts these.
+        manifest["extension"] = {NOT_EXPORTED_EXTENSION: not_exported}
+    return manifest
 
 
 def _with_url(item: dict[str, Any], base_url: str | None) -> dict[str, Any]:

@@ -304,5 +304,5 @@ def test_output_is_readable_by_the_owner_only(mixed_input: Path, tmp_path: Path)
 def test_a_partition_line_holds_the_resources_as_orjson_writes_the_list() -> None:
     resources = [{"resourceType": "Patient", "id": "a"}, {"resourceType": "Observation", "id": "b"}]
     texts = [orjson.dumps(resource) for resource in resources]
-    line = partition_line("p1", 7, texts)
-    assert line == b"p1\t7\t" + orjson.dumps(resources) + b"\n"
+    line = partition_line("p1", 7, texts, holds_patient=True)
+    assert line == b"p1\t7\t2\tP\t" + orjson.dumps(resources) + b"\n"

@@ -22,6 +22,7 @@ REGISTERING_MODULES = (
     "migrainefhir.validate.rules",
     "migrainefhir.validate.references",
     "migrainefhir.validate.bulk",
+    "migrainefhir.export.worker",
 )
 
 LAYER_ORDER = ("read", "input", "structure", "profile", "rule", "bundle")

@@ -194,6 +194,8 @@ def expand(paths: list[str]) -> list[Path]:
 # input records. Neither is FHIR, so in an export folder (both present at its top) they are
 # not validated as resources.
 EXPORT_SIDECARS = ("summary.json", "rejects.ndjson")
+# Written by some exports only (the Bundle formats), beside the two above.
+OPTIONAL_SIDECARS = ("bundle-index.json",)
 
 
 def folder_files(folder: Path) -> list[Path]:
@@ -205,5 +207,6 @@ def folder_files(folder: Path) -> list[Path]:
         raise InputUnreadable(f"{folder}: cannot list ({exc.strerror or exc})") from exc
     sidecars = [folder / name for name in EXPORT_SIDECARS]
     if all(path.is_file() for path in sidecars):
-        files = [path for path in files if path not in sidecars]
+        skipped = {*sidecars, *(folder / name for name in OPTIONAL_SIDECARS)}
+        files = [path for path in files if path not in skipped]
     return files

@@ -424,7 +424,7 @@ def export(
     """
     from migrainefhir.pipeline import ExportOptions
     from migrainefhir.pipeline import export as run_export
-    from migrainefhir.report import summary_lines
+    from migrainefhir.report import export_report_lines
 
     if deidentify != (key_file is not None):
         raise click.UsageError("--deidentify and --key-file go together")
@@ -454,10 +454,8 @@ def export(
         _fail(error)
     if not quiet:
         _clear_progress(progress)
-        for line in summary_lines(result.report.counts, "exported"):
+        for line in export_report_lines(result, out):
             click.echo(line, err=True)
-        if not result.written:
-            click.echo(f"--strict: records were rejected, nothing written to {out}", err=True)
     failed = result.report.counts.total_rejected or result.report.error_count
     sys.exit(ExitCode.PROBLEMS if failed else ExitCode.OK)
 
@@ -556,19 +554,62 @@ def validate(
     sys.exit(ExitCode.OK if report.ok else ExitCode.PROBLEMS)
 
 
-def _progress_printer(quiet: bool) -> Callable[[int], None] | None:
-    """A record counter on stderr, only on a terminal (a nightly job's log stays clean)."""
+def _progress_printer(quiet: bool) -> Progress | None:
+    """A progress line on stderr, only on a terminal (a nightly job's log stays clean)."""
     if quiet or not sys.stderr.isatty():
         return None
-
-    def show(count: int) -> None:
-        if count % 1000 == 0:
-            click.echo(f"\r{count} records", err=True, nl=False)
-
-    return show
+    return Progress(lambda text: click.echo(text, err=True, nl=False))
 
 
-def _clear_progress(progress: Callable[[int], None] | None) -> None:
+class Progress:
+    """`12000 of ~100000 records (12%), about 1m 20s left`: records merged of the total the
+    shard planner counted (input lines, an upper bound; unknown with JSON files), and the time
+    left at the rate so far. Redrawn at most every `every` seconds."""
+
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        clock: Callable[[], float] | None = None,
+        every: float = 0.5,
+    ) -> None:
+        import time
+
+        self.write = write
+        self.clock = clock or time.monotonic
+        self.every = every
+        self.started = self.clock()
+        self.shown = -every
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = self.clock()
+        if now - self.shown < self.every:
+            return
+        self.shown = now
+        self.write("\r\033[K" + progress_text(done, total, now - self.started))
+
+
+def progress_text(done: int, total: int | None, elapsed: float) -> str:
+    if total is None or total <= 0 or done >= total:
+        return f"{done} records"
+    text = f"{done} of ~{total} records ({100 * done // total}%)"
+    if done and elapsed > 0:
+        left = elapsed / done * (total - done)
+        text += f", about {_duration(left)} left"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    whole = max(1, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def _clear_progress(progress: Progress | None) -> None:
     if progress is not None:
         click.echo("\r\033[K", err=True, nl=False)
 

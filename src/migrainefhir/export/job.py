@@ -35,7 +35,7 @@ from migrainefhir.export.shards import input_files, plan_shards
 from migrainefhir.export.worker import Task, run_shards
 from migrainefhir.input.intake import InputOptions
 from migrainefhir.input.readers import STDIN
-from migrainefhir.problems import Report
+from migrainefhir.problems import TalliedReport
 
 
 class _StrictAbort(Exception):
@@ -46,11 +46,11 @@ def export(
     paths: Sequence[str],
     input_options: InputOptions,
     options: ExportOptions,
-    on_record: Callable[[int], None] | None = None,
+    on_record: Callable[[int, int | None], None] | None = None,
 ) -> ExportResult:
     """Export every input record; returns what happened. Writes nothing else than options.out."""
     files = input_files(paths, input_options.read)  # unreadable paths fail before any output
-    result = ExportResult(Report())
+    result = ExportResult(TalliedReport())
     try:
         with staged_directory(options.out) as staging:
             _export_into(staging, files, input_options, options, result, on_record)
@@ -67,7 +67,7 @@ def _export_into(
     input_options: InputOptions,
     options: ExportOptions,
     result: ExportResult,
-    on_record: Callable[[int], None] | None,
+    on_record: Callable[[int, int | None], None] | None,
 ) -> None:
     work = staging / ".work"
     work.mkdir(mode=PRIVATE_DIR)
@@ -76,7 +76,9 @@ def _export_into(
     task = Task(input_options, options, work)
     # Every shard's records, or more (its lines): what the duplicate-id table must hold.
     expected_ids = sum(shard.most_records or 0 for shard in shards)
-    merger = Merger(staging, task, result, on_record, expected_ids)
+    # The records to come for the progress line: the lines counted, unless a file is JSON.
+    known = all(shard.most_records is not None for shard in shards)
+    merger = Merger(staging, task, result, on_record, expected_ids, expected_ids if known else None)
     try:
         for done in run_shards(shards, task, merger.validator):
             merger.add(done)

@@ -51,13 +51,15 @@ class Merger:
         staging: Path,
         task: Task,
         result: ExportResult,
-        on_record: Callable[[int], None] | None,
+        on_record: Callable[[int, int | None], None] | None,
         expected_ids: int = 0,
+        expected: int | None = None,
     ) -> None:
         self.options = task.options
         self.input_options = task.input_options
         self.result = result
         self.on_record = on_record
+        self.expected = expected  # records to come, about (input lines), when known
         self.ctx = ConvertContext(self.options.source_system, self.options.export_time, __version__)
         self.validator = ResourceValidator(self.options.validation)  # type: ignore[arg-type]
         self.sink: NdjsonSink | BundleSink = (
@@ -95,7 +97,7 @@ class Merger:
         kind, outcome, key, patient, is_patient, counts, contract, more, where = fields
         self.records += 1
         if self.on_record is not None:
-            self.on_record(self.records)
+            self.on_record(self.records, self.expected)
         file_ordinal = self.file_records.get(shard.file, 0)
         self.file_records[shard.file] = file_ordinal + 1
         source = Source(**where)
@@ -104,7 +106,7 @@ class Merger:
         duplicate = self.duplicates.check(key[0], key[1], source) if key is not None else []
         if duplicate:
             problems += duplicate
-            report.problems.extend(problems)
+            report.add(problems)
             report.counts.count(kind, accepted=False)
             original = rejected_original(
                 self.originals.get(shard, file_ordinal), self.input_options
@@ -115,7 +117,7 @@ class Merger:
             if outcome == EXPORTED and isinstance(self.sink, BundleSink):
                 self.sink.dropped.add(sequence)
             return
-        report.problems.extend(problems + _problems(more))
+        report.add(problems + _problems(more))
         if outcome == REJECTED:
             report.counts.count(kind, accepted=False)
             self.rejects.add(*parts.reject())
@@ -164,7 +166,7 @@ class Merger:
             for pid in without_record:
                 stub = patient_stub(pid, self.ctx)
                 problems = validate_record_resources([stub], None, validator=self.validator)
-                result.report.problems.extend(problems)
+                result.report.add(problems)
                 if not has_errors(problems):
                     self.sink.add(pid, [stub])
         self.duplicates.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 from migrainefhir.errors import UsageError
 from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM
-from migrainefhir.problems import Report
+from migrainefhir.problems import TalliedReport
 
 FORMATS = ("ndjson", "transaction", "collection")
 
@@ -62,7 +62,7 @@ class ExportOptions:
 
 @dataclass(slots=True)
 class ExportResult:
-    report: Report
+    report: TalliedReport
     resources: dict[str, int] = field(default_factory=dict)
     written: bool = True
     # Patients that records reference but no exported patient record gave: in the Bundle
@@ -89,4 +89,18 @@ class ExportResult:
             "resources": dict(sorted(self.resources.items())),
             "patients_without_record": self.patients_without_record,
             "patients_referenced_not_exported": self.patients_not_exported,
+            "problems": self.problems_summary(),
+        }
+
+    def problems_summary(self) -> dict[str, Any]:
+        """Every problem counted per code, and the first ones of each severity in full (every
+        rejected record's problems are in rejects.ndjson; warnings of exported records are
+        counted here and shown first-ones-only)."""
+        report = self.report
+        return {
+            "errors": report.error_count,
+            "warnings": report.warning_count,
+            "by_code": dict(sorted(report.by_code.items())),
+            "first": [problem.to_json() for problem in report.problems],
+            "first_limit_per_severity": report.keep,
         }

@@ -17,7 +17,7 @@ from migrainefhir.problem_codes import registry
 from migrainefhir.validate.outcome import PROBLEM_CODE_SYSTEM
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-INPUTS = [str(EXAMPLES / "ndjson"), str(EXAMPLES / "csv"), str(EXAMPLES / "invalid")]
+INPUTS = [str(EXAMPLES / "ndjson"), str(EXAMPLES / "invalid")]
 FORMATS = {
     "ndjson": ["--format", "ndjson"],
     "ndjson-gzip": ["--format", "ndjson", "--gzip"],

@@ -211,12 +211,12 @@ class BundleSink:
         pid = patient_id(self.ctx.source_system, patient)
         # A stub Patient is a conditional create: it never replaces the server's Patient.
         create_only = frozenset({f"Patient/{pid}"}) if patient in self.stubs else frozenset()
-        chunks = _chunks([count for _, count, _ in records], self.options.max_entries)
+        chunks = _chunks(records.counts(), self.options.max_entries)
         the_patient: dict[str, Any] | None = None
         for number, chunk in enumerate(chunks, start=1):
             resources: list[dict[str, Any]] = [] if number == 1 else [_required(the_patient)]
             for position in chunk:
-                decoded = index.read(records[position][2])
+                decoded = index.read(records, position)
                 if the_patient is None:
                     the_patient = decoded[0]
                 resources.extend(decoded)
@@ -277,16 +277,16 @@ class _PartitionIndex:
                 found.extend((first, sequence, count, number, offset + head, size))
             offset += head + size + 1
 
-    def records(self, patient: str) -> list[tuple[int, int, tuple[int, int, int]]]:
-        """(sequence, resources, where) of the patient's records: its Patient group first,
-        then in input order."""
+    def records(self, patient: str) -> _Records:
+        """The patient's records: its Patient group first, then in input order."""
         flat = self.patients.pop(patient)
-        rows = [flat[start : start + 6] for start in range(0, len(flat), 6)]
-        rows.sort(key=lambda row: (row[0], row[1]))
-        return [(row[1], row[2], (row[3], row[4], row[5])) for row in rows]
+        order = sorted(range(len(flat) // 6), key=lambda row: (flat[6 * row], flat[6 * row + 1]))
+        return _Records(flat, order)
 
-    def read(self, where: tuple[int, int, int]) -> list[dict[str, Any]]:
-        number, offset, size = where
+    def read(self, records: _Records, position: int) -> list[dict[str, Any]]:
+        """The resources of the record at `position` (in the order of `records`)."""
+        row = 6 * records.order[position]
+        number, offset, size = records.flat[row + 3 : row + 6]
         handle = self.handles[number]
         assert handle is not None
         handle.seek(offset)
@@ -298,6 +298,18 @@ class _PartitionIndex:
 
     def __exit__(self, *_: object) -> None:
         close_all(self.handles)
+
+
+@dataclass(frozen=True, slots=True)
+class _Records:
+    """One patient's records in a partition: the flat rows (holds_patient, sequence, count,
+    file, offset, length) and the order to write them in (a few dozen bytes a record)."""
+
+    flat: array[int]
+    order: list[int]
+
+    def counts(self) -> list[int]:
+        return [self.flat[6 * row + 2] for row in self.order]
 
 
 def _heads(handle: IO[bytes]) -> Iterator[tuple[str, int, int, bytes, int, int]]:

@@ -94,7 +94,7 @@ def export_report_lines(result: _ExportOutcome, out: str) -> list[str]:
             f"... and {report.left_out} more problems (first {report.keep} of each severity "
             f"shown): {where}"
         )
-    elif report.problems and result.written:
+    elif report.counts.total_rejected and result.written:
         lines.append(f"(rejected records, with their problems: {out}/rejects.ndjson)")
     if lines:
         lines.append("")

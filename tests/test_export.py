@@ -93,11 +93,26 @@ def test_ndjson_export_writes_one_file_per_type_and_a_bulk_data_manifest(
     assert result.resources == {item["type"]: item["count"] for item in manifest["output"]}
 
 
-def test_every_patient_id_gets_exactly_one_patient(mixed_input: Path, tmp_path: Path) -> None:
+def test_every_patient_id_gets_exactly_one_patient_in_bundles(
+    mixed_input: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    run([mixed_input], out)
-    patients = ndjson_lines(out / "Patient.ndjson")
+    run([mixed_input], out, format="collection")
+    patients = [
+        json.loads(path.read_text())["entry"][0]["resource"]
+        for path in sorted((out / "bundles").iterdir())
+    ]
     assert sorted(p["identifier"][0]["value"] for p in patients) == ["p1", "p2"]
+
+
+def test_ndjson_writes_no_stub_for_patients_without_a_record(
+    mixed_input: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = run([mixed_input], out)
+    assert not (out / "Patient.ndjson").exists()
+    assert result.patients_without_record == 2
+    assert len(result.patients_not_exported) == 2
 
 
 def test_rejects_hold_exactly_the_bad_records_verbatim_with_their_problems(
@@ -289,5 +304,5 @@ def test_output_is_readable_by_the_owner_only(mixed_input: Path, tmp_path: Path)
 def test_a_partition_line_holds_the_resources_as_orjson_writes_the_list() -> None:
     resources = [{"resourceType": "Patient", "id": "a"}, {"resourceType": "Observation", "id": "b"}]
     texts = [orjson.dumps(resource) for resource in resources]
-    line = partition_line("p1", 7, texts)
-    assert line == b"p1\t7\t" + orjson.dumps(resources) + b"\n"
+    line = partition_line("p1", 7, texts, holds_patient=True)
+    assert line == b"p1\t7\t2\tP\t" + orjson.dumps(resources) + b"\n"

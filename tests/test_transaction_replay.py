@@ -2,8 +2,10 @@
 
 The server here is a small in-test model of FHIR R4 transaction semantics (http.html#trules):
 PUT Type/id creates or updates that id; a conditional update PUT Type?identifier=system|value
-updates the one match, creates when there is none, and fails with 412 on several; urn:uuid
-fullUrls are replaced by the ids the server settled on, in every reference of the Bundle.
+updates the one match, creates when there is none, and fails with 412 on several; a conditional
+create POST Type with ifNoneExist creates (with an id of the server's) only when nothing matches,
+else leaves the match as it is; urn:uuid fullUrls are replaced by the ids the server settled on,
+in every reference of the Bundle.
 """
 
 from __future__ import annotations
@@ -38,11 +40,26 @@ class FhirServerModel:
         """Process one transaction atomically: all entries or none."""
         store = copy.deepcopy(self.store)
         settled: dict[str, str] = {}  # fullUrl -> Type/id
+        kept: set[str] = set()  # conditional creates that matched: nothing written
         for entry in bundle["entry"]:
             request, resource = entry["request"], entry["resource"]
-            assert request["method"] == "PUT", "our transactions only update"
+            if request["method"] == "POST":
+                assert "id" not in resource, "a create carries no id"
+                kind = request["url"]
+                found = self._matches(store, kind, request["ifNoneExist"])
+                if len(found) > 1:
+                    raise TransactionError("412 Precondition Failed: several matches")
+                if found:
+                    kept.add(entry["fullUrl"])
+                    settled[entry["fullUrl"]] = f"{kind}/{found[0][1]}"
+                else:
+                    settled[entry["fullUrl"]] = f"{kind}/{next(self._new_ids)}"
+                continue
+            assert request["method"] == "PUT", "our transactions only update or create"
             settled[entry["fullUrl"]] = self._target(store, request["url"], resource)
         for entry in bundle["entry"]:
+            if entry["fullUrl"] in kept:
+                continue
             resource = _rewritten(copy.deepcopy(entry["resource"]), settled)
             kind, rid = settled[entry["fullUrl"]].split("/")
             resource["id"] = rid
@@ -53,14 +70,7 @@ class FhirServerModel:
         kind, _, query = url.partition("?")
         if not query:
             return kind  # Type/id
-        name, _, token = query.partition("=")
-        assert name == "identifier"
-        system, _, value = unquote(token).partition("|")
-        matches = [
-            key
-            for key, stored in store.items()
-            if key[0] == kind and {"system": system, "value": value} in _identifiers(stored)
-        ]
+        matches = self._matches(store, kind, query)
         if len(matches) > 1:
             raise TransactionError("412 Precondition Failed: several matches")
         if matches:
@@ -68,6 +78,16 @@ class FhirServerModel:
                 raise TransactionError("400: the match has another id")
             return f"{kind}/{matches[0][1]}"
         return f"{kind}/{resource.get('id') or next(self._new_ids)}"
+
+    def _matches(self, store: Store, kind: str, query: str) -> list[tuple[str, str]]:
+        name, _, token = query.partition("=")
+        assert name == "identifier"
+        system, _, value = unquote(token).partition("|")
+        return [
+            key
+            for key, stored in store.items()
+            if key[0] == kind and {"system": system, "value": value} in _identifiers(stored)
+        ]
 
     def count(self, kind: str) -> int:
         return sum(1 for key in self.store if key[0] == kind)
@@ -123,6 +143,17 @@ def diary(entry_id: str, day: int, severity: int) -> dict[str, Any]:
     }
 
 
+PATIENT = {
+    "record_type": "patient",
+    "patient_id": "p1",
+    "family": "Doe",
+    "given": ["Jane"],
+    "birth_date": "1980-02-03",
+    "gender": "female",
+    "identifiers": [{"system": "https://ehr.example.org/fhir/sid/mrn", "value": "MRN-1"}],
+}
+
+
 def bundles(tmp_path: Path, records: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
     tmp_path.mkdir(exist_ok=True)
     source = tmp_path / "in.ndjson"
@@ -173,4 +204,33 @@ def test_reexport_after_a_record_changed_updates_in_place(mode: str, tmp_path: P
         if component["code"]["coding"][0]["code"] == "72514-3"
     ]
     assert sorted(ratings) == [8, 9]
+    assert server.dangling_references() == []
+
+
+@pytest.mark.parametrize("mode", ["put", "conditional"])
+def test_a_diary_only_export_never_reduces_the_servers_patient_to_a_stub(
+    mode: str, tmp_path: Path
+) -> None:
+    """Issue 19 item 2: the stub of a run without the patient record is a conditional create."""
+    server = FhirServerModel()
+    for bundle in bundles(tmp_path, [PATIENT, diary("e1", 1, 6)], mode):
+        server.post(bundle)
+    (full,) = [r for (kind, _), r in server.store.items() if kind == "Patient"]
+    assert full["name"] == [{"family": "Doe", "given": ["Jane"]}]
+    diary_only = bundles(tmp_path / "diary-only", [diary("e2", 2, 8), diary("e3", 3, 4)], mode)
+    for bundle in diary_only:
+        assert bundle["entry"][0]["request"]["method"] == "POST"
+        server.post(bundle)
+    assert [r for (kind, _), r in server.store.items() if kind == "Patient"] == [full]
+    assert server.dangling_references() == []
+    subjects = {r["subject"]["reference"] for r in server.store.values() if "subject" in r}
+    assert subjects == {f"Patient/{full['id']}"}
+
+
+def test_a_diary_only_export_creates_the_patient_on_an_empty_server_once(tmp_path: Path) -> None:
+    server = FhirServerModel()
+    exported = bundles(tmp_path, [diary("e1", 1, 6), diary("e2", 2, 8), diary("e3", 3, 4)], "put")
+    for bundle in exported * 2:
+        server.post(bundle)
+    assert server.count("Patient") == 1
     assert server.dangling_references() == []

@@ -168,7 +168,128 @@ def cli() -> None:
     """
 
 
+# Config-file setting -> the command parameter it sets.
+CONFIG_KEYS = {
+    "source_system": "source_system",
+    "timezone": "timezone",
+    "format": "output_format",
+    "write_mode": "write_mode",
+    "max_entries": "max_entries",
+    "max_file_resources": "max_file_resources",
+    "gzip": "gzip",
+    "base_url": "base_url",
+    "jobs": "jobs",
+    "validation": "validation",
+}
+# The settings each command takes from the file; a site's file holds export settings too, which
+# check and convert leave alone (check's --format is its report format, not the export's).
+COMMAND_CONFIG_KEYS = {
+    "export": frozenset(CONFIG_KEYS),
+    "convert": frozenset({"source_system", "timezone"}),
+    "check": frozenset({"timezone"}),
+}
+CONFIG_TABLE = "migrainefhir"
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Read a site's config file (TOML, table [migrainefhir]) into the command's defaults.
+
+    Options given on the command line still win over the file. A file without the table, or
+    with a setting we do not know, is a usage error: a setting must never be silently ignored.
+    """
+    if value is None:
+        return None
+    import tomllib
+
+    try:
+        with open(value, "rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {value}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise click.BadParameter(f"{value} is not valid TOML: {exc}") from exc
+    table = document.get(CONFIG_TABLE)
+    if not isinstance(table, dict):
+        raise click.BadParameter(
+            f"{value} has no [{CONFIG_TABLE}] table; put the settings under a line [{CONFIG_TABLE}]"
+        )
+    unknown = sorted(set(table) - CONFIG_KEYS.keys())
+    if unknown:
+        raise click.BadParameter(f"{value}: unknown setting(s) {', '.join(unknown)}")
+    wanted = COMMAND_CONFIG_KEYS.get(ctx.info_name or "", frozenset(CONFIG_KEYS))
+    settings = {CONFIG_KEYS[key]: setting for key, setting in table.items() if key in wanted}
+    ctx.default_map = {**(ctx.default_map or {}), **settings}
+    return value
+
+
+def config_option(command: F) -> F:
+    return click.option(
+        "--config",
+        type=click.Path(dir_okay=False),
+        callback=_load_config,
+        is_eager=True,
+        expose_value=False,
+        help="TOML file with a [migrainefhir] table of the settings a site sets once "
+        "(source_system, timezone, format, ...); check and convert use its timezone (and "
+        "convert its source_system).",
+    )(command)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether the option was given on the command line (not a default, nor the config file:
+    a site's file may hold settings for every format)."""
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+
+
+def _reject_no_effect(ctx: click.Context, output_format: str) -> None:
+    """An option given on the command line that has no effect with the chosen format is a
+    usage error (exit 2): a user who asked for it would otherwise be silently ignored."""
+    only = {
+        "gzip": ("--gzip", ("ndjson",)),
+        "base_url": ("--base-url", ("ndjson",)),
+        "max_file_resources": ("--max-file-resources", ("ndjson",)),
+        "write_mode": ("--write-mode", ("transaction",)),
+        "max_entries": ("--max-entries", ("transaction", "collection")),
+    }
+    for name, (option, formats) in only.items():
+        if _given(ctx, name) and output_format not in formats:
+            raise click.UsageError(
+                f"{option} has no effect with --format {output_format} "
+                f"(it applies to --format {' and '.join(formats)} only)"
+            )
+
+
+def _reject_record_type_without_csv(
+    ctx: click.Context, inputs: tuple[str, ...], input_format: str | None
+) -> None:
+    """--record-type applies to CSV files only: given for inputs none of which is CSV, it is a
+    usage error."""
+    if not _given(ctx, "record_type"):
+        return
+    if input_format == "csv" or any(_may_be_csv(name, input_format) for name in inputs):
+        return
+    raise click.UsageError(
+        "--record-type has no effect: it applies to CSV input only, and no input is a .csv "
+        "file (or '-' with --input-format csv)"
+    )
+
+
+def _may_be_csv(name: str, input_format: str | None) -> bool:
+    if name == "-":
+        return input_format == "csv"
+    path = Path(name)
+    if path.is_dir():
+        try:
+            return any(child.suffix.lower() == ".csv" for child in path.iterdir())
+        except OSError:
+            return True  # unreadable: the reader reports it
+    return path.suffix.lower() == ".csv" or not path.exists()
+
+
 @cli.command()
+@config_option
 @input_options
 @click.option(
     "--format",
@@ -191,63 +312,13 @@ def check(
     """
     from migrainefhir.pipeline import check as run_check
 
+    _reject_record_type_without_csv(click.get_current_context(), inputs, input_format)
     try:
         report = run_check(inputs, _input_options(input_format, record_type, timezone))
     except MigraineFhirError as error:
         _fail(error)
     _print_report(report, output_format, "accepted")
     sys.exit(ExitCode.OK if report.counts.total_rejected == 0 else ExitCode.PROBLEMS)
-
-
-# Config-file setting -> the command parameter it sets.
-CONFIG_KEYS = {
-    "source_system": "source_system",
-    "timezone": "timezone",
-    "format": "output_format",
-    "write_mode": "write_mode",
-    "max_entries": "max_entries",
-    "max_file_resources": "max_file_resources",
-    "gzip": "gzip",
-    "base_url": "base_url",
-    "jobs": "jobs",
-    "validation": "validation",
-}
-
-
-def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """Read a site's config file (TOML, table [migrainefhir]) into the command's defaults.
-
-    Options given on the command line still win over the file.
-    """
-    if value is None:
-        return None
-    import tomllib
-
-    try:
-        with open(value, "rb") as handle:
-            table = tomllib.load(handle).get("migrainefhir", {})
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {value}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise click.BadParameter(f"{value} is not valid TOML: {exc}") from exc
-    unknown = sorted(set(table) - CONFIG_KEYS.keys())
-    if unknown:
-        raise click.BadParameter(f"{value}: unknown setting(s) {', '.join(unknown)}")
-    settings = {CONFIG_KEYS[key]: setting for key, setting in table.items()}
-    ctx.default_map = {**(ctx.default_map or {}), **settings}
-    return value
-
-
-def config_option(command: F) -> F:
-    return click.option(
-        "--config",
-        type=click.Path(dir_okay=False),
-        callback=_load_config,
-        is_eager=True,
-        expose_value=False,
-        help="TOML file with a [migrainefhir] table of the settings a site sets once "
-        "(source_system, timezone, format, ...).",
-    )(command)
 
 
 def source_options(command: F) -> F:
@@ -332,7 +403,13 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     help="transaction only: PUT by deterministic id, or conditional create/update on the "
     "business identifiers (see README).",
 )
-@click.option("--max-entries", type=int, default=500, show_default=True, help="Entries per Bundle.")
+@click.option(
+    "--max-entries",
+    type=int,
+    default=500,
+    show_default=True,
+    help="transaction and collection only: the most entries a Bundle holds (its Patient included).",
+)
 @click.option(
     "--max-file-resources",
     type=int,
@@ -412,10 +489,13 @@ def export(
     """
     from migrainefhir.pipeline import ExportOptions
     from migrainefhir.pipeline import export as run_export
-    from migrainefhir.report import summary_lines
+    from migrainefhir.report import export_report_lines
 
     if deidentify != (key_file is not None):
         raise click.UsageError("--deidentify and --key-file go together")
+    ctx = click.get_current_context()
+    _reject_no_effect(ctx, output_format)
+    _reject_record_type_without_csv(ctx, inputs, input_format)
     progress = _progress_printer(quiet)
     try:
         options = ExportOptions(
@@ -440,10 +520,8 @@ def export(
         _fail(error)
     if not quiet:
         _clear_progress(progress)
-        for line in summary_lines(result.report.counts, "exported"):
+        for line in export_report_lines(result, out):
             click.echo(line, err=True)
-        if not result.written:
-            click.echo(f"--strict: records were rejected, nothing written to {out}", err=True)
     failed = result.report.counts.total_rejected or result.report.error_count
     sys.exit(ExitCode.PROBLEMS if failed else ExitCode.OK)
 
@@ -480,6 +558,7 @@ def convert(
     from migrainefhir.pipeline import convert as run_convert
     from migrainefhir.report import render_text
 
+    _reject_record_type_without_csv(click.get_current_context(), inputs, input_format)
     ctx = ConvertContext(source_system, _export_time(timestamp), version)
     try:
         if output != "-":
@@ -809,19 +888,63 @@ def clean(folder: str) -> None:
     sys.exit(ExitCode.UNREADABLE if failed else ExitCode.OK)
 
 
-def _progress_printer(quiet: bool) -> Callable[[int], None] | None:
-    """A record counter on stderr, only on a terminal (a nightly job's log stays clean)."""
+def _progress_printer(quiet: bool) -> Progress | None:
+    """A progress line on stderr, only on a terminal (a nightly job's log stays clean)."""
     if quiet or not sys.stderr.isatty():
         return None
-
-    def show(count: int) -> None:
-        if count % 1000 == 0:
-            click.echo(f"\r{count} records", err=True, nl=False)
-
-    return show
+    return Progress(lambda text: click.echo(text, err=True, nl=False))
 
 
-def _clear_progress(progress: Callable[[int], None] | None) -> None:
+class Progress:
+    """`12000 of ~100000 records (12%), about 1m 20s left`: records merged of the total the
+    shard planner counted (input lines, an upper bound; unknown with JSON files), and the time
+    left at the rate so far. Redrawn at most every `every` seconds."""
+
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        clock: Callable[[], float] | None = None,
+        every: float = 0.5,
+    ) -> None:
+        import time
+
+        self.write = write
+        self.clock = clock or time.monotonic
+        self.every = every
+        self.started = self.clock()
+        self.shown = -every
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = self.clock()
+        if now - self.shown < self.every:
+            return
+        self.shown = now
+        self.write("\r\033[K" + progress_text(done, total, now - self.started))
+
+
+def progress_text(done: int, total: int | None, elapsed: float) -> str:
+    if total is None or total <= 0 or done >= total:
+        return f"{done} records"
+    text = f"{done} of ~{total} records ({100 * done // total}%)"
+    if done and elapsed > 0:
+        left = elapsed / done * (total - done)
+        text += f", about {_duration(left)} left"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    whole = max(1, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def _clear_progress(progress: object | None) -> None:
+    """Erase the progress line, if one was drawn (the export's or the push's)."""
     if progress is not None:
         click.echo("\r\033[K", err=True, nl=False)
 

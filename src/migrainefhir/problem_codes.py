@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from migrainefhir.problems import PROBLEM_CODES
+from migrainefhir.problems import PROBLEM_CODES, CodeInfo
 
 # Every module that registers codes; importing them fills the registry.
 REGISTERING_MODULES = (
@@ -22,14 +22,21 @@ REGISTERING_MODULES = (
     "migrainefhir.validate.rules",
     "migrainefhir.validate.references",
     "migrainefhir.validate.bulk",
+    "migrainefhir.export.worker",
 )
 
 LAYER_ORDER = ("read", "input", "structure", "profile", "rule", "bundle")
 
 
-def render() -> str:
+def registry() -> dict[str, CodeInfo]:
+    """Every registered problem code (importing every registering module first)."""
     for module in REGISTERING_MODULES:
         importlib.import_module(module)
+    return dict(sorted(PROBLEM_CODES.items()))
+
+
+def render() -> str:
+    registry()
     lines = [
         "# Problem codes",
         "",

@@ -208,3 +208,45 @@ class Report:
     @property
     def ok(self) -> bool:
         return self.error_count == 0
+
+
+# How many problems of each severity a TalliedReport keeps in full (for the terminal and
+# summary.json); `check` shows every problem, `export` these first ones and where the rest are.
+FIRST_PROBLEMS = 20
+
+
+@dataclass(slots=True)
+class TalliedReport(Report):
+    """A Report for runs too large to keep every Problem (export): every problem counted per
+    code and severity, and only the first `keep` of each severity kept in full, in the order
+    added. Memory stays flat in the number of problems; the full list is in the output files
+    (rejects.ndjson). Add problems with `add`, never through `problems` directly."""
+
+    keep: int = FIRST_PROBLEMS
+    by_code: dict[str, int] = field(default_factory=dict)
+    by_severity: dict[Severity, int] = field(default_factory=dict)
+
+    def add(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            self.by_code[problem.code] = self.by_code.get(problem.code, 0) + 1
+            seen = self.by_severity.get(problem.severity, 0)
+            self.by_severity[problem.severity] = seen + 1
+            if seen < self.keep:
+                self.problems.append(problem)
+
+    @property
+    def error_count(self) -> int:
+        return self.by_severity.get(Severity.ERROR, 0)
+
+    @property
+    def warning_count(self) -> int:
+        return self.by_severity.get(Severity.WARNING, 0)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_severity.values())
+
+    @property
+    def left_out(self) -> int:
+        """Problems counted but not kept in full."""
+        return self.total - len(self.problems)

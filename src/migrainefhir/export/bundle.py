@@ -7,6 +7,13 @@ Bundles"); a `urn:uuid:` fullUrl has no such base, so every relative `Type/id` r
 resource in the same Bundle is rewritten to that resource's `urn:uuid:` fullUrl. References
 to resources outside the Bundle stay relative (a server resolves them against itself).
 The input resources are never modified.
+
+A transaction entry named in `create_only` (a Patient stub: the export had no patient record
+for it, so it carries only the source identifier) is a conditional create, `POST Patient` with
+`ifNoneExist: identifier=system|value` and no `id`: a server that already holds the Patient
+keeps it, with its name, birth date and MRNs, and resolves the Bundle's references to it (they
+name the entry's urn:uuid fullUrl); a server without it creates one. A stub never replaces a
+richer Patient (docs/mapping.md, "Patients without a patient record").
 """
 
 from __future__ import annotations
@@ -44,17 +51,27 @@ def transaction_bundle(
     bundle_id: str,
     timestamp: datetime,
     write_mode: str = "put",
+    create_only: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """A `transaction` Bundle whose replay changes nothing: every entry is an update, either
-    `PUT Type/id` (write_mode "put") or `PUT Type?identifier=system|value` ("conditional")."""
+    `PUT Type/id` (write_mode "put") or `PUT Type?identifier=system|value` ("conditional"),
+    but the resources named (`Type/id`) in `create_only`: each a conditional create
+    (`POST Type`, `ifNoneExist` on its business identifier), without its id."""
     if write_mode not in WRITE_MODES:
         raise ValueError(f"unknown write mode {write_mode!r}; expected one of {WRITE_MODES}")
-    entries = [
-        _without_id_if_conditional(
-            {"fullUrl": url, "resource": resource, "request": _request(resource, write_mode)}
-        )
-        for url, resource in _prepared(resources)
-    ]
+    entries = []
+    for url, resource in _prepared(resources):
+        if f"{resource['resourceType']}/{resource['id']}" in create_only:
+            request = _create_request(resource)
+            del resource["id"]
+            entries.append({"fullUrl": url, "resource": resource, "request": request})
+        else:
+            entry = {
+                "fullUrl": url,
+                "resource": resource,
+                "request": _request(resource, write_mode),
+            }
+            entries.append(_without_id_if_conditional(entry))
     return _bundle("transaction", bundle_id, timestamp, entries)
 
 
@@ -79,8 +96,7 @@ def _request(resource: Mapping[str, Any], write_mode: str) -> dict[str, str]:
 
 
 def _identifier_url(kind: str, identifier: Mapping[str, str]) -> str:
-    token = f"{quote(identifier['system'], safe=':/')}|{quote(identifier['value'], safe='')}"
-    return f"{kind}?identifier={token}"
+    return f"{kind}?identifier={_token(identifier)}"
 
 
 def delete_entry(resource: Mapping[str, Any], write_mode: str) -> dict[str, Any]:
@@ -98,6 +114,20 @@ def deletion_bundle(
 ) -> dict[str, Any]:
     """A `transaction` Bundle of DELETE entries (Bulk Data's `deleted` files hold these too)."""
     return _bundle("transaction", bundle_id, timestamp, entries)
+
+
+def _create_request(resource: Mapping[str, Any]) -> dict[str, str]:
+    """`POST Type` only if no resource has the business identifier (R4 http.html#ccreate)."""
+    identifier = _business_identifier(resource)
+    if identifier is None:
+        raise ValueError("a conditional create needs a business identifier")
+    kind = resource["resourceType"]
+    return {"method": "POST", "url": kind, "ifNoneExist": f"identifier={_token(identifier)}"}
+
+
+def _token(identifier: Mapping[str, str]) -> str:
+    """A token search value `system|value`, each part URL-encoded."""
+    return f"{quote(identifier['system'], safe=':/')}|{quote(identifier['value'], safe='')}"
 
 
 def _business_identifier(resource: Mapping[str, Any]) -> dict[str, str] | None:

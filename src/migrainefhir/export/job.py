@@ -45,7 +45,7 @@ from migrainefhir.export.target import checked_target
 from migrainefhir.export.worker import Task, run_shards
 from migrainefhir.input.intake import InputOptions
 from migrainefhir.input.readers import STDIN
-from migrainefhir.problems import Report
+from migrainefhir.problems import TalliedReport
 
 
 class _StrictAbort(Exception):
@@ -56,14 +56,14 @@ def export(
     paths: Sequence[str],
     input_options: InputOptions,
     options: ExportOptions,
-    on_record: Callable[[int], None] | None = None,
+    on_record: Callable[[int, int | None], None] | None = None,
 ) -> ExportResult:
     """Export every input record; returns what happened. Writes nothing else than options.out."""
     files = input_files(paths, input_options.read)  # unreadable paths fail before any output
     if options.previous is not None:
         check_previous(options.previous, options)
     target = checked_target(options.out, paths)  # never an input's folder, never foreign files
-    result = ExportResult(Report())
+    result = ExportResult(TalliedReport())
     try:
         with staged_directory(target) as staging:
             _export_into(staging, files, input_options, options, result, on_record)
@@ -80,7 +80,7 @@ def _export_into(
     input_options: InputOptions,
     options: ExportOptions,
     result: ExportResult,
-    on_record: Callable[[int], None] | None,
+    on_record: Callable[[int, int | None], None] | None,
 ) -> None:
     work = staging / ".work"
     work.mkdir(mode=PRIVATE_DIR)
@@ -89,7 +89,9 @@ def _export_into(
     task = Task(input_options, options, work)
     # Every shard's records, or more (its lines): what the duplicate-id table must hold.
     expected_ids = sum(shard.most_records or 0 for shard in shards)
-    merger = Merger(staging, task, result, on_record, expected_ids)
+    # The records to come for the progress line: the lines counted, unless a file is JSON.
+    known = all(shard.most_records is not None for shard in shards)
+    merger = Merger(staging, task, result, on_record, expected_ids, expected_ids if known else None)
     try:
         # closing: the workers are stopped at once when the merge fails or a signal stops the
         # run (not whenever the generator happens to be collected)

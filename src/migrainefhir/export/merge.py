@@ -1,8 +1,10 @@
 """The merge: finished shards in input order into the final files, with the run-wide checks.
 
-Duplicate ids are decided here, in input order, exactly as a single pass would; every patient
-without a patient record gets a Patient stub; the sinks write the output, then the summary and
-the Bulk Data manifest.
+Duplicate ids are decided here, in input order, exactly as a single pass would; a patient
+without an exported patient record gets a Patient stub in the Bundle formats (a conditional
+create in a transaction, so that it never replaces a richer Patient on the server) and none in
+NDJSON (the manifest and the summary list it as referenced but not exported); the sinks write
+the output, then the summary and the Bulk Data manifest.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from migrainefhir.export.sinks import (
     dumps_pretty,
 )
 from migrainefhir.export.worker import ShardDone, Task
+from migrainefhir.ids import patient_id
 from migrainefhir.input.intake import CompactDuplicateIds, InputOptions
 from migrainefhir.problems import Problem, Severity, Source, has_errors
 from migrainefhir.validate import ResourceValidator, validate_record_resources
@@ -48,13 +51,15 @@ class Merger:
         staging: Path,
         task: Task,
         result: ExportResult,
-        on_record: Callable[[int], None] | None,
+        on_record: Callable[[int, int | None], None] | None,
         expected_ids: int = 0,
+        expected: int | None = None,
     ) -> None:
         self.options = task.options
         self.input_options = task.input_options
         self.result = result
         self.on_record = on_record
+        self.expected = expected  # records to come, about (input lines), when known
         self.ctx = ConvertContext(self.options.source_system, self.options.export_time, __version__)
         self.validator = ResourceValidator(self.options.validation)  # type: ignore[arg-type]
         self.sink: NdjsonSink | BundleSink = (
@@ -97,7 +102,7 @@ class Merger:
         kind, outcome, key, patient, is_patient, counts, contract, more, where = fields
         self.records += 1
         if self.on_record is not None:
-            self.on_record(self.records)
+            self.on_record(self.records, self.expected)
         file_ordinal = self.file_records.get(shard.file, 0)
         self.file_records[shard.file] = file_ordinal + 1
         source = Source(**where)
@@ -106,7 +111,7 @@ class Merger:
         duplicate = self.duplicates.check(key[0], key[1], source) if key is not None else []
         if duplicate:
             problems += duplicate
-            report.problems.extend(problems)
+            report.add(problems)
             report.counts.count(kind, accepted=False)
             original = rejected_original(
                 self.originals.get(shard, file_ordinal), self.input_options
@@ -117,7 +122,7 @@ class Merger:
             if outcome == EXPORTED and isinstance(self.sink, BundleSink):
                 self.sink.dropped.add(sequence)
             return
-        report.problems.extend(problems + _problems(more))
+        report.add(problems + _problems(more))
         if outcome == REJECTED:
             report.counts.count(kind, accepted=False)
             self.rejects.add(*parts.reject())
@@ -153,13 +158,22 @@ class Merger:
     def finish(self) -> None:
         """Patient stubs, then the final files, the summary and the manifest."""
         result, options = self.result, self.options
-        # Every patient_id gets a Patient, from its patient record or, without one, a stub.
-        for pid in sorted(self.patients_seen - self.patients_with_record):
-            stub = patient_stub(pid, self.ctx)
-            problems = validate_record_resources([stub], None, validator=self.validator)
-            result.report.problems.extend(problems)
-            if not has_errors(problems):
-                self.sink.add(pid, [stub])
+        without_record = sorted(self.patients_seen - self.patients_with_record)
+        result.patients_without_record = len(without_record)
+        if options.format == "ndjson":
+            # A stub line in Patient.ndjson would replace the full Patient on an $import upsert:
+            # none is written; the references stay (Bulk Data allows them) and are listed.
+            result.patients_not_exported = sorted(
+                f"Patient/{patient_id(options.source_system, pid)}" for pid in without_record
+            )
+        else:
+            # Bundles get a stub (a conditional create in a transaction, see bundle.py).
+            for pid in without_record:
+                stub = patient_stub(pid, self.ctx)
+                problems = validate_record_resources([stub], None, validator=self.validator)
+                result.report.add(problems)
+                if not has_errors(problems):
+                    self.sink.add(pid, [stub])
         self.duplicates.close()
         self.originals.close()
         result.resources = self.sink.finish()
@@ -169,7 +183,9 @@ class Merger:
         write_private(staging / "summary.json", dumps_pretty(result.summary()))
         if options.format == "ndjson":
             assert isinstance(self.sink, NdjsonSink)
-            manifest = bulk_manifest(options, self.sink.outputs, error_files)
+            manifest = bulk_manifest(
+                options, self.sink.outputs, error_files, result.patients_not_exported
+            )
             write_private(staging / "manifest.json", dumps_pretty(manifest))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from migrainefhir.errors import UsageError
 from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM
-from migrainefhir.problems import Report
+from migrainefhir.problems import TalliedReport
 
 FORMATS = ("ndjson", "transaction", "collection")
 
@@ -63,10 +63,14 @@ class ExportOptions:
 
 @dataclass(slots=True)
 class ExportResult:
-    report: Report
+    report: TalliedReport
     resources: dict[str, int] = field(default_factory=dict)
     written: bool = True
     deleted: dict[str, int] | None = None  # with --previous: DELETE entries per type
+    # Patients that records reference but no exported patient record gave: in the Bundle
+    # formats each gets a stub; in NDJSON none, and their Patient references are listed here.
+    patients_without_record: int = 0
+    patients_not_exported: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         counts = self.report.counts
@@ -85,4 +89,20 @@ class ExportResult:
                 for kind in sorted(counts.read)
             },
             "resources": dict(sorted(self.resources.items())),
+            "patients_without_record": self.patients_without_record,
+            "patients_referenced_not_exported": self.patients_not_exported,
+            "problems": self.problems_summary(),
         } | ({} if self.deleted is None else {"deleted": self.deleted})
+
+    def problems_summary(self) -> dict[str, Any]:
+        """Every problem counted per code, and the first ones of each severity in full (every
+        rejected record's problems are in rejects.ndjson; warnings of exported records are
+        counted here and shown first-ones-only)."""
+        report = self.report
+        return {
+            "errors": report.error_count,
+            "warnings": report.warning_count,
+            "by_code": dict(sorted(report.by_code.items())),
+            "first": [problem.to_json() for problem in report.problems],
+            "first_limit_per_severity": report.keep,
+        }

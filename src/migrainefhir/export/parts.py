@@ -65,9 +65,11 @@ class PartWriter:
                 written[1] += len(line)
         return counts
 
-    def partition(self, patient: str, sequence: int, texts: list[bytes]) -> None:
+    def partition(
+        self, patient: str, sequence: int, texts: list[bytes], holds_patient: bool = False
+    ) -> None:
         name = f"partition-{partition_of(patient):02d}"
-        self._handle(name).write(partition_line(patient, sequence, texts))
+        self._handle(name).write(partition_line(patient, sequence, texts, holds_patient))
 
     def reject(self, source: Source, original: object, problems: list[Problem]) -> None:
         line, outcome = reject_lines(source, original, problems)
@@ -139,11 +141,17 @@ def rejected_original(original: object, input_options: InputOptions) -> object:
 PATIENT_PARTITIONS = 64
 
 
-def partition_line(patient: str, sequence: int, texts: list[bytes]) -> bytes:
-    """The record's resources as one JSON array (orjson's own form of the list, from the
-    resources' texts). Patient ids follow the contract's id rule (no tab): the grouping reads
-    them unparsed."""
-    return b"%s\t%d\t[%s]\n" % (patient.encode(), sequence, b",".join(texts))
+def partition_line(
+    patient: str, sequence: int, texts: list[bytes], holds_patient: bool = False
+) -> bytes:
+    """`patient TAB sequence TAB resources TAB P|r TAB [resources]`: the record's resources as
+    one JSON array (orjson's own form of the list, from the resources' texts), their number,
+    and whether the first is the patient's Patient (a patient record, or a stub). Patient ids
+    follow the contract's id rule (no tab): the grouping reads them unparsed, and reads only
+    these heads until it writes a Bundle (PartitionIndex)."""
+    kind = b"P" if holds_patient else b"r"
+    head = b"%s\t%d\t%d\t%s\t" % (patient.encode(), sequence, len(texts), kind)
+    return head + b"[" + b",".join(texts) + b"]\n"
 
 
 def partition_of(patient: str) -> int:

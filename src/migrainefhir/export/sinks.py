@@ -7,7 +7,8 @@ import hashlib
 import io
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from migrainefhir.export.options import ExportOptions
 from migrainefhir.export.output import PRIVATE_DIR, open_private, write_private
 from migrainefhir.export.parts import PATIENT_PARTITIONS, PartWriter, close_all, dumps
 from migrainefhir.ids import patient_id
+from migrainefhir.validate.bulk import NOT_EXPORTED_EXTENSION
 
 
 def dumps_pretty(value: Any) -> bytes:
@@ -144,12 +146,20 @@ def _copy_lines(source: IO[bytes], target: IO[bytes], lines: int) -> int:
 _STUB_SEQUENCE = 1 << 62
 
 
+# The file beside bundles/ that says which Bundle files belong to which patient (the folder
+# holds Bundles only, so that every file in it can be posted as it is).
+BUNDLE_INDEX = "bundle-index.json"
+
+
 class BundleSink:
     """One Bundle per patient (split past max_entries), grouped through partition files.
 
     Workers write each exported record's resources to the partition of its patient, one file
     per shard and partition; the merge adds the Patient stubs to its own partition files and,
-    at the end, reads one partition at a time (as bytes) to write its patients' Bundles.
+    at the end, reads one partition at a time to write its patients' Bundles. Only the heads
+    of a partition's lines are held (where each record is, how many resources it has); a
+    Bundle's records are read back and decoded when that Bundle is written, so memory holds
+    one Bundle, whatever the number of a patient's records.
     """
 
     def __init__(self, staging: Path, options: ExportOptions, ctx: ConvertContext) -> None:
@@ -157,17 +167,20 @@ class BundleSink:
         self.ctx = ctx
         self.work = staging / ".partitions"
         self.work.mkdir(mode=PRIVATE_DIR)
+        self.staging = staging
         self.bundles = staging / "bundles"
         self.bundles.mkdir(mode=PRIVATE_DIR)
         self.shard_folders: list[Path] = []
         self.dropped: set[int] = set()  # sequences of records the merge rejected
         self.own = PartWriter(self.work)
-        self.stubs = 0
+        self.stubs: set[str] = set()  # patients whose Patient is a stub
+        self.index: list[dict[str, Any]] = []  # bundle-index.json: file, patient, entries
 
     def add(self, patient: str, resources: list[dict[str, Any]]) -> None:
+        """A patient's stub Patient (the merge adds one per patient without a record)."""
         texts = [dumps(resource) for resource in resources]
-        self.own.partition(patient, _STUB_SEQUENCE + self.stubs, texts)
-        self.stubs += 1
+        self.own.partition(patient, _STUB_SEQUENCE + len(self.stubs), texts, holds_patient=True)
+        self.stubs.add(patient)
 
     def close(self) -> None:
         self.own.close()
@@ -178,79 +191,165 @@ class BundleSink:
         folders = [*self.shard_folders, self.work]
         for partition in range(PATIENT_PARTITIONS):
             paths = [folder / f"partition-{partition:02d}" for folder in folders]
-            for patient, groups in _grouped_by_patient(paths, self.dropped):
-                self._write_patient(patient, groups, totals)
+            with _PartitionIndex(paths, self.dropped) as index:
+                for patient in sorted(index.patients):
+                    self._write_patient(patient, index, totals)
             for path in paths:
                 path.unlink(missing_ok=True)
         shutil.rmtree(self.work)
+        listing = {
+            "format": self.options.format,
+            "about": "Each Bundle file of bundles/, with the id of the Patient it is about "
+            "(every split Bundle starts with that Patient) and its number of entries.",
+            "bundles": self.index,
+        }
+        write_private(self.staging / BUNDLE_INDEX, dumps_pretty(listing))
         return dict(sorted(totals.items()))
 
-    def _write_patient(
-        self, patient: str, groups: list[list[dict[str, Any]]], totals: dict[str, int]
-    ) -> None:
-        for resources in groups:
-            for resource in resources:
+    def _write_patient(self, patient: str, index: _PartitionIndex, totals: dict[str, int]) -> None:
+        records = index.records(patient)
+        pid = patient_id(self.ctx.source_system, patient)
+        # A stub Patient is a conditional create: it never replaces the server's Patient.
+        create_only = frozenset({f"Patient/{pid}"}) if patient in self.stubs else frozenset()
+        chunks = _chunks(records.counts(), self.options.max_entries)
+        the_patient: dict[str, Any] | None = None
+        for number, chunk in enumerate(chunks, start=1):
+            resources: list[dict[str, Any]] = [] if number == 1 else [_required(the_patient)]
+            for position in chunk:
+                decoded = index.read(records, position)
+                if the_patient is None:
+                    the_patient = decoded[0]
+                resources.extend(decoded)
+            for resource in resources[0 if number == 1 else 1 :]:
                 kind = resource["resourceType"]
                 totals[kind] = totals.get(kind, 0) + 1
-        pid = patient_id(self.ctx.source_system, patient)
-        chunks = _chunks(groups, self.options.max_entries)
-        for number, chunk in enumerate(chunks, start=1):
             name = f"{pid}.json" if len(chunks) == 1 else f"{pid}-{number:03d}.json"
-            bundle = self._bundle(chunk, f"{pid}-{number}")
+            bundle = self._bundle(resources, f"{pid}-{number}", create_only)
             write_private(self.bundles / name, dumps_pretty(bundle))
+            self.index.append(
+                {"file": f"bundles/{name}", "patient": f"Patient/{pid}", "entries": len(resources)}
+            )
 
-    def _bundle(self, resources: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    def _bundle(
+        self, resources: list[dict[str, Any]], key: str, create_only: frozenset[str]
+    ) -> dict[str, Any]:
         bundle_id = hashlib.sha256(f"{self.ctx.source_system}|{key}".encode()).hexdigest()[:32]
         if self.options.format == "transaction":
             return transaction_bundle(
-                resources, bundle_id, self.ctx.export_time, write_mode=self.options.write_mode
+                resources,
+                bundle_id,
+                self.ctx.export_time,
+                write_mode=self.options.write_mode,
+                create_only=create_only,
             )
         return collection_bundle(resources, bundle_id, self.ctx.export_time)
 
 
-def _grouped_by_patient(
-    paths: Iterable[Path], dropped: set[int]
-) -> Iterator[tuple[str, list[list[dict[str, Any]]]]]:
-    """One partition's records, grouped per patient (sorted), Patient resource first.
-
-    The partition is held as bytes; only one patient's resources are decoded at a time.
-    """
-    per_patient: dict[str, list[tuple[int, bytes]]] = {}
-    for path in paths:
-        if not path.exists():
-            continue
-        with path.open("rb") as handle:
-            for line in handle:
-                name, sequence, resources = line.split(b"\t", 2)
-                if int(sequence) not in dropped:
-                    per_patient.setdefault(name.decode(), []).append((int(sequence), resources))
-    for patient in sorted(per_patient):
-        records = [orjson.loads(resources) for _, resources in sorted(per_patient.pop(patient))]
-        records.sort(key=_patient_first)
-        yield patient, records
+def _required(patient: dict[str, Any] | None) -> dict[str, Any]:
+    if patient is None:
+        raise AssertionError("a patient's Bundles start with its Patient")
+    return patient
 
 
-def _patient_first(resources: list[dict[str, Any]]) -> int:
-    return 0 if resources[0]["resourceType"] == "Patient" else 1
+class _PartitionIndex:
+    """Where each record of one partition is: per patient, (sequence, resources, where) with
+    where = (file number, offset, length) of its JSON array. The patient's Patient group (the
+    record holding its Patient) sorts first. Only line heads are held, never the resources."""
+
+    def __init__(self, paths: list[Path], dropped: set[int]) -> None:
+        self.handles: list[IO[bytes] | None] = []
+        # patient -> flat array: holds_patient, sequence, count, file, offset, length per record
+        self.patients: dict[str, array[int]] = {}
+        for number, path in enumerate(paths):
+            handle = open(path, "rb") if path.exists() else None  # noqa: SIM115 (closed in exit)
+            self.handles.append(handle)
+            if handle is not None:
+                self._scan(number, handle, dropped)
+
+    def _scan(self, number: int, handle: IO[bytes], dropped: set[int]) -> None:
+        offset = 0
+        for patient, sequence, count, kind, head, size in _heads(handle):
+            if sequence not in dropped:
+                found = self.patients.get(patient)
+                if found is None:
+                    found = self.patients[patient] = array("q")
+                first = 0 if kind == b"P" else 1
+                found.extend((first, sequence, count, number, offset + head, size))
+            offset += head + size + 1
+
+    def records(self, patient: str) -> _Records:
+        """The patient's records: its Patient group first, then in input order."""
+        flat = self.patients.pop(patient)
+        order = sorted(range(len(flat) // 6), key=lambda row: (flat[6 * row], flat[6 * row + 1]))
+        return _Records(flat, order)
+
+    def read(self, records: _Records, position: int) -> list[dict[str, Any]]:
+        """The resources of the record at `position` (in the order of `records`)."""
+        row = 6 * records.order[position]
+        number, offset, size = records.flat[row + 3 : row + 6]
+        handle = self.handles[number]
+        assert handle is not None
+        handle.seek(offset)
+        resources: list[dict[str, Any]] = orjson.loads(handle.read(size))
+        return resources
+
+    def __enter__(self) -> _PartitionIndex:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        close_all(self.handles)
 
 
-def _chunks(groups: list[list[dict[str, Any]]], max_entries: int) -> list[list[dict[str, Any]]]:
-    """Split a patient's records into Bundles of at most max_entries.
+@dataclass(frozen=True, slots=True)
+class _Records:
+    """One patient's records in a partition: the flat rows (holds_patient, sequence, count,
+    file, offset, length) and the order to write them in (a few dozen bytes a record)."""
+
+    flat: array[int]
+    order: list[int]
+
+    def counts(self) -> list[int]:
+        return [self.flat[6 * row + 2] for row in self.order]
+
+
+def _heads(handle: IO[bytes]) -> Iterator[tuple[str, int, int, bytes, int, int]]:
+    """(patient, sequence, resources, kind, head length, array length) of each partition line;
+    the line's bytes are dropped once its head is read."""
+    for line in handle:
+        first = line.index(b"\t")
+        second = line.index(b"\t", first + 1)
+        third = line.index(b"\t", second + 1)
+        fourth = line.index(b"\t", third + 1)
+        yield (
+            line[:first].decode(),
+            int(line[first + 1 : second]),
+            int(line[second + 1 : third]),
+            line[third + 1 : fourth],
+            fourth + 1,
+            len(line) - fourth - 2,
+        )
+
+
+def _chunks(counts: list[int], max_entries: int) -> list[list[int]]:
+    """Split a patient's records (their numbers of resources, the Patient group first) into
+    Bundles of at most max_entries entries: positions of the records in each Bundle.
 
     A record is never split (its resources reference each other), and every Bundle starts
-    with the Patient, so each one can be imported on its own, in any order. A single record
-    larger than max_entries gets a Bundle of its own, over the limit.
+    with the Patient (the Patient group in the first, the Patient alone in the others), so each
+    one imports on its own, in any order. The limit is hard: the workers reject a record whose
+    resources and the Patient exceed it (bundle.record-too-large).
     """
-    patient_group, *records = groups
-    patient = patient_group[0]
-    chunks: list[list[dict[str, Any]]] = []
-    current = list(patient_group)
-    for resources in records:
-        if len(current) > 1 and len(current) + len(resources) > max_entries:
-            chunks.append(current)
-            current = [patient]
-        current.extend(resources)
-    chunks.append(current)
+    chunks: list[list[int]] = [[0]]
+    size = counts[0]
+    for position in range(1, len(counts)):
+        count = counts[position]
+        if size + count > max_entries:
+            if count + 1 > max_entries:
+                raise AssertionError("a record over --max-entries reached the Bundles")
+            chunks.append([])
+            size = 1  # the Patient
+        chunks[-1].append(position)
+        size += count
     return chunks
 
 
@@ -283,19 +382,27 @@ class RejectWriter:
 
 
 def bulk_manifest(
-    options: ExportOptions, outputs: list[dict[str, Any]], errors: list[dict[str, Any]]
+    options: ExportOptions,
+    outputs: list[dict[str, Any]],
+    errors: list[dict[str, Any]],
+    not_exported: list[str] | None = None,
 ) -> dict[str, Any]:
     """The Bulk Data (STU2) completion manifest for the NDJSON file set."""
     request = f"{options.source_system.rstrip('/')}/$export"
     if options.since is not None:
         request += f"?_since={_instant(options.since)}"
-    return {
+    manifest: dict[str, Any] = {
         "transactionTime": _instant(options.export_time),
         "request": request,
         "requiresAccessToken": False,
         "output": [_with_url(item, options.base_url) for item in outputs],
         "error": [_with_url(item, options.base_url) for item in errors],
     }
+    if not_exported:
+        # STU2's `extension` (a JSON object): the Patient references no Patient of the file
+        # set resolves (patients without an exported patient record); validate accepts these.
+        manifest["extension"] = {NOT_EXPORTED_EXTENSION: not_exported}
+    return manifest
 
 
 def _with_url(item: dict[str, Any], base_url: str | None) -> dict[str, Any]:

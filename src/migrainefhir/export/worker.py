@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import partial
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from migrainefhir import __version__
 from migrainefhir.convert import ConvertContext, patient_stub
@@ -32,7 +33,7 @@ from migrainefhir.export.workers import run_in_order
 from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM
 from migrainefhir.input.intake import CheckedRecord, InputOptions, check_each
 from migrainefhir.input.records import PatientRecord, Record
-from migrainefhir.problems import Problem, has_errors
+from migrainefhir.problems import Problem, Severity, Source, has_errors, register_code
 from migrainefhir.validate import ResourceValidator
 
 
@@ -160,6 +161,8 @@ class ShardWorker:
                 outcome = SKIPPED
             else:
                 resources, more, texts = converted
+                if not has_errors(more):
+                    more = more + self._too_large(record, resources, checked.raw.source)
                 if has_errors(more):
                     outcome = REJECTED
                     problems = checked.problems + more
@@ -171,7 +174,8 @@ class ShardWorker:
                     if self.options.format == "ndjson":
                         counts = parts.resources(resources, texts)
                     else:
-                        parts.partition(patient, sequence, texts)
+                        holds_patient = isinstance(record, PatientRecord)
+                        parts.partition(patient, sequence, texts, holds_patient)
         is_patient = isinstance(record, PatientRecord)
         parts.index(
             [
@@ -186,6 +190,32 @@ class ShardWorker:
                 checked.raw.source.to_json(),
             ]
         )
+
+    def _too_large(
+        self, record: Record, resources: list[dict[str, Any]], source: Source
+    ) -> list[Problem]:
+        """bundle.record-too-large: a record whose resources, with the Patient that starts
+        every Bundle, exceed --max-entries (a record is never split across Bundles)."""
+        if self.options.format == "ndjson":
+            return []
+        entries = len(resources) + (0 if isinstance(record, PatientRecord) else 1)
+        if entries <= self.options.max_entries:
+            return []
+        message = (
+            f"the record makes {entries} Bundle entries with its Patient, more than "
+            f"--max-entries {self.options.max_entries}; a record is never split"
+        )
+        return [Problem(RECORD_TOO_LARGE, Severity.ERROR, message, "$", source)]
+
+
+RECORD_TOO_LARGE = register_code(
+    "bundle.record-too-large",
+    Severity.ERROR,
+    "export --format transaction|collection: a record whose resources, with the Patient that "
+    "starts every Bundle, are more than --max-entries; it is rejected (a record is never split "
+    "across Bundles, and no Bundle exceeds the limit).",
+    "bundle",
+)
 
 
 def skipped_by_since(recorded_at: datetime | None, since: datetime | None) -> bool:

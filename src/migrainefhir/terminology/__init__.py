@@ -5,6 +5,10 @@ system in codes.PROJECT_CODE_SYSTEMS, and one StructureDefinition per project ex
 codes.PROJECT_EXTENSIONS. They are built from codes.py (the single source of truth) and written
 as JSON files next to this module; a test keeps the files equal to what is built here.
 
+Also the problem-code CodeSystem (PROBLEM_CODE_SYSTEM): every permanent problem code of the
+registry (problem_codes.py), the codes the OperationOutcomes of an export carry in
+issue.details.coding, so that a validator (ours too) finds them defined.
+
 Regenerate on purpose with:  python -m migrainefhir.terminology
 
 A leaf, like codes.py: it may import the other leaves only, and every stage may import it.
@@ -20,6 +24,11 @@ from typing import Any
 
 from migrainefhir import codes
 from migrainefhir.codes import ProjectCodeSystem
+from migrainefhir.problem_codes import registry
+
+# The CodeSystem of our permanent problem codes (docs/problem-codes.md); the URL the
+# OperationOutcomes use (validate/outcome.py).
+PROBLEM_CODE_SYSTEM_ID = "problem-code"
 
 PUBLISHER = "migrainefhir"
 
@@ -117,6 +126,18 @@ EXTENSIONS: tuple[ExtensionDefinition, ...] = (
 )
 
 
+def problem_code_system() -> ProjectCodeSystem:
+    """The problem-code CodeSystem, from the registry: code, the code as display, its summary."""
+    return ProjectCodeSystem(
+        PROBLEM_CODE_SYSTEM_ID,
+        "ProblemCode",
+        "migrainefhir problem code",
+        "The permanent codes of the problems migrainefhir reports (docs/problem-codes.md), as "
+        "carried by the OperationOutcomes it writes. A code is never reused for another meaning.",
+        tuple((info.code, info.code, info.summary) for info in registry().values()),
+    )
+
+
 def extension_definition(definition: ExtensionDefinition) -> dict[str, Any]:
     value: dict[str, Any] = {
         "id": "Extension.value[x]",
@@ -165,7 +186,7 @@ def extension_definition(definition: ExtensionDefinition) -> dict[str, Any]:
 def build() -> dict[str, dict[str, Any]]:
     """File name -> resource, for every shipped conformance resource."""
     out: dict[str, dict[str, Any]] = {}
-    for system in codes.PROJECT_CODE_SYSTEMS:
+    for system in (*codes.PROJECT_CODE_SYSTEMS, problem_code_system()):
         out[f"CodeSystem-{system.id}.json"] = code_system(system)
         out[f"ValueSet-{system.id}.json"] = value_set(system)
     for definition in EXTENSIONS:

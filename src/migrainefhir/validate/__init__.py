@@ -345,11 +345,29 @@ def validate_bundle(
         for position, entry in enumerate(listed):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if resource is not None:
+                resource = _as_created(entry, resource)
                 problems.extend(
                     checker.validate(resource, dataclasses.replace(where, entry=position))
                 )
     problems.extend(_finish(references.check_bundle(bundle, where), None, checker.ignore))
     return problems
+
+
+def _as_created(entry: Mapping[str, Any], resource: Any) -> Any:
+    """A POST (create) entry's resource without an id, as the server will store it: with the
+    id of its urn:uuid fullUrl (R4 http.html#create: a created resource needs no id, the
+    server assigns one; our profiles require an id of every stored resource)."""
+    request, full_url = entry.get("request"), entry.get("fullUrl")
+    if (
+        isinstance(resource, dict)
+        and "id" not in resource
+        and isinstance(request, dict)
+        and request.get("method") == "POST"
+        and isinstance(full_url, str)
+        and full_url.startswith("urn:uuid:")
+    ):
+        return {**resource, "id": full_url.removeprefix("urn:uuid:")}
+    return resource
 
 
 def _shell_problems(
@@ -494,7 +512,7 @@ def validate_paths(
 
 
 def _file(run: _Run, path: Path) -> None:
-    if path.name.endswith(".ndjson"):
+    if path.name.endswith((".ndjson", ".ndjson.gz")):
         for item in load.read_ndjson(path):
             run.document(item)
         return
@@ -511,7 +529,9 @@ def _bulk_export(run: _Run, manifest_path: Path) -> None:
         return
     manifest_problems, listed = bulk.check_manifest(item.data, manifest_path)
     run.add(manifest_problems)
-    index = references.FileSetIndex()
+    external_problems, external = bulk.not_exported(item.data, manifest_path)
+    run.add(external_problems)
+    index = references.FileSetIndex(external=external)
     for listing in bulk.reading_order(listed):
         count = 0
         for line in load.read_ndjson(listing.path):

@@ -4,6 +4,11 @@ Manifest fields follow the Bulk Data Access IG STU2 (export.md, "Response - Comp
 Status"): transactionTime (instant), request (URL), requiresAccessToken (boolean), output and
 error (arrays of {type, url, count?}) are required; deleted and extension are optional. An
 output file is found in the manifest's folder by the last segment of its url.
+
+`extension` (a JSON object, STU2) may hold NOT_EXPORTED_EXTENSION: the `Patient/id` references
+of the file set that no Patient in it resolves, on purpose (migrainefhir export writes no
+Patient stub in NDJSON, so that a Bulk import never replaces a full Patient with one). Those
+references are accepted; any other unresolved reference is still an error.
 """
 
 from __future__ import annotations
@@ -60,6 +65,31 @@ _INSTANT = re.compile(
     r"(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))$"
 )
 _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
+
+NOT_EXPORTED_EXTENSION = "https://migrainefhir.org/fhir/bulk/referenced-patients-not-exported"
+_PATIENT_REFERENCE = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")
+
+
+def not_exported(manifest: dict[str, Any], manifest_path: Path) -> tuple[list[Problem], set[str]]:
+    """The Patient references the manifest says are referenced but not exported, and the
+    problems of that list's form."""
+    source = Source(str(manifest_path))
+    extension = manifest.get("extension")
+    if extension is None:
+        return [], set()
+    if not isinstance(extension, dict):
+        message = "extension must be a JSON object"
+        return [_problem(MANIFEST_FIELD, message, ("extension",), source)], set()
+    listed = extension.get(NOT_EXPORTED_EXTENSION)
+    if listed is None:
+        return [], set()
+    where = ("extension", NOT_EXPORTED_EXTENSION)
+    if not isinstance(listed, list) or not all(
+        isinstance(item, str) and _PATIENT_REFERENCE.match(item) for item in listed
+    ):
+        message = "the patients not exported must be an array of Patient/id references"
+        return [_problem(MANIFEST_FIELD, message, where, source)], set()
+    return [], set(listed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -638,6 +638,8 @@ class FileSetIndex:
 
     seen: dict[str, Source | None] = field(default_factory=dict)
     pending: dict[str, tuple[Source | None, str]] = field(default_factory=dict)
+    # Targets outside the file set on purpose (the manifest says so): not unresolved.
+    external: set[str] = field(default_factory=set)
 
     def add(
         self,
@@ -708,7 +710,7 @@ class FileSetIndex:
                 source,
             )
             for target, (source, path) in sorted(self.pending.items(), key=lambda item: item[0])
-            if target not in self.seen
+            if target not in self.seen and target not in self.external
         ]
 
 

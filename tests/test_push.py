@@ -621,11 +621,6 @@ def test_a_corrected_record_leaves_nothing_stale(
 # -- 5: a Patient record on the server is never reduced to a stub -------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export still writes a Patient stub as PUT Patient/id; the data-safety change makes "
-    "stubs conditional creates (POST + ifNoneExist). Remove this mark when it is merged.",
-)
 def test_a_later_export_without_the_patient_record_leaves_the_patient_whole(
     server: FhirServer, tmp_path: Path
 ) -> None:

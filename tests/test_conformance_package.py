@@ -28,6 +28,7 @@ from migrainefhir.problem_codes import REGISTERING_MODULES
 from migrainefhir.problems import PROBLEM_CODES
 from migrainefhir.validate import profiles
 from migrainefhir.validate.outcome import PROBLEM_CODE_SYSTEM
+from tests.fhir_server import FhirServer, requires_fhir_server
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "ndjson"
@@ -335,3 +336,25 @@ def test_medplum_and_our_validator_agree_on_every_example_broken_one_rule_at_a_t
         if o != t
     ]
     assert disagree == []
+
+
+@requires_medplum
+@requires_fhir_server
+def test_resources_read_back_from_a_server_still_conform_to_their_profiles(
+    package_dir: Path,
+) -> None:
+    """A server adds meta.versionId and meta.lastUpdated (and may add tags): the profiles
+    constrain the clinical content, not that metadata."""
+    samples = [_read(path) for path in sorted((package_dir / "package" / "example").glob("*-*"))]
+    read_back = []
+    with FhirServer() as server:
+        for resource in samples:
+            where = f"{resource['resourceType']}/{resource['id']}"
+            assert server.put(where, resource).status in (200, 201)
+            read_back.append(server.get(where).json())
+    assert all("versionId" in resource["meta"] for resource in read_back)
+    tagged = copy.deepcopy(read_back[0])
+    tagged["meta"]["tag"] = [{"system": "https://ehr.example.org/tags", "code": "imported"}]
+    items = _claims([*read_back, tagged])
+    assert _ours(items) == [True] * len(items)
+    assert _medplum(package_dir, items) == [True] * len(items)

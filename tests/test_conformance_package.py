@@ -256,11 +256,41 @@ def _corpus() -> list[dict[str, Any]]:
     return found
 
 
+def _shape(node: Any, path: str = "") -> frozenset[str]:
+    """A resource's element paths, with the value of every code and system."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("code", "system") and isinstance(value, str):
+                found.add(f"{path}.{key}={value}")
+            found |= _shape(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for item in node:
+            found |= _shape(item, path)
+    else:
+        found.add(path)
+    return frozenset(found)
+
+
+def _per_shape(resources: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """At most `count` resources of each shape (profiles + paths + codes): the examples'
+    ~4,700 resources have ~330 shapes, and Medplum takes ~20 ms a resource."""
+    seen: dict[tuple[Any, ...], int] = {}
+    kept = []
+    for resource in resources:
+        key = (tuple(resource.get("meta", {}).get("profile", [])), _shape(resource))
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= count:
+            kept.append(resource)
+    return kept
+
+
 @requires_medplum
-def test_medplum_accepts_every_exported_resource_against_the_profiles_it_claims(
+def test_medplum_accepts_every_shape_of_exported_resource_against_its_profiles(
     package_dir: Path, exported: list[dict[str, Any]]
 ) -> None:
-    items = _claims(exported)
+    """Every shape of resource the export writes (two of each)."""
+    items = _claims(_per_shape(exported, 2))
     assert len({profile for _, profile in items}) == len(profiles.profile_schemas())
     verdicts = _medplum(package_dir, items)
     pairs = zip(items, verdicts, strict=True)
@@ -314,8 +344,8 @@ def test_medplum_rejects_what_our_profiles_reject_when_a_fixed_code_or_required_
 def test_medplum_and_our_validator_agree_on_every_example_broken_one_rule_at_a_time(
     package_dir: Path,
 ) -> None:
-    """Each example with each optional element removed and each element duplicated: both
-    validators give the same verdict (the one-source-of-truth check, beyond the fixed codes)."""
+    """Each example with each element removed, each array doubled and an id added inside each
+    element: both validators give the same verdict (one source of truth, beyond fixed codes)."""
     samples = [_read(path) for path in sorted((package_dir / "package" / "example").glob("*-*"))]
     items = []
     for resource, profile in _claims(samples):
@@ -329,6 +359,14 @@ def test_medplum_and_our_validator_agree_on_every_example_broken_one_rule_at_a_t
                 doubled = copy.deepcopy(resource)
                 doubled[key] = [*doubled[key], *copy.deepcopy(doubled[key])]
                 items.append((doubled, profile))
+            first = resource[key][0] if isinstance(resource[key], list) else resource[key]
+            for inner in sorted(first) if isinstance(first, dict) else ():
+                # an element id (R4 allows it everywhere, our profiles nowhere), one level down
+                if isinstance(first[inner], dict):
+                    with_id = copy.deepcopy(resource)
+                    target = with_id[key][0] if isinstance(with_id[key], list) else with_id[key]
+                    target[inner]["id"] = "extra"
+                    items.append((with_id, profile))
     theirs, ours = _medplum(package_dir, items), _ours(items)
     disagree = [
         f"{r['resourceType']} {p.rsplit('/', 1)[1]} keys {sorted(r)}: ours {o}, medplum {t}"

@@ -482,7 +482,9 @@ class Compiler:
     def _keyword(
         self, key: str, value: Any, schema: Mapping[str, Any], context: Context
     ) -> str | None:
-        if key in _IGNORED or key in ("additionalProperties", "else", "minContains"):
+        if key == "additionalProperties":
+            return self._closed(schema, context) if value is False else None
+        if key in _IGNORED or key in ("else", "minContains"):
             return None
         if key == "const":
             return f"$this = {_literal(value)}"
@@ -538,6 +540,28 @@ class Compiler:
                     clauses.append(f"({child(context, name).fhirpath}.empty() or {inner})")
             return _and(clauses)
         raise SchemaNotExpressible(f"{context.owner_path}: no FHIRPath for the keyword {key}")
+
+    def _closed(self, schema: Mapping[str, Any], context: Context) -> str | None:
+        """No element but those the closed object names (and of a choice, only its types)."""
+        if base.is_primitive(context.type):
+            return None
+        named = set(schema.get("properties", {})) - {"resourceType"}
+        clauses = []
+        for element in _children(context):
+            name = element["path"].rsplit(".", 1)[1]
+            if not name.endswith("[x]"):
+                if name not in named:
+                    clauses.append(f"{name}.empty()")
+                continue
+            stem = name[:-3]
+            codes = [entry["code"] for entry in element.get("type", [])]
+            allowed = [code for code in codes if stem + _type_suffix(code) in named]
+            if not allowed:
+                clauses.append(f"{stem}.empty()")
+            elif len(allowed) < len(codes):
+                options = " or ".join(f"{stem}.ofType({code}).exists()" for code in allowed)
+                clauses.append(f"({stem}.empty() or {options})")
+        return _and(clauses)
 
     def collection(
         self, schema: Mapping[str, Any], expression: str, context: Context

@@ -396,3 +396,51 @@ def test_resources_read_back_from_a_server_still_conform_to_their_profiles(
     items = _claims([*read_back, tagged])
     assert _ours(items) == [True] * len(items)
     assert _medplum(package_dir, items) == [True] * len(items)
+
+
+def test_every_differential_element_is_in_the_snapshot_as_it_says(package_dir: Path) -> None:
+    for name, definition in _resources(package_dir).items():
+        if definition.get("resourceType") != "StructureDefinition":
+            continue
+        snapshot = {element["id"]: element for element in definition["snapshot"]["element"]}
+        for element in definition["differential"]["element"]:
+            found = snapshot[element["id"]]
+            for key, value in element.items():
+                if key == "constraint":
+                    assert all(entry in found["constraint"] for entry in value), name
+                elif key == "type":
+                    assert [t["code"] for t in found["type"]] == [t["code"] for t in value]
+                else:
+                    assert found[key] == value, (name, element["id"], key)
+            assert "base" in found, (name, element["id"])
+
+
+def _compiled(properties: dict[str, Any], **schema: Any) -> dict[str, Any]:
+    from migrainefhir.conformance.differential import compile_schema
+
+    document = {"properties": {"resourceType": {"const": "Observation"}, **properties}}
+    return compile_schema({**document, "$defs": {}, **schema})
+
+
+def test_a_const_on_a_required_primitive_is_a_fixed_value_and_min_1() -> None:
+    said = _compiled({"status": {"const": "final"}}, required=["status"])["Observation.status"]
+    assert (said.fixed, said.min) == (("Code", "final"), 1)
+
+
+def test_a_closed_object_prohibits_every_element_it_does_not_name() -> None:
+    compiled = _compiled({"status": {"const": "final"}}, additionalProperties=False)
+    assert compiled["Observation.note"].max == "0"
+    assert "Observation.status" in compiled and compiled["Observation.status"].max is None
+
+
+def test_an_enum_is_an_invariant_on_its_element() -> None:
+    said = _compiled({"status": {"enum": ["final", "amended"]}})["Observation.status"]
+    [invariant] = said.invariants
+    assert invariant["expression"] == "($this = 'final' or $this = 'amended')"
+
+
+def test_a_schema_keyword_the_compiler_cannot_say_in_fhir_is_refused() -> None:
+    from migrainefhir.conformance.differential import SchemaNotExpressible
+
+    with pytest.raises(SchemaNotExpressible, match="format"):
+        _compiled({"status": {"format": "email"}})

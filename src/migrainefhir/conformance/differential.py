@@ -486,10 +486,33 @@ class Compiler:
             return self._closed(schema, context) if value is False else None
         if key in _IGNORED or key in ("else", "minContains"):
             return None
-        if key == "const":
-            return f"$this = {_literal(value)}"
-        if key == "enum":
-            return "(" + " or ".join(f"$this = {_literal(item)}" for item in value) + ")"
+        if key in ("const", "enum"):
+            options = [value] if key == "const" else list(value)
+            if all(isinstance(option, dict) for option in options):
+                # an object value: each member as a const (the object's other members are
+                # left to additionalProperties, as the schemas write them)
+                tests = [
+                    self.fhirpath(
+                        {
+                            "required": sorted(option),
+                            "properties": {name: {"const": v} for name, v in option.items()},
+                        },
+                        context,
+                    )
+                    or "true"
+                    for option in options
+                ]
+                return "(" + " or ".join(tests) + ")"
+            return "(" + " or ".join(f"$this = {_literal(option)}" for option in options) + ")"
+        if key == "minLength":
+            return f"$this.length() >= {value}"
+        if key == "maxLength":
+            return f"$this.length() <= {value}"
+        if key == "oneOf":
+            counted = " + ".join(
+                f"iif({self.fhirpath(sub, context) or 'true'}, 1, 0)" for sub in value
+            )
+            return f"({counted}) = 1"
         if key == "pattern":
             return f"$this.matches({_literal(full_match(value))})"
         if key == "minimum":

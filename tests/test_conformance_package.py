@@ -444,3 +444,39 @@ def test_a_schema_keyword_the_compiler_cannot_say_in_fhir_is_refused() -> None:
 
     with pytest.raises(SchemaNotExpressible, match="format"):
         _compiled({"status": {"format": "email"}})
+
+
+def test_the_blood_pressure_components_are_ordered_slices_by_their_code(
+    package_dir: Path,
+) -> None:
+    definition = _resources(package_dir)["StructureDefinition-session-vital-sign.json"]
+    by_id = {element["id"]: element for element in definition["snapshot"]["element"]}
+    assert by_id["Observation.component"]["slicing"] == {
+        "discriminator": [{"type": "pattern", "path": "code"}],
+        "ordered": True,
+        "rules": "closed",
+    }
+    for name, code in (("systolic", "8480-6"), ("diastolic", "8462-4")):
+        entry = by_id[f"Observation.component:{name}"]
+        assert (entry["sliceName"], entry["min"], entry["max"]) == (name, 0, "1")
+        assert by_id[f"Observation.component:{name}.code"]["patternCodeableConcept"] == {
+            "coding": [{"system": "http://loinc.org", "code": code}]
+        }
+        assert by_id[f"Observation.component:{name}.value[x].code"]["fixedCode"] == "mm[Hg]"
+
+
+@requires_medplum
+def test_medplum_and_ours_reject_a_blood_pressure_with_its_components_broken(
+    package_dir: Path,
+) -> None:
+    samples = [_read(path) for path in sorted((package_dir / "package" / "example").glob("*-*"))]
+    [panel] = [
+        r for r in samples if r.get("code", {}).get("coding", [{}])[0].get("code") == "85354-9"
+    ]
+    swapped, twice, unit = copy.deepcopy(panel), copy.deepcopy(panel), copy.deepcopy(panel)
+    swapped["component"].reverse()
+    twice["component"][1] = copy.deepcopy(twice["component"][0])
+    unit["component"][0]["valueQuantity"]["code"] = "kPa"
+    items = [(r, codes.SESSION_VITAL_SIGN_PROFILE) for r in (swapped, twice, unit)]
+    assert _ours(items) == [False, False, False]
+    assert _medplum(package_dir, items) == [False, False, False]

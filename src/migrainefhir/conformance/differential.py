@@ -80,6 +80,9 @@ class Constraint:
     invariants: list[dict[str, str]] = field(default_factory=list)
     slice_name: str | None = None
     slicing_rules: str | None = None  # set on the sliced element
+    slicing_by: tuple[str, str] = ("value", "url")  # the discriminator (type, path)
+    slicing_ordered: bool = False
+    pattern: tuple[str, Any] | None = None  # (Type, value) -> pattern<Type>
 
     def require(self, minimum: int) -> None:
         self.min = max(self.min or 0, minimum)
@@ -412,6 +415,9 @@ class Compiler:
                     self.constraint(element_id, path).cap(value)
                 elif key == "items" and "prefixItems" in part.schema:
                     collection_rules[key] = value  # the items after the prefix
+                elif key == "prefixItems":
+                    collection_rules[key] = value
+                    self._positional_slices(value, part.schema, element_id, path, found, required)
                 elif key == "items":
                     if found.name in ("extension", "modifierExtension") and self._slice(
                         value, element_id, path, part.schema
@@ -427,6 +433,65 @@ class Compiler:
         if collection_rules:
             rule = self.collection(collection_rules, found.fhirpath, found.context)
             self._invariant(parent_id, parent_path, rule, _describe(collection_rules))
+
+    def _fixed_code(self, item: Mapping[str, Any]) -> tuple[str | None, dict[str, str] | None]:
+        """(its `$defs` name, the one Coding its `code` fixes) of an item schema, if any."""
+        name = None
+        for part in self.parts(item):
+            name = name or part.origin
+            code = part.schema.get("properties", {}).get("code")
+            if code is None:
+                continue
+            for code_part in self.parts(code):
+                coding = code_part.schema.get("properties", {}).get("coding", {})
+                for coding_part in self.parts(coding):
+                    items = coding_part.schema.get("items")
+                    if coding_part.schema.get("maxItems") != 1 or not isinstance(items, dict):
+                        continue
+                    fixed = {}
+                    for item_part in self.parts(items):
+                        for member, rule in item_part.schema.get("properties", {}).items():
+                            if member in ("system", "code") and isinstance(rule.get("const"), str):
+                                fixed[member] = rule["const"]
+                    if set(fixed) == {"system", "code"}:
+                        return name, fixed
+        return name, None
+
+    def _positional_slices(
+        self,
+        prefix: list[Mapping[str, Any]],
+        array: Mapping[str, Any],
+        element_id: str,
+        path: str,
+        found: Child,
+        required: bool,
+    ) -> None:
+        """A backbone array whose positions each fix a code (blood pressure's systolic and
+        diastolic components): ordered slices by the code's pattern, one per position."""
+        if found.context.type != "BackboneElement" or array.get("items", False) is not False:
+            return  # not a backbone, or items beyond the prefix: no closed slicing
+        fixed = [self._fixed_code(item) for item in prefix]
+        if any(code is None for _, code in fixed):
+            return
+        names = [name or str(code["code"]) for name, code in fixed if code is not None]
+        if len(set(names)) != len(names):
+            return
+        sliced = self.constraint(element_id, path)
+        sliced.slicing_rules = "closed"
+        sliced.slicing_by = ("pattern", "code")
+        sliced.slicing_ordered = True
+        least = array.get("minItems", 0) if required else 0  # absent is allowed otherwise
+        for position, (item, name, (_, code)) in enumerate(zip(prefix, names, fixed, strict=True)):
+            slice_id = f"{element_id}:{name}"
+            entry = self.constraint(slice_id, path)
+            entry.slice_name = name
+            entry.min = 1 if position < least else 0
+            entry.max = "1"
+            self.constraint(f"{slice_id}.code", f"{path}.code").pattern = (
+                "CodeableConcept",
+                {"coding": [code]},
+            )
+            self.value(item, slice_id, path, found.context)
 
     def _slice(
         self, item: Mapping[str, Any], element_id: str, path: str, array: Mapping[str, Any]
@@ -657,8 +722,8 @@ def differential_elements(
             element["sliceName"] = said.slice_name
         if said.slicing_rules is not None:
             element["slicing"] = {
-                "discriminator": [{"type": "value", "path": "url"}],
-                "ordered": False,
+                "discriminator": [{"type": said.slicing_by[0], "path": said.slicing_by[1]}],
+                "ordered": said.slicing_ordered,
                 "rules": said.slicing_rules,
             }
         if said.min is not None:
@@ -671,6 +736,8 @@ def differential_elements(
             element["type"] = [{"code": code} for code in said.types]
         if said.fixed is not None:
             element[f"fixed{said.fixed[0]}"] = said.fixed[1]
+        if said.pattern is not None:
+            element[f"pattern{said.pattern[0]}"] = said.pattern[1]
         if said.invariants:
             element["constraint"] = [
                 {**invariant, "severity": "error", "source": source}

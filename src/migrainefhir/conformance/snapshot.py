@@ -23,6 +23,7 @@ _KEEP = frozenset({"id", "path"})
 
 class Snapshot:
     def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
         self.elements = base.elements(type_name)
 
     def _position(self, element_id: str) -> int | None:
@@ -57,6 +58,17 @@ class Snapshot:
             entry["sliceName"] = slice_name
             position = self._subtree_end(sliced)
             self.elements.insert(position, entry)
+            if {kind["code"] for kind in entry.get("type", [])} == {"BackboneElement"}:
+                # a backbone slice holds the backbone's own elements, re-rooted under it
+                stem = entry["path"] + "."
+                children = [
+                    child
+                    for child in base.elements(self.type_name)
+                    if child["path"].startswith(stem)
+                ]
+                for child in children:
+                    child["id"] = element_id + child["id"][len(entry["path"]) :]
+                self.elements[position + 1 : position + 1] = children
             return position
         parent = self.ensure(parent_id)
         if not self._has_children(parent):

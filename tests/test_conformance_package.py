@@ -480,3 +480,34 @@ def test_medplum_and_ours_reject_a_blood_pressure_with_its_components_broken(
     items = [(r, codes.SESSION_VITAL_SIGN_PROFILE) for r in (swapped, twice, unit)]
     assert _ours(items) == [False, False, False]
     assert _medplum(package_dir, items) == [False, False, False]
+
+
+@requires_medplum
+def test_the_shipped_r4_base_definitions_are_built_from_the_pinned_source() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "conformance" / "build_r4_base.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(
+    not (ROOT / "tools" / "independent" / "node_modules" / "fhir").is_dir()
+    or not (ROOT / "tools" / "independent" / ".venv" / "bin").is_dir(),
+    reason="independent validators not installed: run `bash tools/independent/install.sh`",
+)
+def test_the_package_resources_pass_the_three_independent_r4_validators(
+    package_dir: Path, tmp_path: Path
+) -> None:
+    for path in (package_dir / "package").glob("*-*.json"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "independent" / "check.py"), "--json", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert json.loads(done.stdout)["findings"] == []

@@ -156,16 +156,31 @@ def test_the_capability_statement_asks_for_transaction_and_conditional_update(
     assert claimed == set(profiles.profile_schemas())
 
 
-def test_the_implementation_guide_lists_every_conformance_resource(package_dir: Path) -> None:
+def test_the_implementation_guide_lists_every_resource_and_example_of_the_package(
+    package_dir: Path,
+) -> None:
     found = _resources(package_dir)
     guide = found["ImplementationGuide-migrainefhir.json"]
-    listed = {entry["reference"]["reference"] for entry in guide["definition"]["resource"]}
+    listed = {
+        entry["reference"]["reference"]
+        for entry in guide["definition"]["resource"]
+        if entry.get("exampleBoolean") is False
+    }
     expected = {
         f"{r['resourceType']}/{r['id']}"
         for name, r in found.items()
         if name not in (".index.json", "ImplementationGuide-migrainefhir.json")
     }
     assert listed == expected
+    examples = {
+        entry["reference"]["reference"]: entry.get("exampleCanonical")
+        for entry in guide["definition"]["resource"]
+        if entry.get("exampleBoolean") is not False
+    }
+    for path in (package_dir / "package" / "example").glob("*-*.json"):
+        resource = _read(path)
+        profile = examples[f"{resource['resourceType']}/{resource['id']}"]
+        assert profile is None or profile in resource["meta"]["profile"]
 
 
 def test_the_examples_cover_every_profile(package_dir: Path) -> None:

@@ -226,7 +226,30 @@ def capability_statement(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any
     }
 
 
-def implementation_guide(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def implementation_guide(
+    resources: Iterable[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    listed = [
+        {
+            "reference": {"reference": f"{item['resourceType']}/{item['id']}"},
+            "name": item.get("title", item["id"]),
+            "exampleBoolean": False,
+        }
+        for item in resources
+    ]
+    for sample in samples:
+        profile = next(
+            (url for url in sample["meta"]["profile"] if url.startswith(CANONICAL)), None
+        )
+        entry: dict[str, Any] = {
+            "reference": {"reference": f"{sample['resourceType']}/{sample['id']}"},
+            "name": f"Example {sample['resourceType']}",
+        }
+        if profile is None:
+            entry["exampleBoolean"] = True
+        else:
+            entry["exampleCanonical"] = profile
+        listed.append(entry)
     return {
         "resourceType": "ImplementationGuide",
         "id": "migrainefhir",
@@ -256,16 +279,7 @@ def implementation_guide(resources: Iterable[Mapping[str, Any]]) -> dict[str, An
                 strict=True,
             )
         ],
-        "definition": {
-            "resource": [
-                {
-                    "reference": {"reference": f"{item['resourceType']}/{item['id']}"},
-                    "name": item.get("title", item["id"]),
-                    "exampleBoolean": False,
-                }
-                for item in resources
-            ]
-        },
+        "definition": {"resource": listed},
     }
 
 
@@ -324,7 +338,7 @@ def conformance_resources() -> list[dict[str, Any]]:
     profiles = profile_definitions()
     found: list[dict[str, Any]] = [*profiles, *extension_definitions(), *terminology_resources()]
     found.append(capability_statement(profiles))
-    found.append(implementation_guide(found))
+    found.append(implementation_guide(found, examples()))
     return found
 
 

@@ -526,3 +526,12 @@ def test_the_package_resources_pass_the_three_independent_r4_validators(
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert json.loads(done.stdout)["findings"] == []
+
+
+def test_an_unwritable_output_folder_is_exit_code_3_without_a_traceback(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(cli, ["package", "--out", str(blocker / "pkg")])
+    assert result.exit_code == 3
+    assert "cannot write the package" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -151,7 +151,22 @@ def test_the_capability_statement_asks_for_transaction_and_conditional_update(
     assert rest["interaction"] == [{"code": "transaction"}]
     for resource in rest["resource"]:
         assert resource["updateCreate"] is True
-        assert resource["conditionalUpdate"] is True
+        assert resource["conditionalUpdate"] is (resource["type"] != "Provenance")
+    by_type = {r["type"]: r.get("searchParam", []) for r in rest["resource"]}
+    assert by_type["Observation"] == [
+        {
+            "name": "identifier",
+            "definition": "http://hl7.org/fhir/SearchParameter/clinical-identifier",
+            "type": "token",
+        }
+    ]
+    [adverse] = by_type["AdverseEvent"]  # R4 has none: the package defines it
+    search = _resources(package_dir)["SearchParameter-AdverseEvent-identifier.json"]
+    assert (adverse["definition"], search["expression"]) == (
+        search["url"],
+        "AdverseEvent.identifier",
+    )
+    assert by_type["Provenance"] == []  # no identifier in R4: always PUT by id
     claimed = {url for r in rest["resource"] for url in r["supportedProfile"]}
     assert claimed == set(profiles.profile_schemas())
 

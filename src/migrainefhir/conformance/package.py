@@ -170,12 +170,71 @@ def terminology_resources() -> list[dict[str, Any]]:
 # -- CapabilityStatement, ImplementationGuide -----------------------------------------------
 
 
+# The R4 (4.0.1) search parameter on `identifier` of each type the export writes, from the
+# core search-parameters.json; AdverseEvent has none in R4 (its identifier is 0..1 and not
+# searchable), so the package defines one; Provenance has no identifier: always PUT by id.
+_CORE_SEARCH = "http://hl7.org/fhir/SearchParameter/"
+IDENTIFIER_SEARCH = {
+    "Condition": f"{_CORE_SEARCH}clinical-identifier",
+    "Encounter": f"{_CORE_SEARCH}clinical-identifier",
+    "MedicationAdministration": f"{_CORE_SEARCH}clinical-identifier",
+    "MedicationStatement": f"{_CORE_SEARCH}clinical-identifier",
+    "Observation": f"{_CORE_SEARCH}clinical-identifier",
+    "Procedure": f"{_CORE_SEARCH}clinical-identifier",
+    "Patient": f"{_CORE_SEARCH}Patient-identifier",
+    "AdverseEvent": f"{CANONICAL}/SearchParameter/AdverseEvent-identifier",
+}
+
+
+def adverse_event_identifier_search() -> dict[str, Any]:
+    """The search parameter conditional updates of AdverseEvent need (R4 defines none)."""
+    return {
+        "resourceType": "SearchParameter",
+        "id": "AdverseEvent-identifier",
+        "url": IDENTIFIER_SEARCH["AdverseEvent"],
+        "version": __version__,
+        "name": "identifier",
+        "status": "active",
+        "experimental": False,
+        "date": BUILD_DATE,
+        "publisher": PUBLISHER,
+        "description": "AdverseEvent by its business identifier: R4 defines no identifier search "
+        "parameter for AdverseEvent, and `--write-mode conditional` updates AdverseEvents with "
+        "PUT AdverseEvent?identifier=system|value.",
+        "code": "identifier",
+        "base": ["AdverseEvent"],
+        "type": "token",
+        "expression": "AdverseEvent.identifier",
+        "xpath": "f:AdverseEvent/f:identifier",
+        "xpathUsage": "normal",
+    }
+
+
 def capability_statement(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """What the export produces, and what a server receiving it must support."""
     by_type: dict[str, list[str]] = {}
     for profile in profiles:
         by_type.setdefault(profile["type"], []).append(profile["url"])
-    conditional = "Conditional update on the business identifier (--write-mode conditional)."
+    entries = []
+    for resource_type, urls in sorted(by_type.items()):
+        entry: dict[str, Any] = {
+            "type": resource_type,
+            "supportedProfile": sorted(urls),
+            "interaction": [{"code": "read"}, {"code": "update"}],
+            "updateCreate": True,
+        }
+        search = IDENTIFIER_SEARCH.get(resource_type)
+        if search is None:
+            entry["documentation"] = "Always written by id (PUT Type/id): no business identifier."
+            entry["conditionalUpdate"] = False
+        else:
+            entry["documentation"] = (
+                "PUT Type/id, or with --write-mode conditional PUT Type?identifier=system|value "
+                "(conditional update on the business identifier)."
+            )
+            entry["conditionalUpdate"] = True
+            entry["searchParam"] = [{"name": "identifier", "definition": search, "type": "token"}]
+        entries.append(entry)
     return {
         "resourceType": "CapabilityStatement",
         "id": "migrainefhir-receiving-server",
@@ -191,7 +250,8 @@ def capability_statement(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any
         "transaction Bundles (one per patient: PUT Type/id with client-assigned ids, or PUT "
         "Type?identifier=system|value as conditional updates) or as Bulk Data NDJSON for $import. "
         "A receiving server must support transaction, update as create (client-assigned ids) "
-        "and, for --write-mode conditional, conditional update with identifier search.",
+        "and, for --write-mode conditional, conditional update with the identifier search "
+        "parameter of each type (for AdverseEvent the one this package defines).",
         "kind": "requirements",
         "fhirVersion": FHIR_VERSION,
         "format": ["json"],
@@ -199,27 +259,7 @@ def capability_statement(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any
             {
                 "mode": "server",
                 "documentation": "The server the export's transaction Bundles are posted to.",
-                "resource": [
-                    {
-                        "type": resource_type,
-                        "supportedProfile": sorted(urls),
-                        "documentation": conditional,
-                        "interaction": [{"code": "update"}, {"code": "read"}],
-                        "updateCreate": True,
-                        "conditionalUpdate": True,
-                        "searchParam": [
-                            {
-                                "name": "identifier",
-                                "definition": f"http://hl7.org/fhir/SearchParameter/"
-                                f"{resource_type}-identifier"
-                                if resource_type != "Patient"
-                                else "http://hl7.org/fhir/SearchParameter/Patient-identifier",
-                                "type": "token",
-                            }
-                        ],
-                    }
-                    for resource_type, urls in sorted(by_type.items())
-                ],
+                "resource": entries,
                 "interaction": [{"code": "transaction"}],
             }
         ],
@@ -337,6 +377,7 @@ def dumps(resource: Mapping[str, Any]) -> bytes:
 def conformance_resources() -> list[dict[str, Any]]:
     profiles = profile_definitions()
     found: list[dict[str, Any]] = [*profiles, *extension_definitions(), *terminology_resources()]
+    found.append(adverse_event_identifier_search())
     found.append(capability_statement(profiles))
     found.append(implementation_guide(found, examples()))
     return found

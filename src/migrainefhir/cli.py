@@ -804,6 +804,26 @@ def _push_credentials(
     return NoCredentials()
 
 
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+def package(out: str) -> None:
+    """Write the FHIR NPM package of migrainefhir's profiles (docs/conformance.md).
+
+    OUT/package/ holds package.json, .index.json, a StructureDefinition (differential and
+    snapshot) per profile and extension, the CodeSystems, ValueSets, a CapabilityStatement, an
+    ImplementationGuide and example/; OUT/<name>-<version>.tgz is the package for FHIR tools.
+    """
+    from migrainefhir.conformance.package import write
+
+    try:
+        written = write(Path(out))
+    except OSError as error:
+        click.echo(f"error: cannot write the package to {out}: {error.strerror}", err=True)
+        sys.exit(ExitCode.UNREADABLE)
+    click.echo(f"wrote {len(written)} files; package: {written[-1]}", err=True)
+    sys.exit(ExitCode.OK)
+
+
 def _push_progress(quiet: bool) -> Callable[[Any], None] | None:
     """Bundles and entries done of the total, rate and time left, on a terminal only."""
     if quiet or not sys.stderr.isatty():

@@ -26,6 +26,7 @@ from migrainefhir import __version__, codes, terminology
 from migrainefhir.conformance import base
 from migrainefhir.conformance.differential import compile_schema, differential_elements
 from migrainefhir.conformance.snapshot import generate
+from migrainefhir.export.bundle import NOT_SEARCHABLE_BY_IDENTIFIER
 
 NAME = "migrainefhir.fhir.r4"
 CANONICAL = codes.PROJECT_BASE
@@ -170,9 +171,10 @@ def terminology_resources() -> list[dict[str, Any]]:
 # -- CapabilityStatement, ImplementationGuide -----------------------------------------------
 
 
-# The R4 (4.0.1) search parameter on `identifier` of each type the export writes, from the
-# core search-parameters.json; AdverseEvent has none in R4 (its identifier is 0..1 and not
-# searchable), so the package defines one; Provenance has no identifier: always PUT by id.
+# The R4 (4.0.1) search parameter on `identifier` of each type the export may write by a
+# conditional update, from the core search-parameters.json. AdverseEvent has none in R4 (its
+# identifier is 0..1 and not searchable) and Provenance has no identifier: the export writes both
+# by id in every write mode (export/bundle.py NOT_SEARCHABLE_BY_IDENTIFIER).
 _CORE_SEARCH = "http://hl7.org/fhir/SearchParameter/"
 IDENTIFIER_SEARCH = {
     "Condition": f"{_CORE_SEARCH}clinical-identifier",
@@ -182,32 +184,7 @@ IDENTIFIER_SEARCH = {
     "Observation": f"{_CORE_SEARCH}clinical-identifier",
     "Procedure": f"{_CORE_SEARCH}clinical-identifier",
     "Patient": f"{_CORE_SEARCH}Patient-identifier",
-    "AdverseEvent": f"{CANONICAL}/SearchParameter/AdverseEvent-identifier",
 }
-
-
-def adverse_event_identifier_search() -> dict[str, Any]:
-    """The search parameter conditional updates of AdverseEvent need (R4 defines none)."""
-    return {
-        "resourceType": "SearchParameter",
-        "id": "AdverseEvent-identifier",
-        "url": IDENTIFIER_SEARCH["AdverseEvent"],
-        "version": __version__,
-        "name": "identifier",
-        "status": "active",
-        "experimental": False,
-        "date": BUILD_DATE,
-        "publisher": PUBLISHER,
-        "description": "AdverseEvent by its business identifier: R4 defines no identifier search "
-        "parameter for AdverseEvent, and `--write-mode conditional` updates AdverseEvents with "
-        "PUT AdverseEvent?identifier=system|value.",
-        "code": "identifier",
-        "base": ["AdverseEvent"],
-        "type": "token",
-        "expression": "AdverseEvent.identifier",
-        "xpath": "f:AdverseEvent/f:identifier",
-        "xpathUsage": "normal",
-    }
 
 
 def capability_statement(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -223,9 +200,13 @@ def capability_statement(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any
             "interaction": [{"code": "read"}, {"code": "update"}],
             "updateCreate": True,
         }
-        search = IDENTIFIER_SEARCH.get(resource_type)
+        search = None
+        if resource_type not in NOT_SEARCHABLE_BY_IDENTIFIER:
+            search = IDENTIFIER_SEARCH[resource_type]
         if search is None:
-            entry["documentation"] = "Always written by id (PUT Type/id): no business identifier."
+            entry["documentation"] = (
+                "Always written by id (PUT Type/id): R4 has no identifier search parameter for it."
+            )
             entry["conditionalUpdate"] = False
         else:
             entry["documentation"] = (
@@ -251,7 +232,7 @@ def capability_statement(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any
         "Type?identifier=system|value as conditional updates) or as Bulk Data NDJSON for $import. "
         "A receiving server must support transaction, update as create (client-assigned ids) "
         "and, for --write-mode conditional, conditional update with the identifier search "
-        "parameter of each type (for AdverseEvent the one this package defines).",
+        "parameter of each type but AdverseEvent and Provenance (always written by id).",
         "kind": "requirements",
         "fhirVersion": FHIR_VERSION,
         "format": ["json"],
@@ -377,7 +358,6 @@ def dumps(resource: Mapping[str, Any]) -> bytes:
 def conformance_resources() -> list[dict[str, Any]]:
     profiles = profile_definitions()
     found: list[dict[str, Any]] = [*profiles, *extension_definitions(), *terminology_resources()]
-    found.append(adverse_event_identifier_search())
     found.append(capability_statement(profiles))
     found.append(implementation_guide(found, examples()))
     return found

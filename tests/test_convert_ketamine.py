@@ -96,7 +96,7 @@ def test_location_and_course_are_logical_references() -> None:
     ]
 
 
-def test_post_care_is_follow_up_verbatim_and_notes_a_markdown_note() -> None:
+def test_post_care_is_follow_up_verbatim_and_notes_a_plain_text_note() -> None:
     procedure = completed()[0]
     assert procedure["followUp"] == [
         {"text": "No driving for 24 h.\nCall if <b>headache</b> returns."}

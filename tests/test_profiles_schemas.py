@@ -304,6 +304,7 @@ PHASE = {
     "valueCodeableConcept": codes.SESSION_PHASES["pre"].concept(),
 }
 BP = "S1/vitals/0/blood-pressure"
+MED = "E123/medication/sumatriptan_20260301T140000Z"
 BP_VALUE = {"value": 120, "unit": "mmHg", "system": codes.UCUM, "code": "mm[Hg]"}
 
 # (resource, JSONPath of the defect, the value put there or DELETE, what it shows[, where the
@@ -333,7 +334,9 @@ MUTATIONS: list[tuple[str, ...] | tuple[Any, ...]] = [
     ("E123", "$.subject.reference", "Group/g1", "subject not a Patient"),
     ("E123", "$.meta.source", "https://clinic.example.org/my diary#diary-entry/E123", "space"),
     ("E123", "$.identifier[0].system", f"{records.SOURCE_SYSTEM}/patient", "wrong id space"),
-    ("E123", "$.bodySite.coding[0].code", "24028007", "laterality outside the three"),
+    ("E123", "$.bodySite.extension[0].valueCodeableConcept.coding[0].code", "24028007", "side"),
+    ("E123", "$.bodySite.coding[0].code", "51440002", "a laterality as the body site"),
+    ("E123", "$.category", lambda r: r["category"][:1], "without the survey category"),
     # headache-free-day
     ("E124", "$.triggeredBy", [{"observation": {"reference": "Observation/x"}}], "R5-only"),
     ("E124", "$.code.coding[0].code", "75325-1", "wrong fixed code"),
@@ -347,12 +350,14 @@ MUTATIONS: list[tuple[str, ...] | tuple[Any, ...]] = [
     # headache-associated-symptom
     ("E123/aura", "$.triggeredBy", [{"observation": {"reference": "Observation/x"}}], "R5"),
     ("E123/aura", "$.code.coding[0].code", "111551-8", "wrong fixed code"),
-    ("E123/aura", "$.component[0].valueCodeableConcept.coding[0].code", "smell", "aura kind"),
-    ("E123/aura", "$.component[0].code", None, "null"),
-    ("E123/aura", "$.component", [], "empty array"),
+    ("E123/aura", "$.component", lambda r: [{"code": r["code"]}], "unknown element here"),
+    ("E123/aura", "$.extension[0].valueReference", None, "null"),
+    ("E123/aura", "$.extension", [], "empty array"),
+    ("E123/aura/speech-difficulty", "$.valueCodeableConcept.coding[0].code", "smell", "kind"),
+    ("E123/aura/speech-difficulty", "$.identifier[0].value", "E123/aura/numbness", "role"),
     ("E123/aura", "$.identifier[0].value", "E123/prodrome", "identifier of another role"),
     ("E123/aura", "$.status", "entered-in-error", "status other than final"),
-    ("E123/symptom/nausea", "$.component", lambda r: _pick("E123/aura")["component"], "kinds"),
+    ("E123/symptom/nausea", "$.extension", lambda r: _pick("E123/aura")["extension"], "links"),
     ("E123/symptom/nausea", "$.identifier[0].value", "E123/symptom/vomiting", "wrong role"),
     ("E123/symptom/nausea", "$.valueCodeableConcept.coding[0].code", "25064002", "headache"),
     ("E123/prodrome", "$.effectivePeriod", {"start": "2026-03-01T10:00:00Z"}, "phase period"),
@@ -379,18 +384,18 @@ MUTATIONS: list[tuple[str, ...] | tuple[Any, ...]] = [
     ("E123/exercise", "$.valueQuantity.value", 1441, "more minutes than a day has"),
     ("E123/exercise", "$.identifier[0].value", "E123/sleep", "identifier of another role"),
     # acute-medication-statement
-    ("E123/medication/0", "$.adherence", {"code": {"text": "taken"}}, "R5-only"),
-    ("E123/medication/0", "$.status", "taken", "STU3 status, not in R4"),
-    ("E123/medication/0", "$.status", "active", "status other than completed"),
-    ("E123/medication/0", "$.dosage[0].doseAndRate[0].doseQuantity.value", "50", "string"),
-    ("E123/medication/0", "$.dosage[0].doseAndRate[0].doseQuantity.value", 0, "no dose"),
-    ("E123/medication/0", "$.dosage[0].doseAndRate[0].doseQuantity.code", "g", "wrong unit"),
-    ("E123/medication/0", "$.extension[0].valueCodeableConcept.coding[0].code", "some", "relief"),
-    ("E123/medication/0", "$.medicationCodeableConcept.coding[0].code", "1191", "not ours"),
-    ("E123/medication/0", "$.dateAsserted", None, "null"),
-    ("E123/medication/0", "$.reasonReference", [], "empty array"),
-    ("E123/medication/0", "$.effectivePeriod", {"start": "2026-03-01T14:30:00+01:00"}, "both"),
-    ("E123/medication/0", "$.informationSource.reference", "Practitioner/x", "not the patient"),
+    (MED, "$.adherence", {"code": {"text": "taken"}}, "R5-only"),
+    (MED, "$.status", "taken", "STU3 status, not in R4"),
+    (MED, "$.status", "active", "status other than completed"),
+    (MED, "$.dosage[0].doseAndRate[0].doseQuantity.value", "50", "string"),
+    (MED, "$.dosage[0].doseAndRate[0].doseQuantity.value", 0, "no dose"),
+    (MED, "$.dosage[0].doseAndRate[0].doseQuantity.code", "g", "wrong unit"),
+    (MED, "$.extension[0].valueCodeableConcept.coding[0].code", "some", "relief"),
+    (MED, "$.medicationCodeableConcept.coding[0].code", "1191", "not ours"),
+    (MED, "$.dateAsserted", None, "null"),
+    (MED, "$.reasonReference", [], "empty array"),
+    (MED, "$.effectivePeriod", {"start": "2026-03-01T14:30:00+01:00"}, "both"),
+    (MED, "$.informationSource.reference", "Practitioner/x", "not the patient"),
     # ketamine-session-procedure
     ("S1", "$.occurrenceDateTime", "2026-03-03T09:00:00+01:00", "R5-only"),
     ("S1", "$.status", "done", "status outside event-status"),

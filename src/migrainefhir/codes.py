@@ -354,12 +354,28 @@ SEVERITY_CATEGORY: dict[str, Code] = {
     "severe": Code(SNOMED, "24484000", "Severe"),
 }
 
-# terminology.md §6: R4-VS bodysite-laterality, verified.
+# terminology.md §6: R4-VS bodysite-laterality, verified. Sent as the laterality of the head
+# structure below (STRUCTURE_LATERALITY_EXTENSION), never as the body site itself: a laterality
+# qualifier is not a body structure.
 LATERALITY: dict[str, Code] = {
     "left": Code(SNOMED, "419161000", "Unilateral left"),
     "right": Code(SNOMED, "419465000", "Unilateral right"),
     "bilateral": Code(SNOMED, "51440002", "Bilateral"),
 }
+
+# The body site of a headache. 69536005 "Head structure": HL7 Belgium body-site ValueSet
+# be-vs-body-site, expanded on tx.fhir.org (https://build.fhir.org/ig/hl7-be/referral-uhmep/
+# branches/drp-1.1.1-fixed/ValueSet-be-vs-body-site.xml: 69536005 "Head structure"); DICOM PS3.16
+# CID 4031 Common Anatomic Regions (69536005, SCT, "Head"). terminology.md §6 lists it as
+# unverified (code not seen there); these two sources show code and term together.
+HEAD_STRUCTURE = Code(SNOMED, "69536005", "Head structure")
+# HL7 FHIR Extensions Pack (hl7.fhir.uv.extensions, 5.x, usable on R4):
+# https://www.hl7.org/fhir/extensions/StructureDefinition-observation-structureLaterality.html,
+# context Observation.bodySite, valueCodeableConcept: "the laterality of the body structure ...
+# when laterality is needed to augment the Observation.bodySite".
+STRUCTURE_LATERALITY_EXTENSION = (
+    "http://hl7.org/fhir/StructureDefinition/observation-structureLaterality"
+)
 
 # terminology.md §3: verified rows only; the rest are project codes.
 AURA = Code(SNOMED, "18618006", "Aura")  # OHDSI S/V

@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 # Fixed forever: changing it changes every id ever exported.
 # = uuid5(NAMESPACE_URL, "https://migrainefhir.org/ns/resource-id"), written out as a constant.
@@ -98,6 +100,47 @@ def identifier_value(record_id: str, role: str) -> str:
     """The value of a resource's business identifier: the record id, qualified by role unless
     primary."""
     return record_id if role == PRIMARY else f"{record_id}/{role}"
+
+
+# --- stable keys for list items -------------------------------------------------------------
+#
+# A resource made from an item of a list (a medication intake, a vitals reading, an adverse
+# effect, an aura feature) is keyed by what the item is, not by where it stands in the list:
+# reordering the list keeps every resource id, and removing an item leaves the others' ids
+# alone. Identical keys get an occurrence number in list order (the second `sumatriptan` at
+# the same time is `<key>.2`): the n-th identical item is always the same resource.
+
+KEY_PART_SEPARATOR = "_"
+OCCURRENCE_SEPARATOR = "."
+
+
+def key_time(value: datetime) -> str:
+    """A time as a key part: UTC, to the second, `20260301T140000Z` (the same instant written
+    with another offset is the same key)."""
+    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def key_text(text: str) -> str:
+    """Free text as a key part: the first 12 hex digits of its SHA-256 (keys are written into
+    identifiers, which allow only A-Z a-z 0-9 . _ -)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def item_key(*parts: str | None) -> str:
+    """One item's content key from its identifying parts (None parts are left out)."""
+    return KEY_PART_SEPARATOR.join(part for part in parts if part is not None)
+
+
+def item_keys(keys: Iterable[str]) -> list[str]:
+    """The stable keys of a list's items, given each item's content key (`item_key`): the key
+    itself the first time, `<key>.<n>` for its n-th occurrence (n >= 2)."""
+    seen: dict[str, int] = {}
+    out = []
+    for key in keys:
+        count = seen.get(key, 0) + 1
+        seen[key] = count
+        out.append(key if count == 1 else f"{key}{OCCURRENCE_SEPARATOR}{count}")
+    return out
 
 
 def urn(resource_uuid: str) -> str:

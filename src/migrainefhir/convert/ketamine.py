@@ -21,7 +21,6 @@ from migrainefhir.convert.context import (
     concept_or_text,
     extension,
     fhir_datetime,
-    markdown_text,
     number,
     quantity,
     ref_to,
@@ -169,7 +168,7 @@ def _procedure(
     if session.post_care is not None:
         procedure["followUp"] = [{"text": session.post_care}]
     if session.notes is not None:
-        procedure["note"] = [{"text": markdown_text(session.notes)}]
+        procedure["note"] = [{"text": session.notes}]  # plain text (docs/mapping.md)
     return procedure
 
 

@@ -141,7 +141,7 @@ def test_adverse_effects_are_complications_with_codes_and_text() -> None:
 
 def test_adverse_effect_severity_lives_on_an_adverse_event() -> None:
     resources = completed()
-    event = role(resources, "adverse-effect/0")
+    event = role(resources, "adverse-effect/dissociation")
     assert event["actuality"] == "actual"
     assert event["severity"]["coding"] == [
         {
@@ -152,7 +152,7 @@ def test_adverse_effect_severity_lives_on_an_adverse_event() -> None:
     ]
     assert event["suspectEntity"] == [{"instance": ref(role(resources, "administration"))}]
     assert event["recorder"] == PRACTITIONER
-    assert event["identifier"]["value"] == "S1/adverse-effect/0"
+    assert event["identifier"]["value"] == "S1/adverse-effect/dissociation"
 
 
 def test_administration_carries_drug_route_dose_rate() -> None:
@@ -205,7 +205,7 @@ def test_body_weight_observation_follows_the_bodyweight_profile() -> None:
 
 def test_heart_rate_observation_follows_the_heartrate_profile() -> None:
     resources = completed()
-    heart_rate = role(resources, "vitals/0/heart-rate")
+    heart_rate = role(resources, "vitals/20260303T075000Z/heart-rate")
     assert heart_rate["meta"]["profile"] == [
         "http://hl7.org/fhir/StructureDefinition/heartrate",
         "https://migrainefhir.org/fhir/StructureDefinition/session-vital-sign",
@@ -224,7 +224,7 @@ def test_heart_rate_observation_follows_the_heartrate_profile() -> None:
 
 
 def test_blood_pressure_is_a_panel_with_components_and_no_value() -> None:
-    bp = role(completed(), "vitals/1/blood-pressure")
+    bp = role(completed(), "vitals/20260303T083000Z/blood-pressure")
     assert bp["code"]["coding"][0]["code"] == "85354-9"
     assert not any(key.startswith("value") for key in bp)
     assert [
@@ -237,7 +237,7 @@ def test_blood_pressure_is_a_panel_with_components_and_no_value() -> None:
 
 
 def test_oxygen_saturation_has_both_loinc_codes() -> None:
-    spo2 = role(completed(), "vitals/2/oxygen-saturation")
+    spo2 = role(completed(), "vitals/20260303T091500Z/oxygen-saturation")
     assert [c["code"] for c in spo2["code"]["coding"]] == ["2708-6", "59408-5"]
     assert spo2["valueQuantity"]["value"] == 97.5
     assert spo2["valueQuantity"]["code"] == "%"
@@ -248,13 +248,13 @@ def test_one_observation_per_measurement() -> None:
     roles = [r["identifier"][0]["value"] for r in completed() if r["resourceType"] == "Observation"]
     assert roles == [
         "S1/weight",
-        "S1/vitals/0/heart-rate",
-        "S1/vitals/0/blood-pressure",
-        "S1/vitals/0/oxygen-saturation",
-        "S1/vitals/0/respiratory-rate",
-        "S1/vitals/1/heart-rate",
-        "S1/vitals/1/blood-pressure",
-        "S1/vitals/2/oxygen-saturation",
+        "S1/vitals/20260303T075000Z/heart-rate",
+        "S1/vitals/20260303T075000Z/blood-pressure",
+        "S1/vitals/20260303T075000Z/oxygen-saturation",
+        "S1/vitals/20260303T075000Z/respiratory-rate",
+        "S1/vitals/20260303T083000Z/heart-rate",
+        "S1/vitals/20260303T083000Z/blood-pressure",
+        "S1/vitals/20260303T091500Z/oxygen-saturation",
     ]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from migrainefhir import codes
+from migrainefhir import codes, ids
 from migrainefhir.codes import Code, Unit
 from migrainefhir.convert.context import (
     ConvertContext,
@@ -74,13 +74,15 @@ def convert_ketamine_session(session: KetamineSession, ctx: ConvertContext) -> l
     )
     vitals = [
         observation
-        for index, reading in enumerate(session.vitals)
-        for observation in _vital_signs(scope, procedure, index, reading)
+        for key, reading in zip(vitals_keys(session.vitals), session.vitals, strict=True)
+        for observation in _vital_signs(scope, procedure, key, reading)
     ]
     suspect = administration if administration is not None else procedure
     adverse_events = [
-        _adverse_event(session, scope, index, effect, suspect)
-        for index, effect in enumerate(session.adverse_effects)
+        _adverse_event(session, scope, key, effect, suspect)
+        for key, effect in zip(
+            adverse_effect_keys(session.adverse_effects), session.adverse_effects, strict=True
+        )
     ]
     resources = [
         procedure,
@@ -90,6 +92,26 @@ def convert_ketamine_session(session: KetamineSession, ctx: ConvertContext) -> l
         *adverse_events,
     ]
     return [*resources, provenance(scope, resources, author=_performer_reference(session, scope))]
+
+
+def vitals_keys(readings: tuple[VitalsReading, ...]) -> list[str]:
+    """Stable keys of the readings (ids.item_keys): the reading's time in UTC; readings at the
+    same second are numbered in list order."""
+    return ids.item_keys(ids.key_time(reading.time) for reading in readings)
+
+
+def adverse_effect_keys(effects: tuple[AdverseEffect, ...]) -> list[str]:
+    """Stable keys of the adverse effects (ids.item_keys): the effect code, with its text for
+    `other` (two different `other` effects are two effects); repeats numbered in list order."""
+    return ids.item_keys(
+        ids.item_key(
+            effect.effect,
+            ids.key_text(effect.text)
+            if effect.effect == "other" and effect.text is not None
+            else None,
+        )
+        for effect in effects
+    )
 
 
 def _performer_reference(session: KetamineSession, scope: RecordScope) -> dict[str, Any] | None:
@@ -297,10 +319,10 @@ def _simple_vital(
 
 
 def _vital_signs(
-    scope: RecordScope, procedure: dict[str, Any], index: int, reading: VitalsReading
+    scope: RecordScope, procedure: dict[str, Any], key: str, reading: VitalsReading
 ) -> list[dict[str, Any]]:
     """One Observation per measurement in a reading, in a fixed order."""
-    prefix = f"vitals/{index}"
+    prefix = f"vitals/{key}"
     time = fhir_datetime(reading.time)  # once: every measurement of the reading carries it
     out = []
     if reading.heart_rate is not None:
@@ -417,12 +439,12 @@ def _body_weight(
 def _adverse_event(
     session: KetamineSession,
     scope: RecordScope,
-    index: int,
+    key: str,
     effect: AdverseEffect,
     suspect: dict[str, Any],
 ) -> dict[str, Any]:
     event = scope.start(
-        "AdverseEvent", f"adverse-effect/{index}", codes.KETAMINE_ADVERSE_EVENT_PROFILE
+        "AdverseEvent", f"adverse-effect/{key}", codes.KETAMINE_ADVERSE_EVENT_PROFILE
     )
     # AdverseEvent.identifier is 0..1 in R4 (a single Identifier, not a list).
     event["identifier"] = event["identifier"][0]

@@ -7,6 +7,7 @@ from typing import Any
 
 from migrainefhir import codes, ids
 from migrainefhir.convert import convert_record
+from migrainefhir.input.records import MedicationIntake
 from tests.convert_helpers import by_role, ref, scalars
 from tests.convert_records import CTX, SOURCE_SYSTEM, attack_entry, headache_free_entry
 
@@ -394,3 +395,34 @@ def test_every_input_value_of_a_maximal_entry_is_in_the_output() -> None:
     ]
     missing = [value for value in expected if value not in values]
     assert missing == []
+
+
+def test_medication_statement_is_patient_specified() -> None:
+    statement = role(attack(), SUMATRIPTAN)
+    assert statement["category"] == {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/medication-statement-category",
+                "code": "patientspecified",
+                "display": "Patient Specified",
+            }
+        ]
+    }
+
+
+def test_intake_route_is_the_dosage_route_when_known() -> None:
+    intake = replace(attack_entry().medications[0], route="subcutaneous")
+    statement = role(
+        convert_record(replace(attack_entry(), medications=(intake,)), CTX), SUMATRIPTAN
+    )
+    assert statement["dosage"][0]["route"] == {
+        "coding": [{"system": "http://snomed.info/sct", "code": "34206005"}],
+        "text": "Subcutaneous route",
+    }
+    assert "route" not in role(attack(), SUMATRIPTAN)["dosage"][0]
+
+
+def test_intramuscular_intake_route_is_text_only() -> None:
+    intake = MedicationIntake(drug="ibuprofen", route="intramuscular")
+    statement = role(convert_record(replace(attack_entry(), medications=(intake,)), CTX), IBUPROFEN)
+    assert statement["dosage"] == [{"route": {"text": "Intramuscular route"}}]

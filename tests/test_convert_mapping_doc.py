@@ -27,7 +27,7 @@ CONTRACT_FIELDS = {
         severity severity_category laterality aura aura_symptoms symptoms prodrome postdrome
         triggers trigger_text medications disability sleep_hours stress_level exercise_minutes
         notes recorded_at""",
-    "medication intake": "drug drug_text dose_mg taken_at relief",
+    "medication intake": "drug drug_text dose_mg taken_at relief route",
     "ketamine-session": """record_type session_id patient_id start end status status_reason
         route product dose_mg weight_kg dose_mg_per_kg rate_mg_per_kg_per_h course_id
         session_number indication performer_id performer_name performer_role location_id

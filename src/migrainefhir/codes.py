@@ -410,6 +410,14 @@ STRESS_LEVEL = DIARY_OBSERVATION_CS["stress-level"]
 EXERCISE_DURATION = DIARY_OBSERVATION_CS["exercise-duration"]
 RELIEF: dict[str, Code] = {code: RELIEF_CS[code] for code, _d, _def in RELIEF_CS.concepts}
 
+# R4 MedicationStatement.category (hl7.org/fhir/R4/codesystem-medication-statement-category.html:
+# inpatient, outpatient, community, patientspecified): the diary's intakes are what the patient
+# says they took.
+MEDICATION_STATEMENT_CATEGORY = (
+    "http://terminology.hl7.org/CodeSystem/medication-statement-category"
+)
+PATIENT_SPECIFIED = Code(MEDICATION_STATEMENT_CATEGORY, "patientspecified", "Patient Specified")
+
 # --- Acute medications: RxNorm ingredients (terminology.md §5) --------------------------------
 
 ACUTE_DRUGS: dict[str, Code | None] = {
@@ -459,6 +467,21 @@ ROUTES: dict[str, Code | None] = {
     "intravenous": Code(SNOMED, "47625008"),
     "intranasal": Code(SNOMED, "46713006"),
     "intramuscular": None,
+}
+
+# Routes of an acute medication (diary intakes). Intravenous and nasal: terminology.md §6 (as
+# ROUTES). Oral 26643006 "Oral route", subcutaneous 34206005 "Subcutaneous route", rectal
+# 37161004 "Per rectum": FHIR R5 ValueSet route-codes, expansion on SNOMED CT International
+# 2022-07-31 (https://hl7.org/fhir/R5/valueset-route-codes.html). Displays differ by edition
+# ("Oral use", "Rectal route"), so none is sent. Intramuscular 78421000: seen only in
+# implementers' code, not in an HL7/NLM page we could read: text only, as for sessions.
+INTAKE_ROUTES: dict[str, Code | None] = {
+    "oral": Code(SNOMED, "26643006"),
+    "intranasal": Code(SNOMED, "46713006"),
+    "subcutaneous": Code(SNOMED, "34206005"),
+    "rectal": Code(SNOMED, "37161004"),
+    "intramuscular": None,
+    "intravenous": Code(SNOMED, "47625008"),
 }
 
 INDICATIONS: dict[str, Code] = {

@@ -30,6 +30,14 @@ from migrainefhir.convert.context import (
 from migrainefhir.convert.provenance import provenance
 from migrainefhir.input.records import DIARY_ENTRY, DiaryEntry, MedicationIntake
 
+INTAKE_ROUTE_TEXT = {
+    "oral": "Oral route",
+    "intranasal": "Nasal route",
+    "subcutaneous": "Subcutaneous route",
+    "rectal": "Rectal route",
+    "intramuscular": "Intramuscular route",
+    "intravenous": "Intravenous route",
+}
 LATERALITY_TEXT = {
     "left": "Left side of head",
     "right": "Right side of head",
@@ -370,6 +378,8 @@ def _medication_statement(
         extensions=extensions,
     )
     statement["status"] = "completed"
+    # What the patient says they took (R4 medication-statement-category).
+    statement["category"] = codes.PATIENT_SPECIFIED.concept()
     statement["medicationCodeableConcept"] = _drug_concept(intake)
     statement["subject"] = scope.patient
     if intake.taken_at is not None:
@@ -381,8 +391,13 @@ def _medication_statement(
     statement["informationSource"] = scope.patient
     if entry.headache:
         statement["reasonReference"] = [ref_to(attack)]
+    dosage: dict[str, Any] = {}
+    if intake.route is not None:
+        dosage["route"] = concept_or_text(
+            codes.INTAKE_ROUTES[intake.route], INTAKE_ROUTE_TEXT[intake.route]
+        )
     if intake.dose_mg is not None:
-        statement["dosage"] = [
-            {"doseAndRate": [{"doseQuantity": quantity(intake.dose_mg, codes.MG)}]}
-        ]
+        dosage["doseAndRate"] = [{"doseQuantity": quantity(intake.dose_mg, codes.MG)}]
+    if dosage:
+        statement["dosage"] = [dosage]
     return statement

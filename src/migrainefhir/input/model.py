@@ -385,6 +385,7 @@ def _medication(m: dict[str, Any]) -> MedicationIntake:
         dose_mg=_optional_float(m.get("dose_mg")),
         taken_at=_optional_date_time(m.get("taken_at")),
         relief=m.get("relief"),
+        route=m.get("route"),
     )
 
 

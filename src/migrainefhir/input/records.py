@@ -29,6 +29,7 @@ class MedicationIntake:
     dose_mg: float | None = None
     taken_at: datetime | None = None
     relief: str | None = None  # none, partial, complete
+    route: str | None = None  # oral, intranasal, subcutaneous, rectal, intramuscular, intravenous
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,7 +172,9 @@ def patient_record() -> PatientRecord:
         patient_id="P1",
         source=Source("patients.csv", row=2),
         identifiers=(
-            PatientIdentifier("urn:oid:1.2.36.146.595.217.0.1", "MRN-0042"),
+            PatientIdentifier(
+                "urn:oid:1.2.36.146.595.217.0.1", "MRN-0042", type="MR", assigner="City Hospital"
+            ),
             PatientIdentifier("https://ehr.example.org/id/patient", "998877"),
         ),
         family="Muster",

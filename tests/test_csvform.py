@@ -301,7 +301,7 @@ NO_CSV_FORM = {
     MEDICATION_FORM: {"drug_text", "taken_at", "route"},
     ADVERSE_EFFECT_FORM: {"text"},
     VITALS_FORM: set(),
-    IDENTIFIER_FORM: set(),
+    IDENTIFIER_FORM: {"type", "assigner"},
 }
 
 SCALAR_TYPES = {

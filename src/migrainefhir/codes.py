@@ -312,6 +312,14 @@ PROJECT_EXTENSIONS: tuple[str, ...] = (
     SESSION_NUMBER_EXTENSION,
 )
 
+# HL7 v2 table 0203 Identifier Type, as the R4 CodeSystem (hl7.org/fhir/R4/v2/0203/index.html;
+# HL7 v2-to-FHIR ConceptMap table-hl70203-to-v2-0203,
+# https://build.fhir.org/ig/HL7/v2-to-fhir/ConceptMap-table-hl70203-to-v2-0203.html).
+IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+IDENTIFIER_TYPES: dict[str, Code] = {
+    "MR": Code(IDENTIFIER_TYPE, "MR", "Medical record number"),
+}
+
 # Identifier system of the exporting software (a logical Device reference in Provenance).
 SOFTWARE_IDENTIFIER_SYSTEM = f"{PROJECT_BASE}/sid/software"
 SOFTWARE_NAME = "migrainefhir"

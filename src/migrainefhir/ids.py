@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 # Fixed forever: changing it changes every id ever exported.
 # = uuid5(NAMESPACE_URL, "https://migrainefhir.org/ns/resource-id"), written out as a constant.
@@ -141,6 +142,35 @@ def item_keys(keys: Iterable[str]) -> list[str]:
         seen[key] = count
         out.append(key if count == 1 else f"{key}{OCCURRENCE_SEPARATOR}{count}")
     return out
+
+
+# --- matching on the receiving server --------------------------------------------------------
+
+# HL7 v2 table 0203 (codes.IDENTIFIER_TYPES; repeated here: ids.py imports no other module).
+_V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+
+def business_identifier(resource: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The identifier a conditional write matches the resource on (`Type?identifier=system|value`),
+    or None (Provenance has no identifier in R4).
+
+    A Patient with a medical record number (an identifier typed v2-0203 `MR`) is matched on the
+    first such MRN, so an EHR that already has the patient's chart updates it rather than
+    creating a second one; any other resource (and a Patient without an MRN) on the first
+    identifier the converters write, the source system's own id (AdverseEvent.identifier is a
+    single Identifier in R4)."""
+    found = resource.get("identifier")
+    if isinstance(found, dict):
+        found = [found]
+    if not isinstance(found, list):
+        return None
+    usable = [i for i in found if isinstance(i, dict) and "system" in i and "value" in i]
+    if resource.get("resourceType") == "Patient":
+        for identifier in usable:
+            codings = identifier.get("type", {}).get("coding", [])
+            if any(c.get("system") == _V2_0203 and c.get("code") == "MR" for c in codings):
+                return identifier
+    return usable[0] if usable else None
 
 
 def urn(resource_uuid: str) -> str:

@@ -53,21 +53,11 @@ def transaction_bundle(
 
 def _request(resource: Mapping[str, Any], write_mode: str) -> dict[str, str]:
     kind = resource["resourceType"]
-    identifier = _business_identifier(resource)
+    identifier = ids.business_identifier(resource)  # a Patient's MRN when it has one
     if write_mode == "put" or identifier is None:
         return {"method": "PUT", "url": f"{kind}/{resource['id']}"}
     token = f"{quote(identifier['system'], safe=':/')}|{quote(identifier['value'], safe='')}"
     return {"method": "PUT", "url": f"{kind}?identifier={token}"}
-
-
-def _business_identifier(resource: Mapping[str, Any]) -> dict[str, str] | None:
-    """The identifier the converters put first (AdverseEvent.identifier is a single one in R4)."""
-    found = resource.get("identifier")
-    if isinstance(found, list):
-        found = found[0] if found else None
-    if isinstance(found, dict) and "system" in found and "value" in found:
-        return found
-    return None
 
 
 def _bundle(

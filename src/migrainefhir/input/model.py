@@ -442,7 +442,12 @@ def _patient(d: dict[str, Any], source: Source) -> PatientRecord:
         patient_id=d["patient_id"],
         source=source,
         identifiers=tuple(
-            PatientIdentifier(system=i["system"], value=i["value"])
+            PatientIdentifier(
+                system=i["system"],
+                value=i["value"],
+                type=i.get("type"),
+                assigner=i.get("assigner"),
+            )
             for i in d.get("identifiers", ())
         ),
         family=d.get("family"),

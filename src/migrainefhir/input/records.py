@@ -124,6 +124,8 @@ class KetamineSession:
 class PatientIdentifier:
     system: str
     value: str
+    type: str | None = None  # MR (HL7 v2 table 0203)
+    assigner: str | None = None  # the issuing organisation's name
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from migrainefhir.cli import cli
+from tests.cli_args import with_source_system
 
 TIMESTAMP = "2026-07-01T00:00:00Z"
 BIRTH_DATE = "1961-07-23"
@@ -129,7 +130,7 @@ def write_inputs(folder: Path) -> Path:
 
 
 def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args))
+    return CliRunner().invoke(cli, with_source_system(args))
 
 
 def leaked(text: str) -> list[str]:

@@ -279,6 +279,9 @@ KETAMINE_PROCEDURE_PROFILE = f"{_PROFILE}/ketamine-session-procedure"
 KETAMINE_ADMINISTRATION_PROFILE = f"{_PROFILE}/ketamine-administration"
 SESSION_VITAL_SIGN_PROFILE = f"{_PROFILE}/session-vital-sign"
 KETAMINE_ADVERSE_EVENT_PROFILE = f"{_PROFILE}/ketamine-adverse-event"
+SESSION_ENCOUNTER_PROFILE = f"{_PROFILE}/ketamine-session-encounter"
+SESSION_INDICATION_PROFILE = f"{_PROFILE}/ketamine-session-indication"
+SESSION_PAIN_SCORE_PROFILE = f"{_PROFILE}/session-pain-score"
 PATIENT_PROFILE = f"{_PROFILE}/migrainefhir-patient"
 PROVENANCE_PROFILE = f"{_PROFILE}/migrainefhir-provenance"
 
@@ -294,6 +297,9 @@ PROJECT_PROFILES: tuple[str, ...] = (
     KETAMINE_ADMINISTRATION_PROFILE,
     SESSION_VITAL_SIGN_PROFILE,
     KETAMINE_ADVERSE_EVENT_PROFILE,
+    SESSION_ENCOUNTER_PROFILE,
+    SESSION_INDICATION_PROFILE,
+    SESSION_PAIN_SCORE_PROFILE,
     PATIENT_PROFILE,
     PROVENANCE_PROFILE,
 )
@@ -523,6 +529,46 @@ ADVERSE_EVENT_SEVERITIES: dict[str, Code] = {
     "moderate": Code(ADVERSE_EVENT_SEVERITY, "moderate", "Moderate"),
     "severe": Code(ADVERSE_EVENT_SEVERITY, "severe", "Severe"),
 }
+
+# R4 AdverseEvent.seriousness (hl7.org/fhir/R4/codesystem-adverse-event-seriousness.html, the
+# R4 4.0.1 codes: `Non-serious` and `Serious` at level 1; HL7 Terminology later lower-cased
+# them, but we write R4).
+ADVERSE_EVENT_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+SERIOUSNESS: dict[bool, Code] = {
+    True: Code(ADVERSE_EVENT_SERIOUSNESS, "Serious", "Serious"),
+    False: Code(ADVERSE_EVENT_SERIOUSNESS, "Non-serious", "Non-serious"),
+}
+# R4 AdverseEvent.outcome (hl7.org/fhir/R4/codesystem-adverse-event-outcome.html).
+ADVERSE_EVENT_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
+ADVERSE_EVENT_OUTCOMES: dict[str, Code] = {
+    "resolved": Code(ADVERSE_EVENT_OUTCOME, "resolved", "Resolved"),
+    "recovering": Code(ADVERSE_EVENT_OUTCOME, "recovering", "Recovering"),
+    "ongoing": Code(ADVERSE_EVENT_OUTCOME, "ongoing", "Ongoing"),
+    "resolved-with-sequelae": Code(
+        ADVERSE_EVENT_OUTCOME, "resolvedWithSequelae", "Resolved with Sequelae"
+    ),
+    "fatal": Code(ADVERSE_EVENT_OUTCOME, "fatal", "Fatal"),
+    "unknown": Code(ADVERSE_EVENT_OUTCOME, "unknown", "Unknown"),
+}
+
+# The session's Encounter: class AMB "ambulatory" from v3 ActCode (R4 Encounter.class binding,
+# hl7.org/fhir/R4/v3/ActEncounterCode/vs.html: AMB ambulatory, EMER, FLD, HH, IMP, ...).
+ENCOUNTER_CLASS_AMBULATORY = Code(
+    "http://terminology.hl7.org/CodeSystem/v3-ActCode", "AMB", "ambulatory"
+)
+# The indication as a Condition (terminology.md §9, R4-VS condition-clinical,
+# condition-ver-status, condition-category: verified).
+CONDITION_ACTIVE = Code(
+    "http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"
+)
+CONDITION_CONFIRMED = Code(
+    "http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed", "Confirmed"
+)
+ENCOUNTER_DIAGNOSIS = Code(
+    "http://terminology.hl7.org/CodeSystem/condition-category",
+    "encounter-diagnosis",
+    "Encounter Diagnosis",
+)
 
 PERFORMER_ROLES: dict[str, Code] = {
     code: PERFORMER_ROLE_CS[code] for code, _d, _def in PERFORMER_ROLE_CS.concepts

@@ -413,6 +413,8 @@ def _ketamine_session(d: dict[str, Any], source: Source) -> KetamineSession:
         location_id=d.get("location_id"),
         vitals=tuple(_vitals(v) for v in d.get("vitals", ())),
         adverse_effects=tuple(_adverse_effect(a) for a in d.get("adverse_effects", ())),
+        pain_before=_optional_int(d.get("pain_before")),
+        pain_after=_optional_int(d.get("pain_after")),
         post_care=d.get("post_care"),
         notes=d.get("notes"),
         recorded_at=_optional_date_time(d.get("recorded_at")),
@@ -432,7 +434,13 @@ def _vitals(v: dict[str, Any]) -> VitalsReading:
 
 
 def _adverse_effect(a: dict[str, Any]) -> AdverseEffect:
-    return AdverseEffect(effect=a["effect"], severity=a.get("severity"), text=a.get("text"))
+    return AdverseEffect(
+        effect=a["effect"],
+        severity=a.get("severity"),
+        text=a.get("text"),
+        serious=a.get("serious"),
+        outcome=a.get("outcome"),
+    )
 
 
 def _patient(d: dict[str, Any], source: Source) -> PatientRecord:

@@ -83,6 +83,8 @@ class AdverseEffect:
     effect: str  # dissociation, tachycardia, ..., other
     severity: str | None = None  # mild, moderate, severe
     text: str | None = None
+    serious: bool | None = None
+    outcome: str | None = None  # resolved, recovering, ongoing, resolved-with-sequelae, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,8 @@ class KetamineSession:
     location_id: str | None = None
     vitals: tuple[VitalsReading, ...] = ()
     adverse_effects: tuple[AdverseEffect, ...] = ()
+    pain_before: int | None = None  # 0-10 numeric rating
+    pain_after: int | None = None
     post_care: str | None = None
     notes: str | None = None
     recorded_at: datetime | None = None

@@ -328,12 +328,21 @@ def test_other_drug_is_text_only_from_drug_text() -> None:
     assert statement["medicationCodeableConcept"] == {"text": "Migräne-Kranit 500"}
 
 
-def test_drug_without_verified_code_is_text_only() -> None:
+def test_aspirin_is_the_rxnorm_ingredient_1191() -> None:
     entry = replace(
         attack_entry(), medications=(replace(attack_entry().medications[0], drug="aspirin"),)
     )
     statement = role(convert_record(entry, CTX), "medication/aspirin_20260301T140000Z")
-    assert statement["medicationCodeableConcept"] == {"text": "aspirin"}
+    assert statement["medicationCodeableConcept"] == {
+        "coding": [
+            {
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "code": "1191",
+                "display": "aspirin",
+            }
+        ],
+        "text": "aspirin",
+    }
 
 
 def test_relief_is_the_project_relief_extension() -> None:

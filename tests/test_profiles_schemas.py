@@ -395,7 +395,7 @@ MUTATIONS: list[tuple[str, ...] | tuple[Any, ...]] = [
     (MED, "$.dosage[0].doseAndRate[0].doseQuantity.value", 0, "no dose"),
     (MED, "$.dosage[0].doseAndRate[0].doseQuantity.code", "g", "wrong unit"),
     (MED, "$.extension[0].valueCodeableConcept.coding[0].code", "some", "relief"),
-    (MED, "$.medicationCodeableConcept.coding[0].code", "1191", "not ours"),
+    (MED, "$.medicationCodeableConcept.coding[0].code", "2670", "not ours"),
     (MED, "$.dateAsserted", None, "null"),
     (MED, "$.reasonReference", [], "empty array"),
     (MED, "$.effectivePeriod", {"start": "2026-03-01T14:30:00+01:00"}, "both"),

@@ -30,7 +30,7 @@ SYMPTOM_TEMPORARY = "http://hl7.org/fhir/uv/symptoms/CodeSystem/SymptomTemporary
 
 PROJECT_BASE = "https://migrainefhir.org/fhir"
 # Version of the shipped project terminology and extension definitions (not the package).
-TERMINOLOGY_VERSION = "1.0.0"
+TERMINOLOGY_VERSION = "1.1.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +123,12 @@ SYMPTOM_CS = ProjectCodeSystem(
         ("photophobia", "Photophobia", "Abnormal sensitivity to light during the attack."),
         ("osmophobia", "Osmophobia", "Abnormal sensitivity to smells during the attack."),
         ("neck-pain", "Neck pain", "Neck pain accompanying the attack."),
-        ("fatigue", "Fatigue", "Fatigue accompanying the attack."),
+        (
+            "fatigue",
+            "Fatigue",
+            "Fatigue accompanying the attack. Not written since terminology 1.1.0: SNOMED CT "
+            "84229001 (HL7 Symptoms IG CommonSymptomCodes) is used instead.",
+        ),
         ("tingling-face", "Tingling of the face", "Aura: tingling (paraesthesia) of the face."),
         ("tingling-hands", "Tingling of the hands", "Aura: tingling (paraesthesia) of the hands."),
         ("numbness", "Numbness", "Aura: numbness."),
@@ -147,7 +152,12 @@ DIARY_OBSERVATION_CS = ProjectCodeSystem(
             "Functional impairment during the attack on a 4-point scale.",
         ),
         ("stress-level", "Stress level", "Self-rated stress level, 0 (none) to 10 (extreme)."),
-        ("exercise-duration", "Exercise duration", "Time spent exercising on the diary day."),
+        (
+            "exercise-duration",
+            "Exercise duration",
+            "Time spent exercising on the diary day. Not written since terminology 1.1.0: LOINC "
+            "55411-3 Exercise duration is used instead.",
+        ),
     ),
 )
 
@@ -242,8 +252,15 @@ PROJECT_CODE_SYSTEMS: tuple[ProjectCodeSystem, ...] = (
     PERFORMER_ROLE_CS,
 )
 
-# Project concepts defined but deliberately not emitted by any converter (none today).
-RESERVED_PROJECT_CODES: frozenset[tuple[str, str]] = frozenset()
+# Project concepts defined in an earlier terminology version and since replaced by a standard
+# code with the same meaning (kept, as a published CodeSystem keeps its concepts, so data
+# exported before still resolves): fatigue -> SNOMED 84229001, exercise-duration -> LOINC 55411-3.
+RESERVED_PROJECT_CODES: frozenset[tuple[str, str]] = frozenset(
+    {
+        (f"{PROJECT_BASE}/CodeSystem/migraine-symptom", "fatigue"),
+        (f"{PROJECT_BASE}/CodeSystem/diary-observation", "exercise-duration"),
+    }
+)
 
 # --- Profiles ---------------------------------------------------------------------------------
 
@@ -400,8 +417,10 @@ SYMPTOMS: dict[str, Code] = {
     "phonophobia": Code(SNOMED, "313387002", "Phonophobia"),  # MedGen
     "osmophobia": SYMPTOM_CS["osmophobia"],  # not found
     "dizziness": Code(SNOMED, "404640003", "Dizziness"),  # VSAC, PHR-IG, OHDSI
-    "neck-pain": SYMPTOM_CS["neck-pain"],  # not in terminology.md
-    "fatigue": SYMPTOM_CS["fatigue"],  # not in terminology.md
+    "neck-pain": SYMPTOM_CS["neck-pain"],  # 81680005 not verified in any source we could read
+    # HL7 Symptoms IG 1.0.0 ValueSet CommonSymptomCodes (input/fsh/Terminology.fsh lists
+    # SNOMED 84229001); the IG gives no display, and none is sent.
+    "fatigue": Code(SNOMED, "84229001"),
 }
 AURA_SYMPTOMS: dict[str, Code] = {
     "visual-flashing-lights": Code(SNOMED, "246641000", "Sees lights in visual field"),  # TX
@@ -421,7 +440,10 @@ DISABILITY: dict[str, Code] = {
     code: FUNCTIONAL_IMPAIRMENT_CS[code] for code, _d, _def in FUNCTIONAL_IMPAIRMENT_CS.concepts
 }
 STRESS_LEVEL = DIARY_OBSERVATION_CS["stress-level"]
-EXERCISE_DURATION = DIARY_OBSERVATION_CS["exercise-duration"]
+# HL7 US Physical Activity IG 1.0.0 (R4), ValueSet pa-observation-code-activity
+# (https://hl7.org/fhir/us/physical-activity/2023May/ValueSet-pa-observation-code-activity.html):
+# 55411-3 "Exercise duration", with UCUM min in its examples (ExampleActivityDuration).
+EXERCISE_DURATION = Code(LOINC, "55411-3", "Exercise duration")
 RELIEF: dict[str, Code] = {code: RELIEF_CS[code] for code, _d, _def in RELIEF_CS.concepts}
 
 # R4 MedicationStatement.category (hl7.org/fhir/R4/codesystem-medication-statement-category.html:
@@ -437,8 +459,9 @@ PATIENT_SPECIFIED = Code(MEDICATION_STATEMENT_CATEGORY, "patientspecified", "Pat
 ACUTE_DRUGS: dict[str, Code | None] = {
     "ibuprofen": Code(RXNORM, "5640", "ibuprofen"),  # verified (secondary)
     "acetaminophen": Code(RXNORM, "161", "acetaminophen"),  # OHDSI, verified
-    # Not in terminology.md and no ingredient-level source found: sent as text only.
-    "aspirin": None,
+    # HL7 PDDI CDS IG ValueSet valueset-aspirin (http://hl7.org/fhir/uv/pddi/ValueSet/
+    # valueset-aspirin, input/vocabulary/valueset-aspirin.xml of HL7/PDDI-CDS): 1191 "Aspirin".
+    "aspirin": Code(RXNORM, "1191", "aspirin"),
     # HL7 PDDI CDS IG 1.0.0 ValueSet valueset-naproxen
     # (http://hl7.org/fhir/uv/pddi/ValueSet/valueset-naproxen): 7258 "Naproxen".
     "naproxen": Code(RXNORM, "7258", "naproxen"),

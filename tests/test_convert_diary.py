@@ -112,14 +112,26 @@ def test_severity_category_none_is_a_project_code() -> None:
 
 def test_each_trigger_is_an_exacerbating_factor_component() -> None:
     triggers = components(attack()[0], codes.EXACERBATING_FACTOR)
-    assert [c["valueCodeableConcept"]["coding"][0]["code"] for c in triggers] == [
+    assert [c["valueCodeableConcept"]["coding"][-1]["code"] for c in triggers] == [
         "stress",
         "lack-of-sleep",
         "other",
     ]
-    assert {c["valueCodeableConcept"]["coding"][0]["system"] for c in triggers} == {
+    assert {c["valueCodeableConcept"]["coding"][-1]["system"] for c in triggers} == {
         "https://migrainefhir.org/fhir/CodeSystem/headache-trigger"
     }
+
+
+def test_lack_of_sleep_carries_snomed_sleep_deprivation_before_the_project_code() -> None:
+    lack_of_sleep = components(attack()[0], codes.EXACERBATING_FACTOR)[1]
+    assert lack_of_sleep["valueCodeableConcept"]["coding"] == [
+        {"system": "http://snomed.info/sct", "code": "130989002", "display": "Sleep deprivation"},
+        {
+            "system": "https://migrainefhir.org/fhir/CodeSystem/headache-trigger",
+            "code": "lack-of-sleep",
+            "display": "Lack of sleep",
+        },
+    ]
 
 
 def test_trigger_text_rides_verbatim_on_the_other_trigger() -> None:

@@ -329,6 +329,7 @@ MUTATIONS: list[tuple[str, ...] | tuple[Any, ...]] = [
     ("E123", "$.status", "preliminary", "status other than final"),
     ("E123", "$.status", "done", "status outside observation-status"),
     ("E123", "$.component[2].valueCodeableConcept.coding[0].code", "coffee", "unknown trigger"),
+    ("E123", "$.component[3].valueCodeableConcept.coding[0].code", "73595000", "not sleep loss"),
     ("E123", "$.component[1].valueInteger", 3, "score on the severity-category component"),
     ("E123", "$.component[5].extension", DELETE, "medication component without its link"),
     ("E123", "$.component", lambda r: r["component"][2:], "attack without any severity"),

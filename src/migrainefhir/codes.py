@@ -435,6 +435,12 @@ PRODROME = SYMPTOM_CS["prodrome"]
 POSTDROME = SYMPTOM_CS["postdrome"]
 
 TRIGGERS: dict[str, Code] = {code: TRIGGER_CS[code] for code, _d, _def in TRIGGER_CS.concepts}
+# Standard codes sent before a trigger's project code (which stays: it carries the diary's
+# meaning). terminology.md §4: 130989002 "Sleep deprivation", verified (active not confirmed);
+# the project's lack-of-sleep also covers disturbed sleep.
+TRIGGER_STANDARD_CODES: dict[str, Code] = {
+    "lack-of-sleep": Code(SNOMED, "130989002", "Sleep deprivation"),
+}
 DISABILITY_COMPONENT = DIARY_OBSERVATION_CS["functional-impairment"]
 DISABILITY: dict[str, Code] = {
     code: FUNCTIONAL_IMPAIRMENT_CS[code] for code, _d, _def in FUNCTIONAL_IMPAIRMENT_CS.concepts

@@ -293,11 +293,12 @@ def _trigger_components(entry: DiaryEntry) -> list[dict[str, Any]]:
         text = None
         if trigger == "other" and not text_placed:
             text, text_placed = entry.trigger_text, True
+        value = codes.TRIGGERS[trigger].concept(text)
+        standard = codes.TRIGGER_STANDARD_CODES.get(trigger)
+        if standard is not None:  # the standard code first, the project code after it
+            value["coding"].insert(0, standard.coding())
         components.append(
-            {
-                "code": codes.EXACERBATING_FACTOR.concept(),
-                "valueCodeableConcept": codes.TRIGGERS[trigger].concept(text),
-            }
+            {"code": codes.EXACERBATING_FACTOR.concept(), "valueCodeableConcept": value}
         )
     if not text_placed:
         components.append(

@@ -126,6 +126,7 @@ def run_export(data: Path, out: Path, jobs: int, mode: str) -> dict[str, Any]:
         shutil.rmtree(out)  # a work folder of a version before the marker: export refuses it
     command = [PYTHON, "-m", "migrainefhir", "export", str(data), "--out", str(out), "-q"]
     command += ["--jobs", str(jobs), "--validation", mode, "--timestamp", "2026-07-01T00:00:00Z"]
+    command += ["--source-system", "https://bench.example.org/fhir/ids"]
     result = measure(command)
     result.pop("stdout")
     summary = json.loads((out / "summary.json").read_text())

@@ -50,6 +50,7 @@ FORMATS = ("ndjson", "json", "csv")
 DEFAULT_START = date(2025, 10, 1)  # 182 days from here cross both DST changes of the winter
 DEFAULT_DAYS = 182
 MRN_SYSTEM = "https://ehr.example.org/fhir/sid/mrn"
+MRN_ASSIGNER = "Example University Hospital"
 DIARY_APP_SYSTEM = "https://diary.example.com/fhir/sid/user-id"
 
 # The contract's field order per record type: the JSON key order and the CSV columns.
@@ -103,6 +104,8 @@ SESSION_FIELDS = (
     "location_id",
     "vitals",
     "adverse_effects",
+    "pain_before",
+    "pain_after",
     "post_care",
     "notes",
     "recorded_at",
@@ -421,7 +424,10 @@ def make_profile(options: Options, index: int) -> Profile:
 
 def patient_record(profile: Profile, options: Options) -> Record:
     rng = patient_rng(options.seed, profile.index, "patient")
-    identifiers = [{"system": MRN_SYSTEM, "value": f"MRN{rng.randint(10**7, 10**8 - 1)}"}]
+    mrn = f"MRN{rng.randint(10**7, 10**8 - 1)}"
+    identifiers: list[Record] = [
+        {"system": MRN_SYSTEM, "value": mrn, "type": "MR", "assigner": MRN_ASSIGNER}
+    ]
     if rng.random() < 0.5:
         identifiers.append({"system": DIARY_APP_SYSTEM, "value": f"u{rng.getrandbits(48):012x}"})
     registered = local_datetime(
@@ -584,6 +590,8 @@ def iv_session(
                 "effect": "dissociation",
                 "severity": "severe",
                 "text": "Distressing detachment; eased within 30 minutes of stopping.",
+                "serious": False,
+                "outcome": "resolved",
             },
             {"effect": "hypertension", "severity": "moderate"},
             {"effect": "tachycardia", "severity": "mild"},
@@ -599,6 +607,9 @@ def iv_session(
         effects = iv_adverse_effects(rng, transient_rise)
         if effects:
             record["adverse_effects"] = effects
+    # Pain on the 0-10 scale before and after (deterministic: no draw from rng).
+    record["pain_before"] = 5 + planned.number % 4
+    record["pain_after"] = max(0, record["pain_before"] - (1 if planned.status == "stopped" else 3))
     record["post_care"] = IV_POST_CARE
     if rng.random() < 0.5:
         record["notes"] = rng.choice(IV_SESSION_NOTES)

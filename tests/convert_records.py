@@ -126,10 +126,18 @@ def completed_session() -> KetamineSession:
             VitalsReading(time=datetime(2026, 3, 3, 10, 15, tzinfo=CET), spo2=97.5),
         ),
         adverse_effects=(
-            AdverseEffect(effect="dissociation", severity="moderate", text="felt 'floaty' & far"),
+            AdverseEffect(
+                effect="dissociation",
+                severity="moderate",
+                text="felt 'floaty' & far",
+                serious=False,
+                outcome="resolved",
+            ),
             AdverseEffect(effect="hypertension", severity="mild"),
             AdverseEffect(effect="other", text="metallic taste"),
         ),
+        pain_before=7,
+        pain_after=3,
         post_care="No driving for 24 h.\nCall if <b>headache</b> returns.",
         notes="Tolerated well overall.",
         recorded_at=datetime(2026, 3, 3, 11, 0, tzinfo=UTC),
@@ -172,7 +180,9 @@ def patient_record() -> PatientRecord:
         patient_id="P1",
         source=Source("patients.csv", row=2),
         identifiers=(
-            PatientIdentifier("urn:oid:1.2.36.146.595.217.0.1", "MRN-0042"),
+            PatientIdentifier(
+                "urn:oid:1.2.36.146.595.217.0.1", "MRN-0042", type="MR", assigner="City Hospital"
+            ),
             PatientIdentifier("https://ehr.example.org/id/patient", "998877"),
         ),
         family="Muster",

@@ -174,6 +174,54 @@ R4_ELEMENTS: dict[str, set[str]] = {
         "study",
     },
     "AdverseEvent.suspectEntity": BACKBONE | {"instance", "causality"},
+    "Encounter": DOMAIN_RESOURCE
+    | {
+        "identifier",
+        "status",
+        "statusHistory",
+        "class",
+        "classHistory",
+        "type",
+        "serviceType",
+        "priority",
+        "subject",
+        "episodeOfCare",
+        "basedOn",
+        "participant",
+        "appointment",
+        "period",
+        "length",
+        "reasonCode",
+        "reasonReference",
+        "diagnosis",
+        "account",
+        "hospitalization",
+        "location",
+        "serviceProvider",
+        "partOf",
+    },
+    "Encounter.participant": BACKBONE | {"type", "period", "individual"},
+    "Encounter.location": BACKBONE | {"location", "status", "physicalType", "period"},
+    "Condition": DOMAIN_RESOURCE
+    | {
+        "identifier",
+        "clinicalStatus",
+        "verificationStatus",
+        "category",
+        "severity",
+        "code",
+        "bodySite",
+        "subject",
+        "encounter",
+        "recordedDate",
+        "recorder",
+        "asserter",
+        "stage",
+        "evidence",
+        "note",
+    }
+    | _value("onset", "DateTime Age Period Range String")
+    | _value("abatement", "DateTime Age Period Range String"),
     "Provenance": DOMAIN_RESOURCE
     | {
         "target",
@@ -226,6 +274,7 @@ NESTED: dict[str, dict[str, str]] = {
         "dosage": "MedicationAdministration.dosage",
     },
     "AdverseEvent": {"suspectEntity": "AdverseEvent.suspectEntity"},
+    "Encounter": {"participant": "Encounter.participant", "location": "Encounter.location"},
     "Provenance": {"agent": "Provenance.agent", "entity": "Provenance.entity"},
 }
 

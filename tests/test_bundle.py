@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from migrainefhir import ids
-from migrainefhir.convert import convert_record, patient_stub
+from migrainefhir.convert import convert_record, patient_resource, patient_stub
 from migrainefhir.export.bundle import collection_bundle, transaction_bundle
 from tests.convert_helpers import model_validate, walk
-from tests.convert_records import CTX, attack_entry, completed_session
+from tests.convert_records import CTX, attack_entry, completed_session, patient_record
 from tests.fhir_r4_elements import R4_ELEMENTS
 
 TIMESTAMP = datetime(2026, 3, 5, 3, 0, tzinfo=UTC)
@@ -99,6 +99,15 @@ def test_conditional_mode_updates_by_business_identifier() -> None:
     assert bundle["entry"][1]["request"]["url"] == (
         f"Observation?identifier={identifier['system']}|{identifier['value']}"
     )
+
+
+def test_conditional_mode_matches_a_patient_on_its_mrn() -> None:
+    patient = patient_resource(patient_record(), CTX)
+    bundle = transaction_bundle([patient], "t-1", TIMESTAMP, write_mode="conditional")
+    assert bundle["entry"][0]["request"] == {
+        "method": "PUT",
+        "url": "Patient?identifier=urn:oid:1.2.36.146.595.217.0.1|MRN-0042",
+    }
 
 
 def test_conditional_mode_percent_encodes_identifier_values() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from migrainefhir.cli import cli
+from tests.cli_args import with_source_system
 
 PATIENT = {"record_type": "patient", "patient_id": "p1", "gender": "female"}
 DAY = {
@@ -21,7 +22,7 @@ TIME = ["--timestamp", "2026-07-01T00:00:00Z"]
 
 
 def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
+    return CliRunner().invoke(cli, with_source_system(args))
 
 
 def records(tmp_path: Path, *items: object) -> str:
@@ -94,7 +95,9 @@ def test_export_reads_site_settings_from_a_config_file(tmp_path: Path) -> None:
 
 def test_command_line_options_win_over_the_config_file(tmp_path: Path) -> None:
     config = tmp_path / "site.toml"
-    config.write_text('[migrainefhir]\nformat = "collection"\n')
+    config.write_text(
+        '[migrainefhir]\nformat = "collection"\nsource_system = "https://clinic.example.org/ids"\n'
+    )
     out = tmp_path / "out"
     result = run(
         "export",
@@ -160,6 +163,23 @@ def test_validate_exits_3_on_a_missing_path(tmp_path: Path) -> None:
     result = run("validate", str(tmp_path / "missing.json"))
     assert result.exit_code == 3
     assert result.stderr.startswith("migrainefhir: error: ")
+
+
+def test_export_without_a_source_system_is_a_usage_error_that_says_why(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["export", records(tmp_path, DAY), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "export needs --source-system URI (or source_system in the --config file)" in (
+        result.stderr
+    )
+    assert "would write the same Patient ids" in result.stderr
+    assert not out.exists()
+
+
+def test_convert_keeps_its_default_source_system_for_review(tmp_path: Path) -> None:
+    result = run("convert", records(tmp_path, DAY), *TIME)
+    assert result.exit_code == 0
+    assert "https://example.org/migrainefhir/source/diary-entry" in result.stdout
 
 
 def test_a_source_system_that_is_not_an_absolute_uri_is_a_usage_error(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from migrainefhir import codes, ids
 from migrainefhir.convert import convert_record
-from migrainefhir.convert.context import markdown_text
+from migrainefhir.input.records import MedicationIntake
 from tests.convert_helpers import by_role, ref, scalars
 from tests.convert_records import CTX, SOURCE_SYSTEM, attack_entry, headache_free_entry
 
@@ -20,6 +20,11 @@ def attack() -> list[dict[str, Any]]:
 
 def role(resources: list[dict[str, Any]], name: str, entry_id: str = "E123") -> dict[str, Any]:
     return by_role(resources, "diary-entry", entry_id, name)
+
+
+SUMATRIPTAN = "medication/sumatriptan_20260301T140000Z"
+IBUPROFEN = "medication/ibuprofen"
+OTHER_DRUG = f"medication/other_{ids.key_text('Migräne-Kranit 500')}_20260301T174500Z"
 
 
 def components(observation: dict[str, Any], code: codes.Code) -> list[dict[str, Any]]:
@@ -41,7 +46,16 @@ def test_attack_is_a_symptom_observation_of_headache() -> None:
                     "display": "Symptom",
                 }
             ]
-        }
+        },
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "survey",
+                    "display": "Survey",
+                }
+            ]
+        },
     ]
     assert headache["code"]["coding"] == [
         {"system": "http://loinc.org", "code": "75325-1", "display": "Symptom"}
@@ -98,14 +112,26 @@ def test_severity_category_none_is_a_project_code() -> None:
 
 def test_each_trigger_is_an_exacerbating_factor_component() -> None:
     triggers = components(attack()[0], codes.EXACERBATING_FACTOR)
-    assert [c["valueCodeableConcept"]["coding"][0]["code"] for c in triggers] == [
+    assert [c["valueCodeableConcept"]["coding"][-1]["code"] for c in triggers] == [
         "stress",
         "lack-of-sleep",
         "other",
     ]
-    assert {c["valueCodeableConcept"]["coding"][0]["system"] for c in triggers} == {
+    assert {c["valueCodeableConcept"]["coding"][-1]["system"] for c in triggers} == {
         "https://migrainefhir.org/fhir/CodeSystem/headache-trigger"
     }
+
+
+def test_lack_of_sleep_carries_snomed_sleep_deprivation_before_the_project_code() -> None:
+    lack_of_sleep = components(attack()[0], codes.EXACERBATING_FACTOR)[1]
+    assert lack_of_sleep["valueCodeableConcept"]["coding"] == [
+        {"system": "http://snomed.info/sct", "code": "130989002", "display": "Sleep deprivation"},
+        {
+            "system": "https://migrainefhir.org/fhir/CodeSystem/headache-trigger",
+            "code": "lack-of-sleep",
+            "display": "Lack of sleep",
+        },
+    ]
 
 
 def test_trigger_text_rides_verbatim_on_the_other_trigger() -> None:
@@ -122,7 +148,7 @@ def test_trigger_text_without_other_gets_a_text_only_component() -> None:
 def test_each_medication_is_an_alleviating_factor_pointing_to_its_statement() -> None:
     resources = attack()
     factors = components(resources[0], codes.ALLEVIATING_FACTOR)
-    statements = [role(resources, f"medication/{i}") for i in range(3)]
+    statements = [role(resources, key) for key in (SUMATRIPTAN, IBUPROFEN, OTHER_DRUG)]
     assert [c["extension"] for c in factors] == [
         [
             {
@@ -143,18 +169,32 @@ def test_disability_is_a_project_coded_component() -> None:
     }
 
 
-def test_laterality_is_the_body_site() -> None:
+def test_laterality_is_the_structure_laterality_of_the_head_body_site() -> None:
     assert attack()[0]["bodySite"] == {
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/observation-structureLaterality",
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": "http://snomed.info/sct",
+                            "code": "419161000",
+                            "display": "Unilateral left",
+                        }
+                    ]
+                },
+            }
+        ],
         "coding": [
-            {"system": "http://snomed.info/sct", "code": "419161000", "display": "Unilateral left"}
+            {"system": "http://snomed.info/sct", "code": "69536005", "display": "Head structure"}
         ],
         "text": "Left side of head",
     }
 
 
-def test_notes_are_a_markdown_note_escaped_so_a_renderer_shows_the_text() -> None:
-    # Annotation.text is markdown: markup and HTML are backslash-escaped, never interpreted.
-    assert attack()[0]["note"] == [{"text": r"Worst in \*weeks\*; \<script\>alert(1)\</script\>"}]
+def test_notes_are_plain_text_as_written() -> None:
+    # EHRs show Annotation.text raw: no markdown escapes that would show up on screen.
+    assert attack()[0]["note"] == [{"text": "Worst in *weeks*; <script>alert(1)</script>"}]
 
 
 def test_associated_symptoms_are_linked_symptom_observations() -> None:
@@ -176,15 +216,48 @@ def test_symptom_without_verified_snomed_uses_the_project_code() -> None:
     )
 
 
-def test_aura_is_a_symptom_observation_with_its_kinds_as_quality_components() -> None:
-    aura = role(attack(), "aura")
+def test_each_aura_feature_is_a_symptom_observation_linked_from_the_aura() -> None:
+    resources = attack()
+    aura = role(resources, "aura")
     assert aura["valueCodeableConcept"]["coding"][0]["code"] == "18618006"
     assert aura["effectiveDateTime"] == "2026-03-01"
-    assert [c["code"]["coding"][0]["code"] for c in aura["component"]] == ["56823-8", "56823-8"]
-    assert [c["valueCodeableConcept"]["coding"][0]["code"] for c in aura["component"]] == [
+    assert "component" not in aura  # the IG allows one quality component: none is used
+    features = [role(resources, f"aura/{kind}") for kind in attack_entry().aura_symptoms]
+    assert [f["valueCodeableConcept"]["coding"][0]["code"] for f in features] == [
         "246641000",
         "speech-difficulty",
     ]
+    assert [f["code"]["coding"][0]["code"] for f in features] == ["75325-1", "75325-1"]
+    assert [f["effectiveDateTime"] for f in features] == ["2026-03-01", "2026-03-01"]
+    assert aura["extension"] == [
+        {"url": codes.SUPPORTING_INFO_EXTENSION, "valueReference": ref(f)} for f in features
+    ]
+    headache_links = [e["valueReference"] for e in resources[0]["extension"]]
+    assert ref(aura) in headache_links
+    assert all(ref(f) not in headache_links for f in features)
+
+
+def test_aura_features_of_a_denied_aura_are_linked_from_the_headache() -> None:
+    resources = convert_record(replace(attack_entry(), aura=False), CTX)
+    aura = role(resources, "aura")
+    assert aura["code"]["coding"][0]["code"] == "111551-8"
+    assert "extension" not in aura
+    feature = role(resources, "aura/speech-difficulty")
+    assert ref(feature) in [e["valueReference"] for e in resources[0]["extension"]]
+
+
+def test_every_symptom_observation_also_carries_the_survey_category() -> None:
+    symptom_codes = ("75325-1", "111551-8")
+    symptoms = [
+        r
+        for r in attack()
+        if r["resourceType"] == "Observation"
+        and r["id"]
+        and (r["code"]["coding"][0]["code"] in symptom_codes)
+    ]
+    assert len(symptoms) == 9
+    for observation in symptoms:
+        assert [c["coding"][0]["code"] for c in observation["category"]] == ["symptom", "survey"]
 
 
 def test_a_denied_phase_is_a_symptom_absent_observation() -> None:
@@ -225,7 +298,7 @@ def test_lifestyle_fields_are_separate_daily_observations() -> None:
 
 def test_medication_statement_for_a_coded_drug() -> None:
     resources = attack()
-    statement = role(resources, "medication/0")
+    statement = role(resources, SUMATRIPTAN)
     assert statement["status"] == "completed"
     assert statement["medicationCodeableConcept"] == {
         "coding": [
@@ -259,24 +332,33 @@ def test_medication_statement_for_a_coded_drug() -> None:
 
 def test_medication_without_taken_at_takes_the_attack_period() -> None:
     resources = attack()
-    assert role(resources, "medication/1")["effectivePeriod"] == resources[0]["effectivePeriod"]
+    assert role(resources, IBUPROFEN)["effectivePeriod"] == resources[0]["effectivePeriod"]
 
 
 def test_other_drug_is_text_only_from_drug_text() -> None:
-    statement = role(attack(), "medication/2")
+    statement = role(attack(), OTHER_DRUG)
     assert statement["medicationCodeableConcept"] == {"text": "Migräne-Kranit 500"}
 
 
-def test_drug_without_verified_code_is_text_only() -> None:
+def test_aspirin_is_the_rxnorm_ingredient_1191() -> None:
     entry = replace(
         attack_entry(), medications=(replace(attack_entry().medications[0], drug="aspirin"),)
     )
-    statement = role(convert_record(entry, CTX), "medication/0")
-    assert statement["medicationCodeableConcept"] == {"text": "aspirin"}
+    statement = role(convert_record(entry, CTX), "medication/aspirin_20260301T140000Z")
+    assert statement["medicationCodeableConcept"] == {
+        "coding": [
+            {
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "code": "1191",
+                "display": "aspirin",
+            }
+        ],
+        "text": "aspirin",
+    }
 
 
 def test_relief_is_the_project_relief_extension() -> None:
-    statement = role(attack(), "medication/1")
+    statement = role(attack(), IBUPROFEN)
     assert statement["extension"] == [
         {
             "url": "https://migrainefhir.org/fhir/StructureDefinition/medication-relief",
@@ -306,7 +388,7 @@ def test_every_input_value_of_a_maximal_entry_is_in_the_output() -> None:
         entry.entry_id,
         entry.severity,
         entry.trigger_text,
-        markdown_text(entry.notes),
+        entry.notes,
         entry.sleep_hours,
         entry.stress_level,
         entry.exercise_minutes,
@@ -324,6 +406,7 @@ def test_every_input_value_of_a_maximal_entry_is_in_the_output() -> None:
         "prodrome",
         "postdrome",
         "419161000",
+        "69536005",
         *(m.dose_mg for m in entry.medications),
         "Migräne-Kranit 500",
         "complete",
@@ -333,3 +416,34 @@ def test_every_input_value_of_a_maximal_entry_is_in_the_output() -> None:
     ]
     missing = [value for value in expected if value not in values]
     assert missing == []
+
+
+def test_medication_statement_is_patient_specified() -> None:
+    statement = role(attack(), SUMATRIPTAN)
+    assert statement["category"] == {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/medication-statement-category",
+                "code": "patientspecified",
+                "display": "Patient Specified",
+            }
+        ]
+    }
+
+
+def test_intake_route_is_the_dosage_route_when_known() -> None:
+    intake = replace(attack_entry().medications[0], route="subcutaneous")
+    statement = role(
+        convert_record(replace(attack_entry(), medications=(intake,)), CTX), SUMATRIPTAN
+    )
+    assert statement["dosage"][0]["route"] == {
+        "coding": [{"system": "http://snomed.info/sct", "code": "34206005"}],
+        "text": "Subcutaneous route",
+    }
+    assert "route" not in role(attack(), SUMATRIPTAN)["dosage"][0]
+
+
+def test_intramuscular_intake_route_is_text_only() -> None:
+    intake = MedicationIntake(drug="ibuprofen", route="intramuscular")
+    statement = role(convert_record(replace(attack_entry(), medications=(intake,)), CTX), IBUPROFEN)
+    assert statement["dosage"] == [{"route": {"text": "Intramuscular route"}}]

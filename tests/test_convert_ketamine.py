@@ -96,7 +96,7 @@ def test_location_and_course_are_logical_references() -> None:
     ]
 
 
-def test_post_care_is_follow_up_verbatim_and_notes_a_markdown_note() -> None:
+def test_post_care_is_follow_up_verbatim_and_notes_a_plain_text_note() -> None:
     procedure = completed()[0]
     assert procedure["followUp"] == [
         {"text": "No driving for 24 h.\nCall if <b>headache</b> returns."}
@@ -141,7 +141,7 @@ def test_adverse_effects_are_complications_with_codes_and_text() -> None:
 
 def test_adverse_effect_severity_lives_on_an_adverse_event() -> None:
     resources = completed()
-    event = role(resources, "adverse-effect/0")
+    event = role(resources, "adverse-effect/dissociation")
     assert event["actuality"] == "actual"
     assert event["severity"]["coding"] == [
         {
@@ -152,7 +152,7 @@ def test_adverse_effect_severity_lives_on_an_adverse_event() -> None:
     ]
     assert event["suspectEntity"] == [{"instance": ref(role(resources, "administration"))}]
     assert event["recorder"] == PRACTITIONER
-    assert event["identifier"]["value"] == "S1/adverse-effect/0"
+    assert event["identifier"]["value"] == "S1/adverse-effect/dissociation"
 
 
 def test_administration_carries_drug_route_dose_rate() -> None:
@@ -205,7 +205,7 @@ def test_body_weight_observation_follows_the_bodyweight_profile() -> None:
 
 def test_heart_rate_observation_follows_the_heartrate_profile() -> None:
     resources = completed()
-    heart_rate = role(resources, "vitals/0/heart-rate")
+    heart_rate = role(resources, "vitals/20260303T075000Z/heart-rate")
     assert heart_rate["meta"]["profile"] == [
         "http://hl7.org/fhir/StructureDefinition/heartrate",
         "https://migrainefhir.org/fhir/StructureDefinition/session-vital-sign",
@@ -224,7 +224,7 @@ def test_heart_rate_observation_follows_the_heartrate_profile() -> None:
 
 
 def test_blood_pressure_is_a_panel_with_components_and_no_value() -> None:
-    bp = role(completed(), "vitals/1/blood-pressure")
+    bp = role(completed(), "vitals/20260303T083000Z/blood-pressure")
     assert bp["code"]["coding"][0]["code"] == "85354-9"
     assert not any(key.startswith("value") for key in bp)
     assert [
@@ -237,7 +237,7 @@ def test_blood_pressure_is_a_panel_with_components_and_no_value() -> None:
 
 
 def test_oxygen_saturation_has_both_loinc_codes() -> None:
-    spo2 = role(completed(), "vitals/2/oxygen-saturation")
+    spo2 = role(completed(), "vitals/20260303T091500Z/oxygen-saturation")
     assert [c["code"] for c in spo2["code"]["coding"]] == ["2708-6", "59408-5"]
     assert spo2["valueQuantity"]["value"] == 97.5
     assert spo2["valueQuantity"]["code"] == "%"
@@ -248,13 +248,15 @@ def test_one_observation_per_measurement() -> None:
     roles = [r["identifier"][0]["value"] for r in completed() if r["resourceType"] == "Observation"]
     assert roles == [
         "S1/weight",
-        "S1/vitals/0/heart-rate",
-        "S1/vitals/0/blood-pressure",
-        "S1/vitals/0/oxygen-saturation",
-        "S1/vitals/0/respiratory-rate",
-        "S1/vitals/1/heart-rate",
-        "S1/vitals/1/blood-pressure",
-        "S1/vitals/2/oxygen-saturation",
+        "S1/pain/before",
+        "S1/pain/after",
+        "S1/vitals/20260303T075000Z/heart-rate",
+        "S1/vitals/20260303T075000Z/blood-pressure",
+        "S1/vitals/20260303T075000Z/oxygen-saturation",
+        "S1/vitals/20260303T075000Z/respiratory-rate",
+        "S1/vitals/20260303T083000Z/heart-rate",
+        "S1/vitals/20260303T083000Z/blood-pressure",
+        "S1/vitals/20260303T091500Z/oxygen-saturation",
     ]
 
 
@@ -271,9 +273,16 @@ def test_stopped_session_keeps_its_reason_and_esketamine_nasal() -> None:
 
 def test_not_done_session_has_no_administration() -> None:
     resources = convert_record(not_done_session(), CTX)
-    assert [r["resourceType"] for r in resources] == ["Procedure", "Observation", "Provenance"]
+    assert [r["resourceType"] for r in resources] == [
+        "Procedure",
+        "Encounter",
+        "Condition",
+        "Observation",
+        "Provenance",
+    ]
     procedure = resources[0]
     assert procedure["status"] == "not-done"
+    assert resources[1]["status"] == "cancelled"
     assert procedure["statusReason"] == {"text": "Patient unwell on arrival"}
     assert procedure["performedDateTime"] == "2026-03-17T09:00:00Z"
 
@@ -355,3 +364,99 @@ def test_every_input_value_of_a_maximal_session_is_in_the_output() -> None:
     missing = [value for value in expected if value not in values]
     assert missing == []
     assert "Severe nausea" in scalars(convert_record(stopped_session(), CTX))
+
+
+# --- the session's Encounter and indication Condition ----------------------------------------
+
+
+def test_the_session_is_an_ambulatory_encounter_every_resource_links_to() -> None:
+    resources = completed()
+    encounter = role(resources, "encounter")
+    assert encounter["meta"]["profile"] == [codes.SESSION_ENCOUNTER_PROFILE]
+    assert encounter["status"] == "finished"
+    assert encounter["class"] == {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+        "code": "AMB",
+        "display": "ambulatory",
+    }
+    assert encounter["period"] == {
+        "start": "2026-03-03T09:00:00+01:00",
+        "end": "2026-03-03T10:00:00+01:00",
+    }
+    assert encounter["participant"][0]["individual"]["identifier"]["value"] == "DR42"
+    assert encounter["location"][0]["location"]["identifier"]["value"] == "CLINIC-1"
+    visit = ref(encounter)
+    assert resources[0]["encounter"] == visit
+    assert role(resources, "administration")["context"] == visit
+    observations = [r for r in resources if r["resourceType"] == "Observation"]
+    assert len(observations) == 10  # weight, 2 pain scores, 7 vital signs
+    assert all(o["encounter"] == visit for o in observations)
+    events = [r for r in resources if r["resourceType"] == "AdverseEvent"]
+    assert all(e["encounter"] == visit for e in events)
+
+
+def test_the_indication_is_an_encounter_diagnosis_the_procedure_gives_as_its_reason() -> None:
+    resources = completed()
+    condition = role(resources, "indication")
+    assert condition["meta"]["profile"] == [codes.SESSION_INDICATION_PROFILE]
+    assert condition["clinicalStatus"]["coding"][0]["code"] == "active"
+    assert condition["verificationStatus"]["coding"][0]["code"] == "confirmed"
+    assert condition["category"][0]["coding"][0]["code"] == "encounter-diagnosis"
+    assert condition["code"] == resources[0]["reasonCode"][0]
+    assert condition["encounter"] == ref(role(resources, "encounter"))
+    assert resources[0]["reasonReference"] == [ref(condition)]
+    assert role(resources, "encounter")["reasonReference"] == [ref(condition)]
+
+
+def test_pain_before_and_after_are_nrs_observations_part_of_the_procedure() -> None:
+    resources = completed()
+    before, after = role(resources, "pain/before"), role(resources, "pain/after")
+    for observation, phase, score, time in (
+        (before, "pre", 7, "2026-03-03T09:00:00+01:00"),
+        (after, "post", 3, "2026-03-03T10:00:00+01:00"),
+    ):
+        assert observation["meta"]["profile"] == [codes.SESSION_PAIN_SCORE_PROFILE]
+        assert observation["code"]["coding"] == [
+            {
+                "system": "http://loinc.org",
+                "code": "72514-3",
+                "display": "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
+            }
+        ]
+        assert observation["category"][0]["coding"][0]["code"] == "survey"
+        assert observation["valueInteger"] == score
+        assert observation["effectiveDateTime"] == time
+        assert observation["partOf"] == [ref(resources[0])]
+        assert observation["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == phase
+
+
+def test_no_pain_scores_without_them_in_the_record() -> None:
+    resources = convert_record(stopped_session(), CTX)
+    assert not [r for r in resources if "/pain/" in str(r.get("identifier"))]
+
+
+def test_adverse_event_has_its_date_seriousness_and_outcome_when_known() -> None:
+    resources = completed()
+    event = role(resources, "adverse-effect/dissociation")
+    assert event["date"] == "2026-03-03T09:00:00+01:00"
+    assert event["seriousness"] == {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness",
+                "code": "Non-serious",
+                "display": "Non-serious",
+            }
+        ]
+    }
+    assert event["outcome"] == {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/adverse-event-outcome",
+                "code": "resolved",
+                "display": "Resolved",
+            }
+        ]
+    }
+    other = role(resources, "adverse-effect/hypertension")
+    assert "seriousness" not in other
+    assert "outcome" not in other

@@ -27,13 +27,13 @@ CONTRACT_FIELDS = {
         severity severity_category laterality aura aura_symptoms symptoms prodrome postdrome
         triggers trigger_text medications disability sleep_hours stress_level exercise_minutes
         notes recorded_at""",
-    "medication intake": "drug drug_text dose_mg taken_at relief",
+    "medication intake": "drug drug_text dose_mg taken_at relief route",
     "ketamine-session": """record_type session_id patient_id start end status status_reason
         route product dose_mg weight_kg dose_mg_per_kg rate_mg_per_kg_per_h course_id
         session_number indication performer_id performer_name performer_role location_id
-        vitals adverse_effects post_care notes recorded_at""",
+        vitals adverse_effects pain_before pain_after post_care notes recorded_at""",
     "vitals reading": "time phase heart_rate systolic diastolic spo2 respiratory_rate",
-    "adverse effect": "effect severity text",
+    "adverse effect": "effect severity text serious outcome",
     "patient": "patient_id identifiers family given birth_date gender recorded_at",
 }
 

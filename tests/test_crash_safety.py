@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from migrainefhir.cli import cli
 from migrainefhir.export import worker
+from tests.cli_args import with_source_system
 
 REPO = Path(__file__).parent.parent
 EXAMPLES = REPO / "examples" / "ndjson"
@@ -92,7 +93,7 @@ finally:
 def run_on_a_full_disk(budget: int, *args: str) -> tuple[int, str, int]:
     """The CLI in its own process with a full disk: (exit code, stderr, failed writes there)."""
     done = subprocess.run(
-        [sys.executable, "-c", _ON_A_FULL_DISK, str(budget), *args],
+        [sys.executable, "-c", _ON_A_FULL_DISK, str(budget), *with_source_system(args)],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -103,7 +104,7 @@ def run_on_a_full_disk(budget: int, *args: str) -> tuple[int, str, int]:
 
 
 def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args))
+    return CliRunner().invoke(cli, with_source_system(args))
 
 
 def snapshot(path: Path) -> dict[str, tuple[int, bytes]]:

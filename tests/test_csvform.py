@@ -298,10 +298,10 @@ def test_unknown_record_type_converts_nothing() -> None:
 
 # Item fields the contract gives no CSV form (records.md): JSON / NDJSON only.
 NO_CSV_FORM = {
-    MEDICATION_FORM: {"drug_text", "taken_at"},
-    ADVERSE_EFFECT_FORM: {"text"},
+    MEDICATION_FORM: {"drug_text", "taken_at", "route"},
+    ADVERSE_EFFECT_FORM: {"text", "serious", "outcome"},
     VITALS_FORM: set(),
-    IDENTIFIER_FORM: set(),
+    IDENTIFIER_FORM: {"type", "assigner"},
 }
 
 SCALAR_TYPES = {

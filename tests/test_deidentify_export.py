@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from migrainefhir.cli import cli
+from tests.cli_args import with_source_system
 
 MARKERS = ("pt-secret-7", "e-secret-1", "Marker Family", "Marker Given", "note-marker-text")
 
@@ -52,7 +53,7 @@ def key_file(tmp_path: Path) -> str:
 def export_deidentified(source: str, out: Path, key: str, *more: str) -> Result:
     """`migrainefhir export SOURCE --out OUT --deidentify --key-file KEY ...`"""
     arguments = ["export", source, "--out", str(out), "--deidentify", "--key-file", key, *more]
-    return CliRunner().invoke(cli, arguments)
+    return CliRunner().invoke(cli, with_source_system(arguments))
 
 
 def test_deidentified_export_holds_no_source_id_name_or_free_text(tmp_path: Path) -> None:
@@ -68,7 +69,8 @@ def test_deidentified_export_holds_no_source_id_name_or_free_text(tmp_path: Path
 
 
 def test_deidentify_needs_a_key_file(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["export", inputs(tmp_path), "--out", "x", "--deidentify"])
+    args = with_source_system(["export", inputs(tmp_path), "--out", "x", "--deidentify"])
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert "--deidentify and --key-file go together" in result.stderr
 

@@ -40,6 +40,18 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert setup_and_test.endswith("python -m pytest")
 
 
+def test_the_readme_export_command_names_a_source_system_and_runs(tmp_path: Path) -> None:
+    export = readme_commands()[0].split("&&")[-1].split()
+    assert export[0].endswith("migrainefhir")
+    args = [*export[1:], "--quiet", "--jobs", "1"]
+    args[args.index("--out") + 1] = str(tmp_path / "out")
+    args[args.index("examples/ndjson")] = str(REPO / "examples" / "ndjson")
+    assert "--source-system" in args
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "manifest.json").is_file()
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     test_command = readme_commands()[1].split("&&")[-1].strip()
     assert test_command in CI_SCRIPT

@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-ARGS = ["--timestamp", "2026-07-01T00:00:00Z", "--quiet"]
+from tests.cli_args import TEST_SOURCE_SYSTEM
+
+ARGS = ["--timestamp", "2026-07-01T00:00:00Z", "--quiet", "--source-system", TEST_SOURCE_SYSTEM]
 
 
 def write_input(path: Path, entries: int) -> None:

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from migrainefhir.cli import cli
 from migrainefhir.input import readers
+from tests.cli_args import with_source_system
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 CASES = HOSTILE / "cases"
@@ -30,7 +31,7 @@ TIMESTAMP = "2026-07-01T00:00:00Z"
 
 def export(inputs: list[str], out: Path, *options: str) -> Any:
     args = ["export", *inputs, "--out", str(out), "--timestamp", TIMESTAMP, "--quiet", *options]
-    return CliRunner().invoke(cli, args)
+    return CliRunner().invoke(cli, with_source_system(args))
 
 
 def outcome(out: Path) -> dict[str, Any]:
@@ -132,7 +133,7 @@ finally:
 def run_measured(args: list[str], timeout: float) -> tuple[int, str, int]:
     """The CLI in a fresh process, with a time limit: (exit code, stderr, peak memory in MiB)."""
     done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *args],
+        [sys.executable, "-c", _MEASURE, *with_source_system(args)],
         capture_output=True,
         text=True,
         timeout=timeout,

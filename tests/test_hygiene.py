@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from migrainefhir.cli import cli
-from migrainefhir.convert.context import markdown_text
+from tests.cli_args import with_source_system
 
 TIMESTAMP = "2026-07-01T00:00:00Z"
 BIRTH_DATE = "1961-07-23"
@@ -130,7 +130,7 @@ def write_inputs(folder: Path) -> Path:
 
 
 def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args))
+    return CliRunner().invoke(cli, with_source_system(args))
 
 
 def leaked(text: str) -> list[str]:
@@ -273,61 +273,13 @@ def test_no_resource_carries_a_narrative_so_none_can_hold_markup(outputs: dict[s
     assert narratives == []
 
 
-def test_free_text_that_looks_like_script_is_escaped_in_markdown_and_verbatim_in_strings(
+def test_free_text_that_looks_like_script_is_plain_text_in_notes_and_strings(
     outputs: dict[str, str],
 ) -> None:
-    text = outputs["fhir output"]
-    assert "<script>" not in "".join(json.dumps(r.get("note", "")) for r in resources_of(outputs))
-    assert json.dumps(markdown_text("MARKER-NOTE <script>alert(1)</script>"))[1:-1] in text
-
-
-def unescape_markdown(text: str) -> str:
-    """CommonMark's backslash escapes: a backslash before ASCII punctuation is removed."""
-    out, index = [], 0
-    while index < len(text):
-        char = text[index]
-        if char == "\\" and index + 1 < len(text) and text[index + 1] in _PUNCTUATION:
-            out.append(text[index + 1])
-            index += 2
-        else:
-            out.append(char)
-            index += 1
-    return "".join(out)
-
-
-_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "<script>alert(1)</script>",
-        "[click](javascript:alert(1)) ![x](http://evil.example/x.png)",
-        "**bold** _em_ `code` ~~gone~~ | a | b |",
-        "# heading\n- item\n+ item\n1. first\n2) second\n===\n> quote",
-        "&amp; &#60; \\*already escaped\\*",
-        "   - indented list\r\n10. ten",
-        "plain text, 2.5 mg at 10:00; well-being",
-    ],
-)
-def test_markdown_escaping_is_lossless_and_leaves_no_markup(text: str) -> None:
-    escaped = markdown_text(text)
-    assert unescape_markdown(escaped) == text
-    # No unescaped character that starts inline markup or HTML is left.
-    bare = escaped.replace("\\\\", "")
-    for char in "<>&*_[]`~|":
-        assert all(bare[i - 1] == "\\" for i, c in enumerate(bare) if c == char and i > 0)
-        assert not bare.startswith(char)
-    # No line starts a block (heading, list, quote, setext) unescaped.
-    for line in bare.replace("\r", "\n").split("\n"):
-        stripped = line.lstrip(" \t")
-        assert stripped[:1] not in ("#", "+", "-", "=", ">")
-        digits = len(stripped) - len(stripped.lstrip("0123456789"))
-        assert not (digits and stripped[digits : digits + 1] in (".", ")"))
-
-
-def test_plain_text_stays_readable() -> None:
-    assert markdown_text("Could not look at the screen.") == "Could not look at the screen."
+    # EHRs show Annotation.text raw: the note is the patient's text, with no escapes added;
+    # the JSON encoding is the only transformation.
+    notes = [n["text"] for r in resources_of(outputs) for n in r.get("note", [])]
+    assert "MARKER-NOTE <script>alert(1)</script>" in notes
 
 
 def test_validate_never_quotes_the_values_of_a_broken_fhir_resource(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from migrainefhir.validate import validate_paths
+from tests.cli_args import TEST_SOURCE_SYSTEM
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tools" / "independent"
@@ -52,6 +53,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in FORMATS:
         command = [sys.executable, "-m", "migrainefhir", "export", str(EXAMPLES)]
         command += ["--out", str(out / name), "--format", name]
+        command += ["--source-system", TEST_SOURCE_SYSTEM]
         done = subprocess.run(
             [*command, "--timestamp", "2026-07-01T00:00:00Z", "--validation", "fast", "--quiet"],
             cwd=ROOT,

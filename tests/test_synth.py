@@ -36,7 +36,11 @@ synth = _load_synth()
 SMALL = synth.Options(patients=3, days=40, ketamine_patients=2, seed=11)
 STEMS = ("diary-entries", "ketamine-sessions", "patients")
 # Fields the contract's CSV forms cannot carry (records.md, "CSV forms").
-NO_CSV_FORM = {"medications": ("drug_text", "taken_at"), "adverse_effects": ("text",)}
+NO_CSV_FORM = {
+    "medications": ("drug_text", "taken_at", "route"),
+    "adverse_effects": ("text", "serious", "outcome"),
+    "identifiers": ("type", "assigner"),
+}
 
 
 def _write_all(options: Any, out: Path) -> dict[str, int]:

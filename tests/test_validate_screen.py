@@ -769,9 +769,12 @@ def test_the_compiled_check_looks_for_periods_only_where_each_profile_allows_one
         "headache-free-day": (),
         "ketamine-administration": ("effectivePeriod",),
         "ketamine-adverse-event": (),
+        "ketamine-session-encounter": ("period",),
+        "ketamine-session-indication": (),
         "ketamine-session-procedure": ("performedPeriod",),
         "migrainefhir-patient": (),
         "migrainefhir-provenance": (),
+        "session-pain-score": (),
         "session-vital-sign": (),
     }
 
@@ -793,9 +796,12 @@ def test_after_a_merged_screen_only_the_comparison_rules_that_can_fire_are_run()
         "headache-free-day": observation,
         "ketamine-administration": [],
         "ketamine-adverse-event": [],
+        "ketamine-session-encounter": [],
+        "ketamine-session-indication": [],
         "ketamine-session-procedure": [],
         "migrainefhir-patient": [],
         "migrainefhir-provenance": ["period_order"],
+        "session-pain-score": observation,
         "session-vital-sign": observation,
     }
 

@@ -321,14 +321,26 @@ def check(
     sys.exit(ExitCode.OK if report.counts.total_rejected == 0 else ExitCode.PROBLEMS)
 
 
-def source_options(command: F) -> F:
-    """--source-system and --timestamp: what every command that writes FHIR needs."""
+def source_options(command: F, *, required: bool = False) -> F:
+    """--source-system and --timestamp: what every command that writes FHIR needs. With
+    required (export), there is no default source system: the command's body calls
+    require_source_system."""
     command = click.option(
         "--timestamp",
         metavar="TIME",
         help="Export time (default SOURCE_DATE_EPOCH, else now): Provenance.recorded, "
         "Bundle.timestamp, manifest transactionTime.",
     )(command)
+    if required:
+        return click.option(
+            "--source-system",
+            default=None,
+            metavar="URI",
+            callback=_source_system,
+            help="Absolute URI of the source system's id space (business identifiers, "
+            "meta.source, ids). Required, here or as source_system in --config: it seeds "
+            "every resource id.",
+        )(command)
     return click.option(
         "--source-system",
         default=DEFAULT_SOURCE_SYSTEM,
@@ -339,12 +351,31 @@ def source_options(command: F) -> F:
     )(command)
 
 
+def required_source_options(command: F) -> F:
+    return source_options(command, required=True)
+
+
+def require_source_system(value: str | None) -> str:
+    """The export's source system, or a usage error that says why there is no default."""
+    if value is None:
+        raise click.UsageError(
+            "export needs --source-system URI (or source_system in the --config file): the "
+            "source system's URI seeds every resource id and business identifier, so two "
+            "sites exporting under one shared default would write the same Patient ids and a "
+            "server would merge their patients. Use a URI your organisation owns, e.g. "
+            "https://clinic.example.org/fhir/ids."
+        )
+    return value
+
+
 # An absolute URI with a scheme, and nothing our identifiers and meta.source append to it
 # (a path segment, a '#fragment') could make ambiguous: no spaces, query or fragment.
 _SOURCE_SYSTEM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s?#]+$")
 
 
-def _source_system(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+def _source_system(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
     if not _SOURCE_SYSTEM.match(value):
         raise click.BadParameter(
             f"{value!r} is not an absolute URI without spaces, query or fragment "
@@ -394,7 +425,7 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     help="ndjson: Bulk Data files + manifest; transaction: one idempotent transaction Bundle "
     "per patient; collection: one collection Bundle per patient.",
 )
-@source_options
+@required_source_options
 @click.option(
     "--write-mode",
     type=click.Choice(["put", "conditional"]),
@@ -465,7 +496,7 @@ def export(
     timezone: ZoneInfo | None,
     out: str,
     output_format: str,
-    source_system: str,
+    source_system: str | None,
     write_mode: str,
     max_entries: int,
     max_file_resources: int,
@@ -491,6 +522,7 @@ def export(
     from migrainefhir.pipeline import export as run_export
     from migrainefhir.report import export_report_lines
 
+    source_system = require_source_system(source_system)
     if deidentify != (key_file is not None):
         raise click.UsageError("--deidentify and --key-file go together")
     ctx = click.get_current_context()

@@ -30,7 +30,7 @@ SYMPTOM_TEMPORARY = "http://hl7.org/fhir/uv/symptoms/CodeSystem/SymptomTemporary
 
 PROJECT_BASE = "https://migrainefhir.org/fhir"
 # Version of the shipped project terminology and extension definitions (not the package).
-TERMINOLOGY_VERSION = "1.0.0"
+TERMINOLOGY_VERSION = "1.1.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +123,12 @@ SYMPTOM_CS = ProjectCodeSystem(
         ("photophobia", "Photophobia", "Abnormal sensitivity to light during the attack."),
         ("osmophobia", "Osmophobia", "Abnormal sensitivity to smells during the attack."),
         ("neck-pain", "Neck pain", "Neck pain accompanying the attack."),
-        ("fatigue", "Fatigue", "Fatigue accompanying the attack."),
+        (
+            "fatigue",
+            "Fatigue",
+            "Fatigue accompanying the attack. Not written since terminology 1.1.0: SNOMED CT "
+            "84229001 (HL7 Symptoms IG CommonSymptomCodes) is used instead.",
+        ),
         ("tingling-face", "Tingling of the face", "Aura: tingling (paraesthesia) of the face."),
         ("tingling-hands", "Tingling of the hands", "Aura: tingling (paraesthesia) of the hands."),
         ("numbness", "Numbness", "Aura: numbness."),
@@ -147,7 +152,12 @@ DIARY_OBSERVATION_CS = ProjectCodeSystem(
             "Functional impairment during the attack on a 4-point scale.",
         ),
         ("stress-level", "Stress level", "Self-rated stress level, 0 (none) to 10 (extreme)."),
-        ("exercise-duration", "Exercise duration", "Time spent exercising on the diary day."),
+        (
+            "exercise-duration",
+            "Exercise duration",
+            "Time spent exercising on the diary day. Not written since terminology 1.1.0: LOINC "
+            "55411-3 Exercise duration is used instead.",
+        ),
     ),
 )
 
@@ -242,8 +252,15 @@ PROJECT_CODE_SYSTEMS: tuple[ProjectCodeSystem, ...] = (
     PERFORMER_ROLE_CS,
 )
 
-# Project concepts defined but deliberately not emitted by any converter (none today).
-RESERVED_PROJECT_CODES: frozenset[tuple[str, str]] = frozenset()
+# Project concepts defined in an earlier terminology version and since replaced by a standard
+# code with the same meaning (kept, as a published CodeSystem keeps its concepts, so data
+# exported before still resolves): fatigue -> SNOMED 84229001, exercise-duration -> LOINC 55411-3.
+RESERVED_PROJECT_CODES: frozenset[tuple[str, str]] = frozenset(
+    {
+        (f"{PROJECT_BASE}/CodeSystem/migraine-symptom", "fatigue"),
+        (f"{PROJECT_BASE}/CodeSystem/diary-observation", "exercise-duration"),
+    }
+)
 
 # --- Profiles ---------------------------------------------------------------------------------
 
@@ -279,6 +296,9 @@ KETAMINE_PROCEDURE_PROFILE = f"{_PROFILE}/ketamine-session-procedure"
 KETAMINE_ADMINISTRATION_PROFILE = f"{_PROFILE}/ketamine-administration"
 SESSION_VITAL_SIGN_PROFILE = f"{_PROFILE}/session-vital-sign"
 KETAMINE_ADVERSE_EVENT_PROFILE = f"{_PROFILE}/ketamine-adverse-event"
+SESSION_ENCOUNTER_PROFILE = f"{_PROFILE}/ketamine-session-encounter"
+SESSION_INDICATION_PROFILE = f"{_PROFILE}/ketamine-session-indication"
+SESSION_PAIN_SCORE_PROFILE = f"{_PROFILE}/session-pain-score"
 PATIENT_PROFILE = f"{_PROFILE}/migrainefhir-patient"
 PROVENANCE_PROFILE = f"{_PROFILE}/migrainefhir-provenance"
 
@@ -294,6 +314,9 @@ PROJECT_PROFILES: tuple[str, ...] = (
     KETAMINE_ADMINISTRATION_PROFILE,
     SESSION_VITAL_SIGN_PROFILE,
     KETAMINE_ADVERSE_EVENT_PROFILE,
+    SESSION_ENCOUNTER_PROFILE,
+    SESSION_INDICATION_PROFILE,
+    SESSION_PAIN_SCORE_PROFILE,
     PATIENT_PROFILE,
     PROVENANCE_PROFILE,
 )
@@ -311,6 +334,14 @@ PROJECT_EXTENSIONS: tuple[str, ...] = (
     DOSE_PER_WEIGHT_EXTENSION,
     SESSION_NUMBER_EXTENSION,
 )
+
+# HL7 v2 table 0203 Identifier Type, as the R4 CodeSystem (hl7.org/fhir/R4/v2/0203/index.html;
+# HL7 v2-to-FHIR ConceptMap table-hl70203-to-v2-0203,
+# https://build.fhir.org/ig/HL7/v2-to-fhir/ConceptMap-table-hl70203-to-v2-0203.html).
+IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+IDENTIFIER_TYPES: dict[str, Code] = {
+    "MR": Code(IDENTIFIER_TYPE, "MR", "Medical record number"),
+}
 
 # Identifier system of the exporting software (a logical Device reference in Provenance).
 SOFTWARE_IDENTIFIER_SYSTEM = f"{PROJECT_BASE}/sid/software"
@@ -354,12 +385,28 @@ SEVERITY_CATEGORY: dict[str, Code] = {
     "severe": Code(SNOMED, "24484000", "Severe"),
 }
 
-# terminology.md §6: R4-VS bodysite-laterality, verified.
+# terminology.md §6: R4-VS bodysite-laterality, verified. Sent as the laterality of the head
+# structure below (STRUCTURE_LATERALITY_EXTENSION), never as the body site itself: a laterality
+# qualifier is not a body structure.
 LATERALITY: dict[str, Code] = {
     "left": Code(SNOMED, "419161000", "Unilateral left"),
     "right": Code(SNOMED, "419465000", "Unilateral right"),
     "bilateral": Code(SNOMED, "51440002", "Bilateral"),
 }
+
+# The body site of a headache. 69536005 "Head structure": HL7 Belgium body-site ValueSet
+# be-vs-body-site, expanded on tx.fhir.org (https://build.fhir.org/ig/hl7-be/referral-uhmep/
+# branches/drp-1.1.1-fixed/ValueSet-be-vs-body-site.xml: 69536005 "Head structure"); DICOM PS3.16
+# CID 4031 Common Anatomic Regions (69536005, SCT, "Head"). terminology.md §6 lists it as
+# unverified (code not seen there); these two sources show code and term together.
+HEAD_STRUCTURE = Code(SNOMED, "69536005", "Head structure")
+# HL7 FHIR Extensions Pack (hl7.fhir.uv.extensions, 5.x, usable on R4):
+# https://www.hl7.org/fhir/extensions/StructureDefinition-observation-structureLaterality.html,
+# context Observation.bodySite, valueCodeableConcept: "the laterality of the body structure ...
+# when laterality is needed to augment the Observation.bodySite".
+STRUCTURE_LATERALITY_EXTENSION = (
+    "http://hl7.org/fhir/StructureDefinition/observation-structureLaterality"
+)
 
 # terminology.md §3: verified rows only; the rest are project codes.
 AURA = Code(SNOMED, "18618006", "Aura")  # OHDSI S/V
@@ -370,8 +417,10 @@ SYMPTOMS: dict[str, Code] = {
     "phonophobia": Code(SNOMED, "313387002", "Phonophobia"),  # MedGen
     "osmophobia": SYMPTOM_CS["osmophobia"],  # not found
     "dizziness": Code(SNOMED, "404640003", "Dizziness"),  # VSAC, PHR-IG, OHDSI
-    "neck-pain": SYMPTOM_CS["neck-pain"],  # not in terminology.md
-    "fatigue": SYMPTOM_CS["fatigue"],  # not in terminology.md
+    "neck-pain": SYMPTOM_CS["neck-pain"],  # 81680005 not verified in any source we could read
+    # HL7 Symptoms IG 1.0.0 ValueSet CommonSymptomCodes (input/fsh/Terminology.fsh lists
+    # SNOMED 84229001); the IG gives no display, and none is sent.
+    "fatigue": Code(SNOMED, "84229001"),
 }
 AURA_SYMPTOMS: dict[str, Code] = {
     "visual-flashing-lights": Code(SNOMED, "246641000", "Sees lights in visual field"),  # TX
@@ -386,21 +435,39 @@ PRODROME = SYMPTOM_CS["prodrome"]
 POSTDROME = SYMPTOM_CS["postdrome"]
 
 TRIGGERS: dict[str, Code] = {code: TRIGGER_CS[code] for code, _d, _def in TRIGGER_CS.concepts}
+# Standard codes sent before a trigger's project code (which stays: it carries the diary's
+# meaning). terminology.md §4: 130989002 "Sleep deprivation", verified (active not confirmed);
+# the project's lack-of-sleep also covers disturbed sleep.
+TRIGGER_STANDARD_CODES: dict[str, Code] = {
+    "lack-of-sleep": Code(SNOMED, "130989002", "Sleep deprivation"),
+}
 DISABILITY_COMPONENT = DIARY_OBSERVATION_CS["functional-impairment"]
 DISABILITY: dict[str, Code] = {
     code: FUNCTIONAL_IMPAIRMENT_CS[code] for code, _d, _def in FUNCTIONAL_IMPAIRMENT_CS.concepts
 }
 STRESS_LEVEL = DIARY_OBSERVATION_CS["stress-level"]
-EXERCISE_DURATION = DIARY_OBSERVATION_CS["exercise-duration"]
+# HL7 US Physical Activity IG 1.0.0 (R4), ValueSet pa-observation-code-activity
+# (https://hl7.org/fhir/us/physical-activity/2023May/ValueSet-pa-observation-code-activity.html):
+# 55411-3 "Exercise duration", with UCUM min in its examples (ExampleActivityDuration).
+EXERCISE_DURATION = Code(LOINC, "55411-3", "Exercise duration")
 RELIEF: dict[str, Code] = {code: RELIEF_CS[code] for code, _d, _def in RELIEF_CS.concepts}
+
+# R4 MedicationStatement.category (hl7.org/fhir/R4/codesystem-medication-statement-category.html:
+# inpatient, outpatient, community, patientspecified): the diary's intakes are what the patient
+# says they took.
+MEDICATION_STATEMENT_CATEGORY = (
+    "http://terminology.hl7.org/CodeSystem/medication-statement-category"
+)
+PATIENT_SPECIFIED = Code(MEDICATION_STATEMENT_CATEGORY, "patientspecified", "Patient Specified")
 
 # --- Acute medications: RxNorm ingredients (terminology.md §5) --------------------------------
 
 ACUTE_DRUGS: dict[str, Code | None] = {
     "ibuprofen": Code(RXNORM, "5640", "ibuprofen"),  # verified (secondary)
     "acetaminophen": Code(RXNORM, "161", "acetaminophen"),  # OHDSI, verified
-    # Not in terminology.md and no ingredient-level source found: sent as text only.
-    "aspirin": None,
+    # HL7 PDDI CDS IG ValueSet valueset-aspirin (http://hl7.org/fhir/uv/pddi/ValueSet/
+    # valueset-aspirin, input/vocabulary/valueset-aspirin.xml of HL7/PDDI-CDS): 1191 "Aspirin".
+    "aspirin": Code(RXNORM, "1191", "aspirin"),
     # HL7 PDDI CDS IG 1.0.0 ValueSet valueset-naproxen
     # (http://hl7.org/fhir/uv/pddi/ValueSet/valueset-naproxen): 7258 "Naproxen".
     "naproxen": Code(RXNORM, "7258", "naproxen"),
@@ -445,6 +512,21 @@ ROUTES: dict[str, Code | None] = {
     "intramuscular": None,
 }
 
+# Routes of an acute medication (diary intakes). Intravenous and nasal: terminology.md §6 (as
+# ROUTES). Oral 26643006 "Oral route", subcutaneous 34206005 "Subcutaneous route", rectal
+# 37161004 "Per rectum": FHIR R5 ValueSet route-codes, expansion on SNOMED CT International
+# 2022-07-31 (https://hl7.org/fhir/R5/valueset-route-codes.html). Displays differ by edition
+# ("Oral use", "Rectal route"), so none is sent. Intramuscular 78421000: seen only in
+# implementers' code, not in an HL7/NLM page we could read: text only, as for sessions.
+INTAKE_ROUTES: dict[str, Code | None] = {
+    "oral": Code(SNOMED, "26643006"),
+    "intranasal": Code(SNOMED, "46713006"),
+    "subcutaneous": Code(SNOMED, "34206005"),
+    "rectal": Code(SNOMED, "37161004"),
+    "intramuscular": None,
+    "intravenous": Code(SNOMED, "47625008"),
+}
+
 INDICATIONS: dict[str, Code] = {
     "migraine": Code(SNOMED, "37796009", "Migraine"),  # OHDSI, OCL-PAEDS, verified
     "migraine-with-aura": Code(SNOMED, "4473006", "Migraine with aura"),  # OCL-PAEDS, MedGen
@@ -476,6 +558,46 @@ ADVERSE_EVENT_SEVERITIES: dict[str, Code] = {
     "moderate": Code(ADVERSE_EVENT_SEVERITY, "moderate", "Moderate"),
     "severe": Code(ADVERSE_EVENT_SEVERITY, "severe", "Severe"),
 }
+
+# R4 AdverseEvent.seriousness (hl7.org/fhir/R4/codesystem-adverse-event-seriousness.html, the
+# R4 4.0.1 codes: `Non-serious` and `Serious` at level 1; HL7 Terminology later lower-cased
+# them, but we write R4).
+ADVERSE_EVENT_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+SERIOUSNESS: dict[bool, Code] = {
+    True: Code(ADVERSE_EVENT_SERIOUSNESS, "Serious", "Serious"),
+    False: Code(ADVERSE_EVENT_SERIOUSNESS, "Non-serious", "Non-serious"),
+}
+# R4 AdverseEvent.outcome (hl7.org/fhir/R4/codesystem-adverse-event-outcome.html).
+ADVERSE_EVENT_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
+ADVERSE_EVENT_OUTCOMES: dict[str, Code] = {
+    "resolved": Code(ADVERSE_EVENT_OUTCOME, "resolved", "Resolved"),
+    "recovering": Code(ADVERSE_EVENT_OUTCOME, "recovering", "Recovering"),
+    "ongoing": Code(ADVERSE_EVENT_OUTCOME, "ongoing", "Ongoing"),
+    "resolved-with-sequelae": Code(
+        ADVERSE_EVENT_OUTCOME, "resolvedWithSequelae", "Resolved with Sequelae"
+    ),
+    "fatal": Code(ADVERSE_EVENT_OUTCOME, "fatal", "Fatal"),
+    "unknown": Code(ADVERSE_EVENT_OUTCOME, "unknown", "Unknown"),
+}
+
+# The session's Encounter: class AMB "ambulatory" from v3 ActCode (R4 Encounter.class binding,
+# hl7.org/fhir/R4/v3/ActEncounterCode/vs.html: AMB ambulatory, EMER, FLD, HH, IMP, ...).
+ENCOUNTER_CLASS_AMBULATORY = Code(
+    "http://terminology.hl7.org/CodeSystem/v3-ActCode", "AMB", "ambulatory"
+)
+# The indication as a Condition (terminology.md §9, R4-VS condition-clinical,
+# condition-ver-status, condition-category: verified).
+CONDITION_ACTIVE = Code(
+    "http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"
+)
+CONDITION_CONFIRMED = Code(
+    "http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed", "Confirmed"
+)
+ENCOUNTER_DIAGNOSIS = Code(
+    "http://terminology.hl7.org/CodeSystem/condition-category",
+    "encounter-diagnosis",
+    "Encounter Diagnosis",
+)
 
 PERFORMER_ROLES: dict[str, Code] = {
     code: PERFORMER_ROLE_CS[code] for code, _d, _def in PERFORMER_ROLE_CS.concepts

@@ -11,6 +11,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 # Fixed forever: changing it changes every id ever exported.
 # = uuid5(NAMESPACE_URL, "https://migrainefhir.org/ns/resource-id"), written out as a constant.
@@ -98,6 +101,76 @@ def identifier_value(record_id: str, role: str) -> str:
     """The value of a resource's business identifier: the record id, qualified by role unless
     primary."""
     return record_id if role == PRIMARY else f"{record_id}/{role}"
+
+
+# --- stable keys for list items -------------------------------------------------------------
+#
+# A resource made from an item of a list (a medication intake, a vitals reading, an adverse
+# effect, an aura feature) is keyed by what the item is, not by where it stands in the list:
+# reordering the list keeps every resource id, and removing an item leaves the others' ids
+# alone. Identical keys get an occurrence number in list order (the second `sumatriptan` at
+# the same time is `<key>.2`): the n-th identical item is always the same resource.
+
+KEY_PART_SEPARATOR = "_"
+OCCURRENCE_SEPARATOR = "."
+
+
+def key_time(value: datetime) -> str:
+    """A time as a key part: UTC, to the second, `20260301T140000Z` (the same instant written
+    with another offset is the same key)."""
+    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def key_text(text: str) -> str:
+    """Free text as a key part: the first 12 hex digits of its SHA-256 (keys are written into
+    identifiers, which allow only A-Z a-z 0-9 . _ -)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def item_key(*parts: str | None) -> str:
+    """One item's content key from its identifying parts (None parts are left out)."""
+    return KEY_PART_SEPARATOR.join(part for part in parts if part is not None)
+
+
+def item_keys(keys: Iterable[str]) -> list[str]:
+    """The stable keys of a list's items, given each item's content key (`item_key`): the key
+    itself the first time, `<key>.<n>` for its n-th occurrence (n >= 2)."""
+    seen: dict[str, int] = {}
+    out = []
+    for key in keys:
+        count = seen.get(key, 0) + 1
+        seen[key] = count
+        out.append(key if count == 1 else f"{key}{OCCURRENCE_SEPARATOR}{count}")
+    return out
+
+
+# --- matching on the receiving server --------------------------------------------------------
+
+# HL7 v2 table 0203 (codes.IDENTIFIER_TYPES; repeated here: ids.py imports no other module).
+_V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+
+def business_identifier(resource: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The identifier a conditional write matches the resource on (`Type?identifier=system|value`),
+    or None (Provenance has no identifier in R4).
+
+    A Patient with a medical record number (an identifier typed v2-0203 `MR`) is matched on the
+    first such MRN, so an EHR that already has the patient's chart updates it rather than
+    creating a second one; any other resource (and a Patient without an MRN) on the first
+    identifier the converters write, the source system's own id (AdverseEvent.identifier is a
+    single Identifier in R4)."""
+    found = resource.get("identifier")
+    if isinstance(found, dict):
+        found = [found]
+    if not isinstance(found, list):
+        return None
+    usable = [i for i in found if isinstance(i, dict) and "system" in i and "value" in i]
+    if resource.get("resourceType") == "Patient":
+        for identifier in usable:
+            codings = identifier.get("type", {}).get("coding", [])
+            if any(c.get("system") == _V2_0203 and c.get("code") == "MR" for c in codings):
+                return identifier
+    return usable[0] if usable else None
 
 
 def urn(resource_uuid: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -65,33 +64,6 @@ def reference(resource_type: str, resource_id: str) -> dict[str, str]:
 def ref_to(resource: dict[str, Any]) -> dict[str, str]:
     """A relative reference to a resource dict built here."""
     return {"reference": f"{resource['resourceType']}/{resource['id']}"}
-
-
-# Markdown (R4 `markdown`, GitHub-flavoured): characters that start markup anywhere, and line
-# starts that open a block (heading, list, quote, setext underline, ordered list).
-_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>&~|])")
-_MARKDOWN_LINE_START = re.compile(r"(?:\A|(?<=[\r\n]))([ \t]*)([#+=-]|[0-9]+[.)])")
-
-
-def markdown_text(text: str) -> str:
-    """Free text for a `markdown` element (Annotation.text), so a renderer shows the text.
-
-    Every character that could start markup or HTML (backslash, backtick, `* _ [ ] < > & ~ |`,
-    and `# + - =` or `1.`/`1)` at the start of a line) gets a backslash: a Markdown renderer
-    displays the original characters, never a link, an image, an HTML tag or a script. It is
-    lossless: removing the backslash before each ASCII punctuation character (CommonMark's own
-    rule) gives back the text exactly. Line breaks may be reflowed by a renderer, and a line
-    indented 4 spaces may render as a code block, which shows the backslashes.
-    """
-    escaped = _MARKDOWN_INLINE.sub(r"\\\1", text)
-    return _MARKDOWN_LINE_START.sub(_escape_line_start, escaped)
-
-
-def _escape_line_start(match: re.Match[str]) -> str:
-    indent, marker = match.groups()
-    if marker[-1] in ".)":  # `12.` -> `12\.`: the digits stay, the list marker does not
-        return f"{indent}{marker[:-1]}\\{marker[-1]}"
-    return f"{indent}\\{marker}"
 
 
 def concept_or_text(code: Code | None, text: str) -> dict[str, Any]:

@@ -4,7 +4,8 @@ An attack day is a SymptomObservation (code LOINC 75325-1 "Symptom", value Heada
 severity, triggers and medications as the IG's components; a headache-free day is a
 SymptomAbsentObservation (LOINC 111551-8) for Headache, so these days never vanish from a
 headache-day rate. Associated symptoms, aura, prodrome and postdrome are their own Symptom(Absent)
-Observations linked from the headache one (the IG's associatedSymptomOrCondition extension);
+Observations linked from the headache one (the IG's associatedSymptomOrCondition extension), and
+each aura feature is one linked from the aura Observation;
 sleep, stress and exercise are separate daily Observations. docs/mapping.md says why.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from migrainefhir import codes
+from migrainefhir import codes, ids
 from migrainefhir.codes import Code
 from migrainefhir.convert.context import (
     ConvertContext,
@@ -23,13 +24,20 @@ from migrainefhir.convert.context import (
     extension,
     fhir_date,
     fhir_datetime,
-    markdown_text,
     quantity,
     ref_to,
 )
 from migrainefhir.convert.provenance import provenance
 from migrainefhir.input.records import DIARY_ENTRY, DiaryEntry, MedicationIntake
 
+INTAKE_ROUTE_TEXT = {
+    "oral": "Oral route",
+    "intranasal": "Nasal route",
+    "subcutaneous": "Subcutaneous route",
+    "rectal": "Rectal route",
+    "intramuscular": "Intramuscular route",
+    "intravenous": "Intravenous route",
+}
 LATERALITY_TEXT = {
     "left": "Left side of head",
     "right": "Right side of head",
@@ -42,11 +50,11 @@ def convert_diary_entry(entry: DiaryEntry, ctx: ConvertContext) -> list[dict[str
     Observations..., Provenance]."""
     scope = RecordScope(ctx, DIARY_ENTRY, entry.entry_id, entry.patient_id, entry.recorded_at)
     times = _EntryTimes.of(entry)
-    related = _related_symptoms(entry, scope, times)
-    primary = _headache_observation(entry, scope, times, related)
+    related, linked = _related_symptoms(entry, scope, times)
+    primary = _headache_observation(entry, scope, times, linked)
     medications = [
-        _medication_statement(entry, scope, times, index, intake, primary)
-        for index, intake in enumerate(entry.medications)
+        _medication_statement(entry, scope, times, key, intake, primary)
+        for key, intake in zip(medication_keys(entry.medications), entry.medications, strict=True)
     ]
     _add_components(entry, primary, medications)
     resources = [primary, *related, *medications, *_lifestyle(entry, scope, times)]
@@ -134,18 +142,21 @@ def _symptom(
     observation = _observation(
         scope, role, (ig_profile, profile), codes.CATEGORY_SYMPTOM, code, effective, extensions
     )
+    # The IG's category slice (SymptomTemporary#symptom) is open: the standard `survey` beside
+    # it lets an EHR's `Observation?category=survey` find patient-reported symptoms.
+    observation["category"].append(codes.CATEGORY_SURVEY.concept())
     observation["valueCodeableConcept"] = symptom.concept()
     return observation
 
 
 def _headache_observation(
-    entry: DiaryEntry, scope: RecordScope, times: _EntryTimes, related: list[dict[str, Any]]
+    entry: DiaryEntry, scope: RecordScope, times: _EntryTimes, linked: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The headache (or its absence), linking the related symptom Observations."""
     profile = codes.HEADACHE_ATTACK_PROFILE if entry.headache else codes.HEADACHE_FREE_DAY_PROFILE
     links = [
         extension(codes.SUPPORTING_INFO_EXTENSION, "valueReference", ref_to(observation))
-        for observation in related
+        for observation in linked
     ]
     observation = _symptom(
         scope,
@@ -157,19 +168,31 @@ def _headache_observation(
         extensions=links,
     )
     if entry.notes is not None:
-        observation["note"] = [{"text": markdown_text(entry.notes)}]
+        # Plain text: EHRs show Annotation.text as written (docs/mapping.md).
+        observation["note"] = [{"text": entry.notes}]
     if entry.laterality is not None:
-        observation["bodySite"] = codes.LATERALITY[entry.laterality].concept(
-            LATERALITY_TEXT[entry.laterality]
-        )
+        observation["bodySite"] = _head_site(entry.laterality)
     return observation
+
+
+def _head_site(laterality: str) -> dict[str, Any]:
+    """The head (a body structure), with the side as its laterality."""
+    side = codes.LATERALITY[laterality].concept()
+    return {
+        "extension": [
+            extension(codes.STRUCTURE_LATERALITY_EXTENSION, "valueCodeableConcept", side)
+        ],
+        **codes.HEAD_STRUCTURE.concept(LATERALITY_TEXT[laterality]),
+    }
 
 
 def _related_symptoms(
     entry: DiaryEntry, scope: RecordScope, times: _EntryTimes
-) -> list[dict[str, Any]]:
-    """Associated symptoms (during the attack), then aura, prodrome, postdrome (the day)."""
-    related = [
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Associated symptoms (during the attack), then aura, its features, prodrome, postdrome
+    (the day): all of them, and those the headache links (all but the aura features, which
+    the aura links; when aura is denied but features are listed, the headache links them)."""
+    linked = [
         _symptom(
             scope,
             f"symptom/{symptom}",
@@ -180,31 +203,43 @@ def _related_symptoms(
         )
         for symptom in dict.fromkeys(entry.symptoms)  # a symptom listed twice is one symptom
     ]
+    features: list[dict[str, Any]] = []
     if entry.aura is not None or entry.aura_symptoms:
-        aura = _phase(scope, times, "aura", entry.aura is not False, codes.AURA)
-        aura_components = [
-            {
-                "code": codes.SYMPTOM_QUALITY.concept(),
-                "valueCodeableConcept": codes.AURA_SYMPTOMS[kind].concept(),
-            }
-            for kind in entry.aura_symptoms
+        # Each aura feature is its own SymptomObservation linked from the aura one: the IG allows
+        # one quality component (LOINC 56823-8) per SymptomObservation, and a feature is a
+        # symptom in its own right (queryable by its code).
+        features = [
+            _phase(scope, times, f"aura/{kind}", True, codes.AURA_SYMPTOMS[kind])
+            for kind in dict.fromkeys(entry.aura_symptoms)  # listed twice is one feature
         ]
-        if aura_components:
-            aura["component"] = aura_components
-        related.append(aura)
+        present = entry.aura is not False
+        links = [
+            extension(codes.SUPPORTING_INFO_EXTENSION, "valueReference", ref_to(feature))
+            for feature in features
+        ]
+        linked.append(_phase(scope, times, "aura", present, codes.AURA, links if present else None))
+        if not present:
+            linked.extend(features)
+            features = []
     if entry.prodrome is not None:
-        related.append(_phase(scope, times, "prodrome", entry.prodrome, codes.PRODROME))
+        linked.append(_phase(scope, times, "prodrome", entry.prodrome, codes.PRODROME))
     if entry.postdrome is not None:
-        related.append(_phase(scope, times, "postdrome", entry.postdrome, codes.POSTDROME))
-    return related
+        linked.append(_phase(scope, times, "postdrome", entry.postdrome, codes.POSTDROME))
+    return [*linked, *features], linked
 
 
 def _phase(
-    scope: RecordScope, times: _EntryTimes, role: str, present: bool, symptom: Code
+    scope: RecordScope,
+    times: _EntryTimes,
+    role: str,
+    present: bool,
+    symptom: Code,
+    extensions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Aura, prodrome, postdrome: around rather than within the headache, so the diary day."""
+    """Aura (and its features), prodrome, postdrome: around rather than within the headache,
+    so the diary day."""
     profile = codes.ASSOCIATED_SYMPTOM_PROFILE if present else codes.ABSENT_SYMPTOM_PROFILE
-    return _symptom(scope, role, present, symptom, times.day_effective(), profile)
+    return _symptom(scope, role, present, symptom, times.day_effective(), profile, extensions)
 
 
 def _add_components(
@@ -258,11 +293,12 @@ def _trigger_components(entry: DiaryEntry) -> list[dict[str, Any]]:
         text = None
         if trigger == "other" and not text_placed:
             text, text_placed = entry.trigger_text, True
+        value = codes.TRIGGERS[trigger].concept(text)
+        standard = codes.TRIGGER_STANDARD_CODES.get(trigger)
+        if standard is not None:  # the standard code first, the project code after it
+            value["coding"].insert(0, standard.coding())
         components.append(
-            {
-                "code": codes.EXACERBATING_FACTOR.concept(),
-                "valueCodeableConcept": codes.TRIGGERS[trigger].concept(text),
-            }
+            {"code": codes.EXACERBATING_FACTOR.concept(), "valueCodeableConcept": value}
         )
     if not text_placed:
         components.append(
@@ -309,11 +345,26 @@ def _drug_concept(intake: MedicationIntake) -> dict[str, Any]:
     return concept_or_text(codes.ACUTE_DRUGS[intake.drug], text)
 
 
+def medication_keys(intakes: tuple[MedicationIntake, ...]) -> list[str]:
+    """Stable keys of the intakes (ids.item_keys): the drug (with its own wording for `other`)
+    and the time taken; identical intakes are numbered in list order."""
+    return ids.item_keys(
+        ids.item_key(
+            intake.drug,
+            ids.key_text(intake.drug_text)
+            if intake.drug == "other" and intake.drug_text is not None
+            else None,
+            ids.key_time(intake.taken_at) if intake.taken_at is not None else None,
+        )
+        for intake in intakes
+    )
+
+
 def _medication_statement(
     entry: DiaryEntry,
     scope: RecordScope,
     times: _EntryTimes,
-    index: int,
+    key: str,
     intake: MedicationIntake,
     attack: dict[str, Any],
 ) -> dict[str, Any]:
@@ -323,11 +374,13 @@ def _medication_statement(
         extensions = [extension(codes.RELIEF_EXTENSION, "valueCodeableConcept", relief)]
     statement = scope.start(
         "MedicationStatement",
-        f"medication/{index}",
+        f"medication/{key}",
         codes.ACUTE_MEDICATION_PROFILE,
         extensions=extensions,
     )
     statement["status"] = "completed"
+    # What the patient says they took (R4 medication-statement-category).
+    statement["category"] = codes.PATIENT_SPECIFIED.concept()
     statement["medicationCodeableConcept"] = _drug_concept(intake)
     statement["subject"] = scope.patient
     if intake.taken_at is not None:
@@ -339,8 +392,13 @@ def _medication_statement(
     statement["informationSource"] = scope.patient
     if entry.headache:
         statement["reasonReference"] = [ref_to(attack)]
+    dosage: dict[str, Any] = {}
+    if intake.route is not None:
+        dosage["route"] = concept_or_text(
+            codes.INTAKE_ROUTES[intake.route], INTAKE_ROUTE_TEXT[intake.route]
+        )
     if intake.dose_mg is not None:
-        statement["dosage"] = [
-            {"doseAndRate": [{"doseQuantity": quantity(intake.dose_mg, codes.MG)}]}
-        ]
+        dosage["doseAndRate"] = [{"doseQuantity": quantity(intake.dose_mg, codes.MG)}]
+    if dosage:
+        statement["dosage"] = [dosage]
     return statement

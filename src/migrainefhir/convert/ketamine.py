@@ -1,11 +1,15 @@
-"""Ketamine sessions -> Procedure, MedicationAdministration, vital-sign Observations,
-AdverseEvents and a Provenance.
+"""Ketamine sessions -> Procedure, Encounter, Condition, MedicationAdministration, pain and
+vital-sign Observations, AdverseEvents and a Provenance.
 
 The Procedure is the session (status, time, indication, performer, place, complications,
-notes, post-care); the MedicationAdministration (partOf the Procedure) carries drug, route,
-dose and rate and is not made for a session that never began; each vitals measurement is an
-Observation conforming to the FHIR R4 vital-signs profiles, partOf the Procedure; each adverse
-effect is an AdverseEvent (severity has a home there) and a Procedure.complication.
+notes, post-care); the Encounter is the visit it happened in, and every resource of the session
+links to it (EHR flowsheets and medication administration records hang off encounters); the
+indication is also a Condition, the Procedure's reasonReference; the MedicationAdministration
+(partOf the Procedure) carries drug, route, dose and rate and is not made for a session that
+never began; pain before and after are 0-10 rating Observations partOf the Procedure; each
+vitals measurement is an Observation conforming to the FHIR R4 vital-signs profiles, partOf the
+Procedure; each adverse effect is an AdverseEvent (date, seriousness, severity, outcome) and a
+Procedure.complication.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from migrainefhir import codes
+from migrainefhir import codes, ids
 from migrainefhir.codes import Code, Unit
 from migrainefhir.convert.context import (
     ConvertContext,
@@ -21,10 +25,10 @@ from migrainefhir.convert.context import (
     concept_or_text,
     extension,
     fhir_datetime,
-    markdown_text,
     number,
     quantity,
     ref_to,
+    reference,
 )
 from migrainefhir.convert.provenance import provenance
 from migrainefhir.input.records import (
@@ -48,6 +52,9 @@ INDICATION_TEXT = {
     "medication-overuse-headache": "Medication overuse headache",
 }
 ADMINISTRATION_STATUS = {"completed": "completed", "stopped": "stopped"}
+# R4 encounter-status: a session that began (completed or stopped early) is a finished visit;
+# one never begun was cancelled.
+ENCOUNTER_STATUS = {"completed": "finished", "stopped": "finished", "not-done": "cancelled"}
 
 # Practitioner, Location and treatment-course ids live in these id spaces of the source system.
 PRACTITIONER_ID_SPACE = "practitioner"
@@ -56,13 +63,19 @@ COURSE_ID_SPACE = "course"
 
 
 def convert_ketamine_session(session: KetamineSession, ctx: ConvertContext) -> list[dict[str, Any]]:
-    """[Procedure, MedicationAdministration?, weight?, vital signs..., AdverseEvents...,
-    Provenance]."""
+    """[Procedure, Encounter, Condition, MedicationAdministration?, weight?, pain scores...,
+    vital signs..., AdverseEvents..., Provenance]."""
     scope = RecordScope(
         ctx, KETAMINE_SESSION, session.session_id, session.patient_id, session.recorded_at
     )
     times = _SessionTimes.of(session)
+    visit = reference("Encounter", scope.resource_id("encounter"))
+    indication = reference("Condition", scope.resource_id("indication"))
     procedure = _procedure(session, scope, times)
+    _link(procedure, "subject", "encounter", dict(visit))
+    _link(procedure, "reasonCode", "reasonReference", [dict(indication)])
+    encounter = _encounter(session, scope, times, indication)
+    condition = _condition(session, scope, visit)
     weight = (
         _body_weight(scope, procedure, times, session.weight_kg)
         if session.weight_kg is not None
@@ -73,24 +86,67 @@ def convert_ketamine_session(session: KetamineSession, ctx: ConvertContext) -> l
         if session.status != "not-done"
         else None
     )
+    if administration is not None:
+        _link(administration, "subject", "context", dict(visit))
+    pain = _pain_scores(session, scope, times, procedure)
     vitals = [
         observation
-        for index, reading in enumerate(session.vitals)
-        for observation in _vital_signs(scope, procedure, index, reading)
+        for key, reading in zip(vitals_keys(session.vitals), session.vitals, strict=True)
+        for observation in _vital_signs(scope, procedure, key, reading)
     ]
+    for observation in [*([weight] if weight is not None else []), *pain, *vitals]:
+        _link(observation, "subject", "encounter", dict(visit))
     suspect = administration if administration is not None else procedure
     adverse_events = [
-        _adverse_event(session, scope, index, effect, suspect)
-        for index, effect in enumerate(session.adverse_effects)
+        _adverse_event(session, scope, times, key, effect, suspect, visit)
+        for key, effect in zip(
+            adverse_effect_keys(session.adverse_effects), session.adverse_effects, strict=True
+        )
     ]
     resources = [
         procedure,
+        encounter,
+        condition,
         *([administration] if administration is not None else []),
         *([weight] if weight is not None else []),
+        *pain,
         *vitals,
         *adverse_events,
     ]
     return [*resources, provenance(scope, resources, author=_performer_reference(session, scope))]
+
+
+def _link(resource: dict[str, Any], after: str, key: str, value: Any) -> None:
+    """Set resource[key] = value right after the element `after` (R4's element order), so the
+    links to the session's Encounter and Condition sit where FHIR puts them."""
+    items = list(resource.items())
+    resource.clear()
+    for name, item in items:
+        resource[name] = item
+        if name == after:
+            resource[key] = value
+    if key not in resource:
+        resource[key] = value
+
+
+def vitals_keys(readings: tuple[VitalsReading, ...]) -> list[str]:
+    """Stable keys of the readings (ids.item_keys): the reading's time in UTC; readings at the
+    same second are numbered in list order."""
+    return ids.item_keys(ids.key_time(reading.time) for reading in readings)
+
+
+def adverse_effect_keys(effects: tuple[AdverseEffect, ...]) -> list[str]:
+    """Stable keys of the adverse effects (ids.item_keys): the effect code, with its text for
+    `other` (two different `other` effects are two effects); repeats numbered in list order."""
+    return ids.item_keys(
+        ids.item_key(
+            effect.effect,
+            ids.key_text(effect.text)
+            if effect.effect == "other" and effect.text is not None
+            else None,
+        )
+        for effect in effects
+    )
 
 
 def _performer_reference(session: KetamineSession, scope: RecordScope) -> dict[str, Any] | None:
@@ -129,6 +185,89 @@ def _session_text(session: KetamineSession) -> str:
     return f"{PRODUCT_NAMES[session.product]} administration, {session.route}"
 
 
+# --- Encounter and indication ----------------------------------------------------------------
+
+
+def _encounter(
+    session: KetamineSession,
+    scope: RecordScope,
+    times: _SessionTimes,
+    indication: dict[str, str],
+) -> dict[str, Any]:
+    """The visit the session happened in: EHRs hang flowsheets (vitals) and the medication
+    administration record off encounters."""
+    encounter = scope.start("Encounter", "encounter", codes.SESSION_ENCOUNTER_PROFILE)
+    encounter["status"] = ENCOUNTER_STATUS[session.status]
+    encounter["class"] = codes.ENCOUNTER_CLASS_AMBULATORY.coding()
+    encounter["subject"] = scope.patient
+    performer = _performer_reference(session, scope)
+    if performer is not None:
+        encounter["participant"] = [{"individual": performer}]
+    encounter["period"] = times.period()
+    encounter["reasonReference"] = [dict(indication)]
+    if session.location_id is not None:
+        location = scope.logical("Location", LOCATION_ID_SPACE, session.location_id)
+        encounter["location"] = [{"location": location}]
+    return encounter
+
+
+def _condition(
+    session: KetamineSession, scope: RecordScope, visit: dict[str, str]
+) -> dict[str, Any]:
+    """The indication as a Condition (an encounter diagnosis: why this visit happened), so the
+    Procedure's reason is a resource an EHR can show and query."""
+    condition = scope.start("Condition", "indication", codes.SESSION_INDICATION_PROFILE)
+    condition["clinicalStatus"] = codes.CONDITION_ACTIVE.concept()
+    condition["verificationStatus"] = codes.CONDITION_CONFIRMED.concept()
+    condition["category"] = [codes.ENCOUNTER_DIAGNOSIS.concept()]
+    condition["code"] = _indication_concept(session)
+    condition["subject"] = scope.patient
+    condition["encounter"] = dict(visit)
+    return condition
+
+
+def _indication_concept(session: KetamineSession) -> dict[str, Any]:
+    return codes.INDICATIONS[session.indication].concept(INDICATION_TEXT[session.indication])
+
+
+# --- Pain before and after -------------------------------------------------------------------
+
+
+def _pain_scores(
+    session: KetamineSession,
+    scope: RecordScope,
+    times: _SessionTimes,
+    procedure: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Pain the patient reported before (at the start) and after (at the end, else the start)
+    the session, on the 0-10 numeric rating scale, part of the Procedure."""
+    out = []
+    for role, phase, score, time in (
+        ("pain/before", "pre", session.pain_before, times.start),
+        ("pain/after", "post", session.pain_after, times.end or times.start),
+    ):
+        if score is None:
+            continue
+        phase_concept = codes.SESSION_PHASES[phase].concept()
+        observation = scope.start(
+            "Observation",
+            role,
+            codes.SESSION_PAIN_SCORE_PROFILE,
+            extensions=[
+                extension(codes.SESSION_PHASE_EXTENSION, "valueCodeableConcept", phase_concept)
+            ],
+        )
+        observation["partOf"] = [ref_to(procedure)]
+        observation["status"] = "final"
+        observation["category"] = [codes.CATEGORY_SURVEY.concept()]
+        observation["code"] = codes.PAIN_SEVERITY_0_10.concept()
+        observation["subject"] = scope.patient
+        observation["effectiveDateTime"] = time
+        observation["valueInteger"] = score
+        out.append(observation)
+    return out
+
+
 # --- Procedure -------------------------------------------------------------------------------
 
 
@@ -161,15 +300,13 @@ def _procedure(
         procedure["performer"] = [entry]
     if session.location_id is not None:
         procedure["location"] = scope.logical("Location", LOCATION_ID_SPACE, session.location_id)
-    procedure["reasonCode"] = [
-        codes.INDICATIONS[session.indication].concept(INDICATION_TEXT[session.indication])
-    ]
+    procedure["reasonCode"] = [_indication_concept(session)]
     if session.adverse_effects:
         procedure["complication"] = [_effect_concept(effect) for effect in session.adverse_effects]
     if session.post_care is not None:
         procedure["followUp"] = [{"text": session.post_care}]
     if session.notes is not None:
-        procedure["note"] = [{"text": markdown_text(session.notes)}]
+        procedure["note"] = [{"text": session.notes}]  # plain text (docs/mapping.md)
     return procedure
 
 
@@ -298,10 +435,10 @@ def _simple_vital(
 
 
 def _vital_signs(
-    scope: RecordScope, procedure: dict[str, Any], index: int, reading: VitalsReading
+    scope: RecordScope, procedure: dict[str, Any], key: str, reading: VitalsReading
 ) -> list[dict[str, Any]]:
     """One Observation per measurement in a reading, in a fixed order."""
-    prefix = f"vitals/{index}"
+    prefix = f"vitals/{key}"
     time = fhir_datetime(reading.time)  # once: every measurement of the reading carries it
     out = []
     if reading.heart_rate is not None:
@@ -418,20 +555,29 @@ def _body_weight(
 def _adverse_event(
     session: KetamineSession,
     scope: RecordScope,
-    index: int,
+    times: _SessionTimes,
+    key: str,
     effect: AdverseEffect,
     suspect: dict[str, Any],
+    visit: dict[str, str],
 ) -> dict[str, Any]:
     event = scope.start(
-        "AdverseEvent", f"adverse-effect/{index}", codes.KETAMINE_ADVERSE_EVENT_PROFILE
+        "AdverseEvent", f"adverse-effect/{key}", codes.KETAMINE_ADVERSE_EVENT_PROFILE
     )
     # AdverseEvent.identifier is 0..1 in R4 (a single Identifier, not a list).
     event["identifier"] = event["identifier"][0]
     event["actuality"] = "actual"
     event["event"] = _effect_concept(effect)
     event["subject"] = scope.patient
+    event["encounter"] = dict(visit)
+    # When it occurred: during the session; the record gives no time of its own.
+    event["date"] = times.start
+    if effect.serious is not None:
+        event["seriousness"] = codes.SERIOUSNESS[effect.serious].concept()
     if effect.severity is not None:
         event["severity"] = codes.ADVERSE_EVENT_SEVERITIES[effect.severity].concept()
+    if effect.outcome is not None:
+        event["outcome"] = codes.ADVERSE_EVENT_OUTCOMES[effect.outcome].concept()
     recorder = _performer_reference(session, scope)
     if recorder is not None:
         event["recorder"] = recorder

@@ -7,7 +7,7 @@ from typing import Any
 from migrainefhir import codes, ids
 from migrainefhir.convert.context import ConvertContext, RecordScope, fhir_date
 from migrainefhir.convert.provenance import provenance
-from migrainefhir.input.records import PATIENT, PatientRecord
+from migrainefhir.input.records import PATIENT, PatientIdentifier, PatientRecord
 
 
 def _scope(patient_id: str, ctx: ConvertContext, record: PatientRecord | None) -> RecordScope:
@@ -36,10 +36,7 @@ def patient_stub(patient_id: str, ctx: ConvertContext) -> dict[str, Any]:
 def patient_resource(record: PatientRecord, ctx: ConvertContext) -> dict[str, Any]:
     """The Patient for a patient record: source identifier, EHR identifiers, demographics."""
     patient = _head(_scope(record.patient_id, ctx, record))
-    patient["identifier"].extend(
-        {"system": identifier.system, "value": identifier.value}
-        for identifier in record.identifiers
-    )
+    patient["identifier"].extend(_identifier(identifier) for identifier in record.identifiers)
     name: dict[str, Any] = {}
     if record.family is not None:
         name["family"] = record.family
@@ -52,6 +49,19 @@ def patient_resource(record: PatientRecord, ctx: ConvertContext) -> dict[str, An
     if record.birth_date is not None:
         patient["birthDate"] = fhir_date(record.birth_date)
     return patient
+
+
+def _identifier(identifier: PatientIdentifier) -> dict[str, Any]:
+    """An EHR identifier: its type (v2-0203, e.g. MR) and assigner when the record gives them,
+    so a receiving EHR can match the patient on its medical record number."""
+    out: dict[str, Any] = {}
+    if identifier.type is not None:
+        out["type"] = codes.IDENTIFIER_TYPES[identifier.type].concept()
+    out["system"] = identifier.system
+    out["value"] = identifier.value
+    if identifier.assigner is not None:
+        out["assigner"] = {"display": identifier.assigner}
+    return out
 
 
 def convert_patient_record(record: PatientRecord, ctx: ConvertContext) -> list[dict[str, Any]]:

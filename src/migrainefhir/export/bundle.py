@@ -89,7 +89,7 @@ def _without_id_if_conditional(entry: dict[str, Any]) -> dict[str, Any]:
 
 def _request(resource: Mapping[str, Any], write_mode: str) -> dict[str, str]:
     kind = resource["resourceType"]
-    identifier = _business_identifier(resource)
+    identifier = ids.business_identifier(resource)  # a Patient's MRN when it has one
     if write_mode == "put" or identifier is None or kind in NOT_SEARCHABLE_BY_IDENTIFIER:
         return {"method": "PUT", "url": f"{kind}/{resource['id']}"}
     return {"method": "PUT", "url": _identifier_url(kind, identifier)}
@@ -103,7 +103,7 @@ def delete_entry(resource: Mapping[str, Any], write_mode: str) -> dict[str, Any]
     """A DELETE entry for a resource an earlier export wrote (export --previous), addressed as
     that export wrote it: by id, or in conditional mode by its business identifier."""
     kind = resource["resourceType"]
-    identifier = _business_identifier(resource)
+    identifier = ids.business_identifier(resource)
     if write_mode == "put" or identifier is None or kind in NOT_SEARCHABLE_BY_IDENTIFIER:
         return {"request": {"method": "DELETE", "url": f"{kind}/{resource['id']}"}}
     return {"request": {"method": "DELETE", "url": _identifier_url(kind, identifier)}}
@@ -118,7 +118,7 @@ def deletion_bundle(
 
 def _create_request(resource: Mapping[str, Any]) -> dict[str, str]:
     """`POST Type` only if no resource has the business identifier (R4 http.html#ccreate)."""
-    identifier = _business_identifier(resource)
+    identifier = ids.business_identifier(resource)
     if identifier is None:
         raise ValueError("a conditional create needs a business identifier")
     kind = resource["resourceType"]
@@ -128,16 +128,6 @@ def _create_request(resource: Mapping[str, Any]) -> dict[str, str]:
 def _token(identifier: Mapping[str, str]) -> str:
     """A token search value `system|value`, each part URL-encoded."""
     return f"{quote(identifier['system'], safe=':/')}|{quote(identifier['value'], safe='')}"
-
-
-def _business_identifier(resource: Mapping[str, Any]) -> dict[str, str] | None:
-    """The identifier the converters put first (AdverseEvent.identifier is a single one in R4)."""
-    found = resource.get("identifier")
-    if isinstance(found, list):
-        found = found[0] if found else None
-    if isinstance(found, dict) and "system" in found and "value" in found:
-        return found
-    return None
 
 
 def _bundle(

@@ -126,6 +126,8 @@ KETAMINE_SESSION_COLUMNS: Mapping[str, Column] = {
     "location_id": STRING,
     "vitals": VITALS_FORM,
     "adverse_effects": ADVERSE_EFFECT_FORM,
+    "pain_before": INTEGER,
+    "pain_after": INTEGER,
     "post_care": STRING,
     "notes": STRING,
     "recorded_at": STRING,

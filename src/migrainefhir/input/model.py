@@ -385,6 +385,7 @@ def _medication(m: dict[str, Any]) -> MedicationIntake:
         dose_mg=_optional_float(m.get("dose_mg")),
         taken_at=_optional_date_time(m.get("taken_at")),
         relief=m.get("relief"),
+        route=m.get("route"),
     )
 
 
@@ -412,6 +413,8 @@ def _ketamine_session(d: dict[str, Any], source: Source) -> KetamineSession:
         location_id=d.get("location_id"),
         vitals=tuple(_vitals(v) for v in d.get("vitals", ())),
         adverse_effects=tuple(_adverse_effect(a) for a in d.get("adverse_effects", ())),
+        pain_before=_optional_int(d.get("pain_before")),
+        pain_after=_optional_int(d.get("pain_after")),
         post_care=d.get("post_care"),
         notes=d.get("notes"),
         recorded_at=_optional_date_time(d.get("recorded_at")),
@@ -431,7 +434,13 @@ def _vitals(v: dict[str, Any]) -> VitalsReading:
 
 
 def _adverse_effect(a: dict[str, Any]) -> AdverseEffect:
-    return AdverseEffect(effect=a["effect"], severity=a.get("severity"), text=a.get("text"))
+    return AdverseEffect(
+        effect=a["effect"],
+        severity=a.get("severity"),
+        text=a.get("text"),
+        serious=a.get("serious"),
+        outcome=a.get("outcome"),
+    )
 
 
 def _patient(d: dict[str, Any], source: Source) -> PatientRecord:
@@ -441,7 +450,12 @@ def _patient(d: dict[str, Any], source: Source) -> PatientRecord:
         patient_id=d["patient_id"],
         source=source,
         identifiers=tuple(
-            PatientIdentifier(system=i["system"], value=i["value"])
+            PatientIdentifier(
+                system=i["system"],
+                value=i["value"],
+                type=i.get("type"),
+                assigner=i.get("assigner"),
+            )
             for i in d.get("identifiers", ())
         ),
         family=d.get("family"),

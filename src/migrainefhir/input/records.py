@@ -29,6 +29,7 @@ class MedicationIntake:
     dose_mg: float | None = None
     taken_at: datetime | None = None
     relief: str | None = None  # none, partial, complete
+    route: str | None = None  # oral, intranasal, subcutaneous, rectal, intramuscular, intravenous
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,8 @@ class AdverseEffect:
     effect: str  # dissociation, tachycardia, ..., other
     severity: str | None = None  # mild, moderate, severe
     text: str | None = None
+    serious: bool | None = None
+    outcome: str | None = None  # resolved, recovering, ongoing, resolved-with-sequelae, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,8 @@ class KetamineSession:
     location_id: str | None = None
     vitals: tuple[VitalsReading, ...] = ()
     adverse_effects: tuple[AdverseEffect, ...] = ()
+    pain_before: int | None = None  # 0-10 numeric rating
+    pain_after: int | None = None
     post_care: str | None = None
     notes: str | None = None
     recorded_at: datetime | None = None
@@ -123,6 +128,8 @@ class KetamineSession:
 class PatientIdentifier:
     system: str
     value: str
+    type: str | None = None  # MR (HL7 v2 table 0203)
+    assigner: str | None = None  # the issuing organisation's name
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,16 @@ import sys
 
 import pytest
 
-HEAVY = ("fhir", "fhir_core", "pydantic", "jsonschema", "jsonschema_rs", "orjson")
+HEAVY = (
+    "fhir",
+    "fhir_core",
+    "pydantic",
+    "jsonschema",
+    "jsonschema_rs",
+    "orjson",
+    "jinja2",
+    "markupsafe",
+)
 
 PROBE = """
 import json, sys
@@ -22,7 +31,9 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["export", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["--version"], ["export", "--help"], ["report", "--help"]]
+)
 def test_help_and_version_import_no_heavy_module(args: list[str]) -> None:
     done = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(args)],

@@ -136,6 +136,17 @@ class Merger:
                 self.sink.copy_run(resource_type, parts.resource_file(resource_type), lines, size)
             self.pending.clear()
 
+    def add_extra(
+        self, per_patient: list[tuple[str, list[dict[str, Any]]]], problems: list[Problem]
+    ) -> None:
+        """Resources a later stage made (already validated), for patients this export holds;
+        those of any other patient would reference a Patient that is not written: left out."""
+        self.result.report.problems.extend(problems)
+        for patient, resources in per_patient:
+            if patient in self.patients_seen:
+                for resource in resources:
+                    self.sink.add(patient, [resource])
+
     def close(self) -> None:
         """Close every file the merge holds (idempotent; after finish there are none left)."""
         try:

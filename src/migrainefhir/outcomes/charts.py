@@ -14,7 +14,7 @@ from datetime import date
 
 WIDTH = 720
 HEIGHT = 260
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 16, 56  # margins: axis labels left, categories below
+LEFT, RIGHT, TOP, BOTTOM = 68, 16, 16, 56  # margins: axis labels left, categories below
 
 
 @dataclass(frozen=True, slots=True)

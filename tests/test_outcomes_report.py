@@ -345,3 +345,35 @@ def test_export_with_outcomes_reads_standard_input_once(tmp_path: Path) -> None:
         )
         == 6
     )
+
+
+def test_no_free_text_name_or_identifier_reaches_any_report_file(tmp_path: Path) -> None:
+    marker = "ZQXMARK"
+    diary = _diary("T1", START - timedelta(days=3), 6, headache_every=2)
+    diary[0].update(notes=f"{marker} note", trigger_text=f"{marker} trigger", triggers=["other"])
+    diary[0]["medications"] = [{"drug": "other", "drug_text": f"{marker} pill"}]
+    session = _session("S1", "2026-03-02T10:00:00+01:00", "stopped")
+    session.update(
+        notes=f"{marker} n",
+        post_care=f"{marker} care",
+        performer_name=f"Dr {marker}",
+        status_reason=f"{marker} reason",
+        adverse_effects=[{"effect": "other", "text": f"<b>{marker}</b>"}],
+    )
+    patient = {
+        "record_type": "patient",
+        "patient_id": "T1",
+        "family": marker,
+        "given": [marker],
+        "birth_date": "1901-02-03",
+        "identifiers": [{"system": "https://ehr.example.org/mrn", "value": marker}],
+    }
+    source = _write(tmp_path, [patient, session, *diary])
+    out = tmp_path / "out"
+    result = _run("report", str(source), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert marker in source.read_text()  # the search can find it where it is
+    for path in [p for p in out.rglob("*") if p.is_file()]:
+        text = path.read_text()
+        assert marker not in text and "1901-02-03" not in text, path
+    assert marker not in result.output

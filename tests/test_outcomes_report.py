@@ -144,8 +144,8 @@ def test_outcomes_csv_has_one_row_per_treated_patient(report: Path) -> None:
         "patient_id,first_session,baseline_diary_days,baseline_complete,"
         "baseline_migraine_days,follow_up_windows,follow_up_migraine_days,change_follow_up,"
         "weeks_9_12_diary_days,weeks_9_12_complete,weeks_9_12_migraine_days,"
-        "change_weeks_9_12,responder_50",
-        "T1,2026-03-02,28,true,14,3,7,-7,28,true,7,-7,true",
+        "change_weeks_9_12,responder_50,sessions_given,sessions_stopped,adverse_effects",
+        "T1,2026-03-02,28,true,14,3,7,-7,28,true,7,-7,true,2,1,2",  # S0 not-done: not counted
         "",
     ]
 

@@ -226,6 +226,9 @@ class Outcome:
     baseline: WindowMetrics | None
     follow_up: tuple[WindowMetrics, ...]  # the complete windows among 1-3
     weeks_9_12: WindowMetrics | None
+    sessions_given: int = 0  # completed or stopped, over the whole record
+    sessions_stopped: int = 0
+    adverse_effects: int = 0  # adverse effects recorded in the sessions ketamine was given
 
     @property
     def baseline_complete(self) -> bool:
@@ -331,6 +334,9 @@ class PatientDays:
             by_number.get(BASELINE),
             follow_up,
             by_number.get(WEEKS_9_TO_12),
+            sessions_given=sum(1 for s in self.sessions if s.given),
+            sessions_stopped=sum(1 for s in self.sessions if s.stopped),
+            adverse_effects=sum(len(s.adverse_effects) for s in self.sessions if s.given),
         )
 
 

@@ -45,6 +45,9 @@ OUTCOMES_COLUMNS = (
     "weeks_9_12_migraine_days",
     "change_weeks_9_12",
     "responder_50",
+    "sessions_given",
+    "sessions_stopped",
+    "adverse_effects",
 )
 
 
@@ -96,6 +99,9 @@ def outcome_row(o: Outcome) -> list[str]:
         late.migraine_days if late else None,
         o.change_weeks_9_12,
         o.responder_50,
+        o.sessions_given,
+        o.sessions_stopped,
+        o.adverse_effects,
     )
     return [cell(value) for value in values]
 

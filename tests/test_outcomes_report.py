@@ -377,3 +377,14 @@ def test_no_free_text_name_or_identifier_reaches_any_report_file(tmp_path: Path)
         text = path.read_text()
         assert marker not in text and "1901-02-03" not in text, path
     assert marker not in result.output
+
+
+def test_export_with_outcomes_is_the_same_bytes_for_any_number_of_jobs(tmp_path: Path) -> None:
+    source = _write(tmp_path, _records())
+    outputs = []
+    for jobs in ("1", "3"):
+        out = tmp_path / f"out-{jobs}"
+        args = ["export", str(source), "--out", str(out), "--with-outcomes", "-j", jobs]
+        assert _run(*args, "--timestamp", "2026-07-01T00:00:00Z").exit_code == 0
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outputs[0] == outputs[1]

@@ -388,3 +388,17 @@ def test_export_with_outcomes_is_the_same_bytes_for_any_number_of_jobs(tmp_path:
         assert _run(*args, "--timestamp", "2026-07-01T00:00:00Z").exit_code == 0
         outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert outputs[0] == outputs[1]
+
+
+def test_an_observation_that_fails_its_profile_is_reported_and_not_written() -> None:
+    from migrainefhir.outcomes.fhir import validated_observations
+    from migrainefhir.outcomes.metrics import WindowMetrics
+    from migrainefhir.validate import ResourceValidator
+
+    good = WindowMetrics("T1", 0, START, START + timedelta(days=27), 28, 3, 2, 1, 1, 0, 0, 1.0)
+    impossible = WindowMetrics("T1", 1, START, START, 29, 3, 2, 1, 1, 0, 0, 1.0)  # 29 days
+    written, problems = validated_observations(
+        [good, impossible], DEFAULT_SOURCE_SYSTEM, ResourceValidator("full")
+    )
+    assert [o["identifier"][0]["value"] for o in written] == ["T1/0"]
+    assert [(p.code, p.path) for p in problems] == [("fhir.profile", "$.component[1].valueInteger")]

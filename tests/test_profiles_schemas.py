@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from migrainefhir import codes
 from migrainefhir.convert import convert_record, patient_stub
 from migrainefhir.input import contract
 from migrainefhir.input.records import AdverseEffect, MedicationIntake
+from migrainefhir.outcomes.fhir import window_observation
+from migrainefhir.outcomes.metrics import Cohort, WindowMetrics
 from migrainefhir.pipeline import InputOptions, checked_records
 from migrainefhir.problems import Severity
 from migrainefhir.validate import ResourceValidator, profiles, validate_resource
@@ -143,18 +145,26 @@ def test_vital_sign_ranges_are_the_input_contracts_possible_values() -> None:
 
 
 def _example_resources() -> list[Resource]:
-    """Every resource the export makes from examples/ndjson (Patients from records or stubs)."""
+    """Every resource the export makes from examples/ndjson (Patients from records or stubs),
+    with --with-outcomes (the headache outcome windows)."""
     out: list[Resource] = []
     patients: set[str] = set()
     stubs: set[str] = set()
+    cohort = Cohort()
     for checked in checked_records([str(REPO / "examples" / "ndjson")], InputOptions()):
         assert checked.record is not None, [str(p) for p in checked.problems]
         out += convert_record(checked.record, records.CTX)
+        cohort.add(checked.record)
         if checked.record.record_type == "patient":
             patients.add(checked.record.patient_id)
         else:
             stubs.add(checked.record.patient_id)
     out += [patient_stub(patient_id, records.CTX) for patient_id in sorted(stubs - patients)]
+    out += [
+        window_observation(window, records.CTX.source_system)
+        for patient in cohort.ordered()
+        for window in patient.windows()
+    ]
     return out
 
 
@@ -230,7 +240,12 @@ def _branch_resources() -> list[Resource]:
         ),
     ]
     out = [resource for record in variants for resource in convert_record(record, records.CTX)]
-    return [*out, patient_stub("P9", records.CTX)]
+    windows = [
+        WindowMetrics("P9", 0, date(2026, 2, 1), date(2026, 2, 28), 28, 28, 28, 28, 10, 15, 1, 3.0),
+        WindowMetrics("P9", -2, date(2025, 12, 7), date(2026, 1, 3), 1, 0, 0, 0, 0, 0, 0, None),
+    ]
+    outcome_windows = [window_observation(window, records.CTX.source_system) for window in windows]
+    return [*out, patient_stub("P9", records.CTX), *outcome_windows]
 
 
 EXAMPLES = _example_resources()
@@ -345,6 +360,17 @@ BP_VALUE = {"value": 120, "unit": "mmHg", "system": codes.UCUM, "code": "mm[Hg]"
 # (resource, JSONPath of the defect, the value put there or DELETE, what it shows[, where the
 # problem is reported when that is not the changed element])
 MUTATIONS: list[tuple[str, ...] | tuple[Any, ...]] = [
+    # headache-outcome-window
+    ("P9/0", "$.component[3].valueInteger", 29, "more migraine days than the window has"),
+    ("P9/0", "$.component[1].valueInteger", -1, "a negative count"),
+    ("P9/0", "$.component[7].valueBoolean", "true", "moh-risk as a string"),
+    ("P9/0", "$.component[2].code.coding[0].code", "migraine-days", "measures out of order"),
+    ("P9/0", "$.effectivePeriod.end", DELETE, "an open window"),
+    ("P9/0", "$.effectivePeriod.start", "2026-02-01T00:00:00Z", "a dateTime, not the day"),
+    ("P9/0", "$.code.coding[0].code", "migraine-days", "a measure as the summary code"),
+    ("P9/0", "$.valueInteger", 3, "a value beside the components"),
+    ("P9/0", "$.identifier[0].value", "P9/w0", "not patient/window"),
+    ("P9/-2", "$.component", [], "empty array"),
     # headache-attack
     ("E123", "$.comment", "text", "unknown element (STU3 Observation.comment)"),
     ("E123", "$.triggeredBy", [{"observation": {"reference": "Observation/x"}}], "R5-only"),

@@ -18,6 +18,8 @@ HEAVY = (
     "httpx",
     "jwt",
     "cryptography",
+    "jinja2",
+    "markupsafe",
 )
 
 PROBE = """
@@ -33,7 +35,8 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["--version"], ["export", "--help"], ["push", "--help"]]
+    "args",
+    [["--help"], ["--version"], ["export", "--help"], ["push", "--help"], ["report", "--help"]],
 )
 def test_help_and_version_import_no_heavy_module(args: list[str]) -> None:
     done = subprocess.run(

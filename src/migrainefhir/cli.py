@@ -487,6 +487,12 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     type=click.Path(dir_okay=False),
     help="--deidentify only: the secret key (a file only its owner can read).",
 )
+@click.option(
+    "--with-outcomes",
+    is_flag=True,
+    help="Add the headache outcome measures per 28-day window as Observations "
+    "(docs/outcomes.md); not with --since.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
 @_stops_cleanly_on_signals
 def export(
@@ -510,6 +516,7 @@ def export(
     validation: str,
     deidentify: bool,
     key_file: str | None,
+    with_outcomes: bool,
     quiet: bool,
 ) -> None:
     """Export input records as validated FHIR R4: Bundles or Bulk Data NDJSON.
@@ -547,7 +554,7 @@ def export(
             previous=None if previous is None else Path(previous),
         )
         inputs_read = _input_options(input_format, record_type, timezone, key_file)
-        result = run_export(inputs, inputs_read, options, progress)
+        result = run_export(inputs, inputs_read, options, progress, with_outcomes)
     except MigraineFhirError as error:
         _fail(error)
     if not quiet:
@@ -608,6 +615,83 @@ def convert(
         _fail(error)
     click.echo(render_text(report, "converted"), err=True, nl=False)
     failed = report.counts.total_rejected or report.error_count
+    sys.exit(ExitCode.PROBLEMS if failed else ExitCode.OK)
+
+
+@cli.command()
+@config_option
+@input_options
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option(
+    "--source-system",
+    default=DEFAULT_SOURCE_SYSTEM,
+    show_default=True,
+    callback=_source_system,
+    help="Absolute URI of the source system's id space (the Observations' ids and Patient "
+    "references, as export makes them).",
+)
+@click.option(
+    "--validation",
+    type=click.Choice(["full", "fast"]),
+    default="full",
+    show_default=True,
+    help="How the metric Observations are validated before they are written (as export).",
+)
+@click.option(
+    "--deidentify",
+    is_flag=True,
+    help="Pseudonyms and shifted dates only, as export --deidentify (docs/deidentify.md). "
+    "Needs --key-file.",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False),
+    help="--deidentify only: the secret key (a file only its owner can read).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
+def report(
+    inputs: tuple[str, ...],
+    input_format: str | None,
+    record_type: str | None,
+    timezone: ZoneInfo | None,
+    out: str,
+    source_system: str,
+    validation: str,
+    deidentify: bool,
+    key_file: str | None,
+    quiet: bool,
+) -> None:
+    """Headache outcome measures per 28-day window, and a report clinicians can read.
+
+    Writes OUT/metrics.csv (one row per patient and window), OUT/outcomes.csv (baseline
+    against follow-up per treated patient), OUT/metrics.ndjson (the measures as validated
+    FHIR R4 Observations) and OUT/index.html with one page per patient under OUT/patients/
+    (self-contained: open it in any browser). Definitions: docs/outcomes.md.
+    """
+    from migrainefhir.pipeline import ReportOptions
+    from migrainefhir.pipeline import report as run_report
+    from migrainefhir.report import render_text
+
+    if deidentify != (key_file is not None):
+        raise click.UsageError("--deidentify and --key-file go together")
+    try:
+        options = ReportOptions(
+            out=Path(out),
+            source_system=source_system,
+            validation=validation,
+        )
+        inputs_read = _input_options(input_format, record_type, timezone, key_file)
+        result = run_report(inputs, inputs_read, options)
+    except MigraineFhirError as error:
+        _fail(error)
+    if not quiet:
+        click.echo(render_text(result.report, "used"), err=True, nl=False)
+        click.echo(
+            f"report: {result.patients} patients, {result.windows} windows, "
+            f"{result.outcomes} treated patients, {result.observations} Observations in {out}",
+            err=True,
+        )
+    failed = result.report.counts.total_rejected or result.report.error_count
     sys.exit(ExitCode.PROBLEMS if failed else ExitCode.OK)
 
 

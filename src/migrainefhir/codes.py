@@ -240,6 +240,60 @@ PERFORMER_ROLE_CS = ProjectCodeSystem(
     ),
 )
 
+HEADACHE_OUTCOME_CS = ProjectCodeSystem(
+    "headache-outcome",
+    "HeadacheOutcome",
+    "Headache outcome measure",
+    "Headache outcome measures computed from a headache diary over one 28-day window (the "
+    "'month' of the IHS guidelines for preventive treatment trials), and the window summary "
+    "that carries them as components. LOINC has no code for monthly migraine days or the "
+    "others (docs/outcomes.md gives each definition and its source).",
+    (
+        (
+            "diary-window-summary",
+            "Headache diary 28-day window summary",
+            "The headache outcome measures of one patient over one 28-day diary window.",
+        ),
+        (
+            "window-number",
+            "Window number",
+            "The window's number: 0 is the 28-day baseline "
+            "just before the first ketamine session, 1 the 28 days from it, and so on.",
+        ),
+        ("diary-days", "Diary days", "Distinct dates with a diary entry in the window."),
+        ("headache-days", "Headache days", "Dates in the window with a headache recorded."),
+        (
+            "migraine-days",
+            "Migraine days",
+            "Headache days in the window that meet migrainefhir's migraine-day definition "
+            "(ICHD-3 migraine or probable migraine, aura, or a triptan or ergot taken).",
+        ),
+        (
+            "acute-medication-days",
+            "Acute medication days",
+            "Dates in the window with any acute headache medication taken.",
+        ),
+        (
+            "triptan-ergot-days",
+            "Triptan or ergot days",
+            "Dates in the window with a triptan, ergotamine or dihydroergotamine taken.",
+        ),
+        (
+            "simple-analgesic-days",
+            "Simple analgesic days",
+            "Dates in the window with ibuprofen, acetaminophen, aspirin or naproxen taken.",
+        ),
+        (
+            "moh-risk",
+            "Medication-overuse risk",
+            "True when triptans or ergots were taken on 10 or more days, or simple analgesics "
+            "on 15 or more days, of the window (the ICHD-3 8.2 thresholds, the window as the "
+            "month).",
+        ),
+    ),
+)
+
+
 PROJECT_CODE_SYSTEMS: tuple[ProjectCodeSystem, ...] = (
     TRIGGER_CS,
     SYMPTOM_CS,
@@ -250,6 +304,7 @@ PROJECT_CODE_SYSTEMS: tuple[ProjectCodeSystem, ...] = (
     ADVERSE_EFFECT_CS,
     SESSION_PHASE_CS,
     PERFORMER_ROLE_CS,
+    HEADACHE_OUTCOME_CS,
 )
 
 # Project concepts defined in an earlier terminology version and since replaced by a standard
@@ -301,6 +356,7 @@ SESSION_INDICATION_PROFILE = f"{_PROFILE}/ketamine-session-indication"
 SESSION_PAIN_SCORE_PROFILE = f"{_PROFILE}/session-pain-score"
 PATIENT_PROFILE = f"{_PROFILE}/migrainefhir-patient"
 PROVENANCE_PROFILE = f"{_PROFILE}/migrainefhir-provenance"
+HEADACHE_OUTCOME_WINDOW_PROFILE = f"{_PROFILE}/headache-outcome-window"
 
 # Every project profile canonical: the validator ships one JSON Schema per entry.
 PROJECT_PROFILES: tuple[str, ...] = (
@@ -319,6 +375,7 @@ PROJECT_PROFILES: tuple[str, ...] = (
     SESSION_PAIN_SCORE_PROFILE,
     PATIENT_PROFILE,
     PROVENANCE_PROFILE,
+    HEADACHE_OUTCOME_WINDOW_PROFILE,
 )
 
 # --- Project extensions (definitions shipped in migrainefhir/terminology/) ---------------------
@@ -346,6 +403,14 @@ IDENTIFIER_TYPES: dict[str, Code] = {
 # Identifier system of the exporting software (a logical Device reference in Provenance).
 SOFTWARE_IDENTIFIER_SYSTEM = f"{PROJECT_BASE}/sid/software"
 SOFTWARE_NAME = "migrainefhir"
+
+# --- Headache outcome windows (outcomes/fhir.py; docs/outcomes.md) --------------------------
+
+# Every concept of the headache-outcome CodeSystem, by code: the window summary's code and
+# its components, in the order the profile headache-outcome-window fixes.
+HEADACHE_OUTCOME_CODES: dict[str, Code] = {
+    code: HEADACHE_OUTCOME_CS[code] for code, _display, _definition in HEADACHE_OUTCOME_CS.concepts
+}
 
 # --- Observation categories (terminology.md §9, R4-VS observation-category) ------------------
 

@@ -2,23 +2,32 @@
 
 Data flows one way: read -> check + parse (input/intake.py) -> convert -> validate
 (export/gate.py) -> bundle / write (export/job.py). `validate_paths` checks FHIR files from
-anywhere.
+anywhere. `report` computes the headache outcome measures (outcomes/run.py); `export` with
+`with_outcomes` adds them to an export as Observations (the export stage cannot import the
+later outcomes stage, so they are wired together here).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from migrainefhir.convert import ConvertContext, patient_stub
+from migrainefhir.errors import UsageError
 from migrainefhir.export.bundle import collection_bundle
 from migrainefhir.export.gate import convert_and_validate
-from migrainefhir.export.job import export
+from migrainefhir.export.job import export as export_records
 from migrainefhir.export.options import ExportOptions, ExportResult
 from migrainefhir.input.intake import CheckedRecord, InputOptions, checked_records
 from migrainefhir.input.records import PatientRecord
-from migrainefhir.problems import Report, has_errors
+from migrainefhir.outcomes.run import (
+    ReportOptions,
+    ReportResult,
+    outcome_resources,
+    write_report,
+)
+from migrainefhir.problems import Problem, Report, has_errors
 from migrainefhir.validate import ResourceValidator, ValidationReport, validate_paths
 
 __all__ = [
@@ -26,11 +35,14 @@ __all__ = [
     "ExportOptions",
     "ExportResult",
     "InputOptions",
+    "ReportOptions",
+    "ReportResult",
     "ValidationReport",
     "check",
     "checked_records",
     "convert",
     "export",
+    "report",
     "validate_paths",
 ]
 
@@ -82,3 +94,37 @@ def _bundle_id(resources: list[dict[str, Any]]) -> str:
     for resource in resources:
         digest.update(f"{resource['resourceType']}/{resource['id']}\n".encode())
     return digest.hexdigest()[:32]
+
+
+def export(
+    paths: Sequence[str],
+    input_options: InputOptions,
+    options: ExportOptions,
+    on_record: Callable[[int, int | None], None] | None = None,
+    with_outcomes: bool = False,
+) -> ExportResult:
+    """Export every record (export/job.py); `with_outcomes` adds the window measures as
+    Observations (outcomes/fhir.py) for every exported patient, validated like every resource.
+
+    The measures need each patient's whole diary, so `with_outcomes` does not go with `since`.
+    """
+    if not with_outcomes:
+        return export_records(paths, input_options, options, on_record)
+    if options.since is not None:
+        raise UsageError("--with-outcomes needs the whole diary: it does not go with --since")
+
+    def outcomes(
+        files: list[str],
+    ) -> tuple[list[tuple[str, list[dict[str, Any]]]], list[Problem]]:
+        validator = ResourceValidator(options.validation)  # type: ignore[arg-type]
+        return outcome_resources(files, input_options, options.source_system, validator)
+
+    return export_records(paths, input_options, options, on_record, outcomes)
+
+
+def report(
+    paths: Sequence[str], input_options: InputOptions, options: ReportOptions
+) -> ReportResult:
+    """The headache outcome report: metrics.csv, outcomes.csv, metrics.ndjson and the HTML
+    pages in options.out (outcomes/run.py)."""
+    return write_report(paths, input_options, options)

@@ -29,6 +29,7 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from migrainefhir.export.deletions import check_previous, write_deletions
 from migrainefhir.export.merge import Merger
@@ -45,7 +46,12 @@ from migrainefhir.export.target import checked_target
 from migrainefhir.export.worker import Task, run_shards
 from migrainefhir.input.intake import InputOptions
 from migrainefhir.input.readers import STDIN
-from migrainefhir.problems import TalliedReport
+from migrainefhir.problems import Problem, TalliedReport
+
+# A later stage's resources added to the export after every record (`export --with-outcomes`):
+# called with the input files (standard input as its private copy) once the records are
+# merged; returns (source patient id, validated resources) pairs and the problems found.
+ExtraResources = Callable[[list[str]], tuple[list[tuple[str, list[dict[str, Any]]]], list[Problem]]]
 
 
 class _StrictAbort(Exception):
@@ -57,8 +63,12 @@ def export(
     input_options: InputOptions,
     options: ExportOptions,
     on_record: Callable[[int, int | None], None] | None = None,
+    extra_resources: ExtraResources | None = None,
 ) -> ExportResult:
-    """Export every input record; returns what happened. Writes nothing else than options.out."""
+    """Export every input record; returns what happened. Writes nothing else than options.out.
+
+    `extra_resources`, when given, adds validated resources of patients the export holds
+    (the export stage does not know what they are; pipeline.py wires in the outcomes)."""
     files = input_files(paths, input_options.read)  # unreadable paths fail before any output
     if options.previous is not None:
         check_previous(options.previous, options)
@@ -66,7 +76,7 @@ def export(
     result = ExportResult(TalliedReport())
     try:
         with staged_directory(target) as staging:
-            _export_into(staging, files, input_options, options, result, on_record)
+            _export_into(staging, files, input_options, options, result, on_record, extra_resources)
             if options.strict and result.report.counts.total_rejected:
                 raise _StrictAbort
     except _StrictAbort:
@@ -81,6 +91,7 @@ def _export_into(
     options: ExportOptions,
     result: ExportResult,
     on_record: Callable[[int, int | None], None] | None,
+    extra_resources: ExtraResources | None = None,
 ) -> None:
     work = staging / ".work"
     work.mkdir(mode=PRIVATE_DIR)
@@ -98,6 +109,9 @@ def _export_into(
         with contextlib.closing(run_shards(shards, task, merger.validator)) as finished:
             for done in finished:
                 merger.add(done)
+        if extra_resources is not None:
+            inputs = [stdin_copy if name == STDIN and stdin_copy else name for name in files]
+            merger.add_extra(*extra_resources(inputs))
         merger.finish()
     finally:
         merger.close()  # also when writing failed: no file is left open

@@ -146,6 +146,17 @@ class Merger:
                 self.sink.copy_run(resource_type, parts.resource_file(resource_type), lines, size)
             self.pending.clear()
 
+    def add_extra(
+        self, per_patient: list[tuple[str, list[dict[str, Any]]]], problems: list[Problem]
+    ) -> None:
+        """Resources a later stage made (already validated), for patients this export holds;
+        those of any other patient would reference a Patient that is not written: left out."""
+        self.result.report.add(problems)
+        for patient, resources in per_patient:
+            if patient in self.patients_seen:
+                for resource in resources:
+                    self.sink.add_extra(patient, [resource])
+
     def close(self) -> None:
         """Close every file the merge holds (idempotent; after finish there are none left)."""
         try:
@@ -173,7 +184,8 @@ class Merger:
                 problems = validate_record_resources([stub], None, validator=self.validator)
                 result.report.add(problems)
                 if not has_errors(problems):
-                    self.sink.add(pid, [stub])
+                    assert isinstance(self.sink, BundleSink)
+                    self.sink.add_stub(pid, stub)
         self.duplicates.close()
         self.originals.close()
         result.resources = self.sink.finish()

@@ -47,7 +47,8 @@ class NdjsonSink:
         self.files: dict[str, _TypeFiles] = {}
         self.outputs: list[dict[str, Any]] = []
 
-    def add(self, patient: str, resources: list[dict[str, Any]]) -> None:
+    def add_extra(self, patient: str, resources: list[dict[str, Any]]) -> None:
+        """Resources a later stage made for a patient of the export (`--with-outcomes`)."""
         for resource in resources:
             self.write_line(resource["resourceType"], dumps(resource) + b"\n")
 
@@ -144,6 +145,8 @@ def _copy_lines(source: IO[bytes], target: IO[bytes], lines: int) -> int:
 # Patient stubs are added after every record: they sort after all records of their patient
 # (and the Patient goes first in its Bundles anyway).
 _STUB_SEQUENCE = 1 << 62
+# A later stage's resources come after the stubs: they are never read as a Patient.
+_EXTRA_SEQUENCE = _STUB_SEQUENCE + (1 << 40)
 
 
 # The file beside bundles/ that says which Bundle files belong to which patient (the folder
@@ -174,13 +177,21 @@ class BundleSink:
         self.dropped: set[int] = set()  # sequences of records the merge rejected
         self.own = PartWriter(self.work)
         self.stubs: set[str] = set()  # patients whose Patient is a stub
+        self.extras = 0  # resources added by add_extra
         self.index: list[dict[str, Any]] = []  # bundle-index.json: file, patient, entries
 
-    def add(self, patient: str, resources: list[dict[str, Any]]) -> None:
+    def add_stub(self, patient: str, stub: dict[str, Any]) -> None:
         """A patient's stub Patient (the merge adds one per patient without a record)."""
-        texts = [dumps(resource) for resource in resources]
+        texts = [dumps(stub)]
         self.own.partition(patient, _STUB_SEQUENCE + len(self.stubs), texts, holds_patient=True)
         self.stubs.add(patient)
+
+    def add_extra(self, patient: str, resources: list[dict[str, Any]]) -> None:
+        """Resources a later stage made for a patient of the export (`--with-outcomes`): in
+        the patient's Bundles after its records, never taken for its Patient."""
+        texts = [dumps(resource) for resource in resources]
+        self.own.partition(patient, _EXTRA_SEQUENCE + self.extras, texts)
+        self.extras += 1
 
     def close(self) -> None:
         self.own.close()

@@ -69,11 +69,30 @@ def test_every_object_forbids_unknown_fields(name: str) -> None:
     assert all(o.get("additionalProperties") is False for o in objects)
 
 
+# Lists whose items are sequences, not sets: a repeated item is data (a second identical dose,
+# a given name that repeats). Every other list is a set of codes or readings, where a repeat
+# says nothing and is refused (input.duplicate-item); docs/input-contract.md says which is which.
+REPEATABLE_LISTS = {
+    "diary-entry.schema.json": {"medications"},
+    "ketamine-session.schema.json": set(),
+    "patient.schema.json": {"given"},
+}
+
+
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
-def test_every_list_field_has_unique_items(name: str) -> None:
-    arrays = _arrays(load_schema(name))
-    assert arrays
-    assert all(a.get("uniqueItems") is True for a in arrays)
+def test_every_list_field_has_unique_items_unless_repeats_are_data(name: str) -> None:
+    schema = load_schema(name)
+    assert _arrays(schema)
+    repeatable = {
+        field
+        for field, sub in schema["properties"].items()
+        if sub in _arrays(schema) and "uniqueItems" not in sub
+    }
+    assert repeatable == REPEATABLE_LISTS[name]
+    others = [
+        a for a in _arrays(schema) if all(a is not schema["properties"][f] for f in repeatable)
+    ]
+    assert all(a.get("uniqueItems") is True for a in others)
 
 
 def test_load_schema_of_unknown_name_fails() -> None:

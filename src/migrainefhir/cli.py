@@ -102,7 +102,40 @@ def _fail(error: MigraineFhirError) -> NoReturn:
     sys.exit(error.exit_code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group. An exception no command expected (a bug) ends the run with exit
+    code 3 and one line naming the exception type and the place in migrainefhir, never with a
+    traceback or exit code 1, which means "records rejected". The exception's own text is not
+    shown: it may quote input data."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # the last line of defence, by design
+            click.echo(f"migrainefhir: internal error: {_where(exc)}", err=True)
+            sys.exit(ExitCode.UNREADABLE)
+
+
+def _where(exc: BaseException) -> str:
+    """`TypeError at export/parts.py:169`: the innermost frame inside the package."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    package = str(Path(__file__).parent)
+    ours = [frame for frame in frames if frame.filename.startswith(package)]
+    place = ""
+    if ours:
+        relative = os.path.relpath(ours[-1].filename, package)
+        place = f" at {relative}:{ours[-1].lineno}"
+    return (
+        f"{type(exc).__name__}{place}; nothing was written (a previous output is intact); "
+        "please report this as a bug"
+    )
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="migrainefhir")
 def cli() -> None:
     """Carry migraine headache diaries and ketamine therapy sessions into FHIR R4.

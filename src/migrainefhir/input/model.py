@@ -121,6 +121,10 @@ class _Shape:
     checker: SchemaChecker
     date_times: tuple[Location, ...]
     texts: tuple[Location, ...]
+    # The fields of the record type, and of the objects in each of its list fields: a null
+    # (or an empty list) in one of them means the field is absent.
+    fields: frozenset[str]
+    item_fields: Mapping[str, frozenset[str]]
     # Yes only for a record that _normalise leaves as it is and the schema accepts (see
     # _ready_schema): the usual record, which then needs no further look.
     is_ready: Callable[[object], bool]
@@ -144,12 +148,26 @@ def input_checker(record_type: str) -> SchemaChecker:
 @cache
 def _shape(record_type: str) -> _Shape:
     checker = input_checker(record_type)
+    schema = checker.schema
     return _Shape(
         checker,
-        date_times=tuple(locations(checker.schema, lambda s: s.get("format") == "date-time")),
-        texts=tuple(locations(checker.schema, lambda s: s.get("$ref") == "#/$defs/text")),
-        is_ready=compiled_predicate(_ready_schema(checker.schema)),
+        date_times=tuple(locations(schema, lambda s: s.get("format") == "date-time")),
+        texts=tuple(locations(schema, lambda s: s.get("$ref") == "#/$defs/text")),
+        fields=frozenset(schema["properties"]),
+        item_fields=_item_fields(schema),
+        is_ready=compiled_predicate(_ready_schema(schema)),
     )
+
+
+def _item_fields(schema: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """For each list field whose items are objects: the field names of those objects."""
+    found = {}
+    for name, sub in schema["properties"].items():
+        ref = sub.get("items", {}).get("$ref", "") if sub.get("type") == "array" else ""
+        if ref.startswith("#/$defs/"):
+            item = schema["$defs"][ref.removeprefix("#/$defs/")]
+            found[name] = frozenset(item.get("properties", {}))
+    return found
 
 
 def _ready_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -192,13 +210,17 @@ def _normalise(
 ) -> tuple[dict[str, Any], list[Problem]]:
     """The record as the schema should see it, and the problems of times without offset.
 
-    Blank free text counts as absent (so it cannot satisfy a requirement). A date-time without
+    Blank free text counts as absent (so it cannot satisfy a requirement), and so does a JSON
+    null in a field of the contract (also in the objects of a list) or an empty list (apps
+    that always write every key; a null in an unknown field is still reported). A date-time
+    without
     offset is replaced by its reading in `zone`; without a zone, or when the local time does
     not exist or is ambiguous there, it is reported here (and the schema's format error at the
     same path is then dropped as a duplicate by the caller).
     """
     problems: list[Problem] = []
     edits: dict[tuple[str | int, ...], str | None] = {}
+    _absent_values(data, shape, edits)
     for location in shape.texts:
         for path, value in _values_at(data, location):
             if isinstance(value, str) and not value.strip():
@@ -220,6 +242,24 @@ def _normalise(
             else:
                 edits[path] = localised.isoformat()
     return (_edited(data, edits) if edits else data), problems
+
+
+def _absent_values(
+    data: dict[str, Any], shape: _Shape, edits: dict[tuple[str | int, ...], str | None]
+) -> None:
+    """Mark for removal every null or empty list in a field of the contract."""
+    for name, value in data.items():
+        if name not in shape.fields:
+            continue
+        if value is None or value == []:
+            edits[(name,)] = None
+        elif isinstance(value, list) and name in shape.item_fields:
+            known = shape.item_fields[name]
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    for key, part in item.items():
+                        if part is None and key in known:
+                            edits[(name, index, key)] = None
 
 
 # FHIR R4 strings "SHALL NOT contain Unicode character points below 32", except tab, carriage

@@ -733,21 +733,93 @@ class _JsonDocument:
 # CSV
 
 
+# Where a CSV row is, in the terms of Python's csv module (strict, `"` quoting, doubled quotes
+# inside a quoted cell): at the start of a cell, inside an unquoted cell, or inside a quoted one.
+_CELL_START, _IN_CELL, _IN_QUOTES = range(3)
+
+
+class _RowScanner:
+    """Follows the csv module's quoting over bytes it does not keep, so that a row too large to
+    read is skipped up to exactly where csv would end it: a newline inside a quoted cell does
+    not end a row, so nothing inside a quoted cell is ever read as a row of its own.
+
+    Fed a line (in pieces when it is long) at a time; `line_end()` says whether the row ends
+    with that line. One byte may be held back between pieces (a `"` or the delimiter whose
+    meaning depends on the next byte)."""
+
+    def __init__(self, state: int, delimiter: bytes) -> None:
+        self.state = state
+        self.delimiter = delimiter
+        self.held = b""
+        self._quote_opens = re.compile(re.escape(delimiter) + b'"')
+
+    def feed(self, data: bytes) -> None:
+        data = self.held + data
+        self.held = b""
+        position, end = 0, len(data)
+        while position < end:
+            if self.state == _IN_QUOTES:
+                found = data.find(b'"', position)
+                if found < 0:
+                    return
+                if found + 1 == end:  # a doubled quote or the closing one: the next byte says
+                    self.held = b'"'
+                    return
+                if data[found + 1 : found + 2] == b'"':
+                    position = found + 2
+                    continue
+                self.state, position = _IN_CELL, found + 1
+                continue
+            if self.state == _CELL_START and data[position : position + 1] == b'"':
+                self.state, position = _IN_QUOTES, position + 1
+                continue
+            opening = self._quote_opens.search(data, position)
+            if opening is None:
+                if data.endswith(self.delimiter):  # the next cell may open with a quote
+                    self.held = self.delimiter
+                self.state = _IN_CELL
+                return
+            self.state, position = _IN_QUOTES, opening.end()
+
+    def line_end(self) -> bool:
+        """The line fed so far has ended: True when the row ends with it."""
+        if self.held == b'"':  # a quote just before the line end closes the cell
+            self.state = _IN_CELL
+        self.held = b""
+        if self.state == _IN_QUOTES:
+            return False
+        self.state = _CELL_START
+        return True
+
+
 class _CsvLines:
     """Decodes a CSV byte stream line by line for csv.reader and remembers, per row, the raw
-    lines it took and whether one of them was not UTF-8 or too long to read."""
+    lines it took and whether one of them was not UTF-8 or too long to read.
+
+    A row that grows past MAX_RECORD_BYTES (or has a line past MAX_LINE_BYTES) is not fed to
+    csv.reader: its bytes are followed with _RowScanner, without keeping them, to where the row
+    ends, and csv.reader is given just enough to end the row there (the row is then rejected
+    as read.too-large)."""
 
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.wide_encoding: str | None = None
+        self.delimiter = b","
         self.row_lines: list[str] = []
         self.row_bad_encoding = False
         self.row_too_long = False
         self.row_bytes = 0
+        self.row_started = False  # a line of the current row has been given to csv.reader
+        # After csv.reader gave up on a row inside a quoted cell: the rest of that row is skipped.
+        self.skip_rest_of_row = False
 
     def __iter__(self) -> Iterator[str]:
+        readline = self.stream.readline
         first = True
-        for line, too_long in _lines(self.stream):
+        while True:
+            line = readline(MAX_LINE_BYTES)
+            if not line:
+                return
             if first:
                 first = False
                 self.wide_encoding = _wide_bom(line)
@@ -755,27 +827,56 @@ class _CsvLines:
                     return
                 if line.startswith(UTF8_BOM):
                     line = line[len(UTF8_BOM) :]
-            self.row_bytes += len(line)
-            if too_long or self.row_bytes > MAX_RECORD_BYTES:
-                # Still fed to csv.reader (so the row ends where it should), not kept.
-                self.row_too_long = True
-                text = "\n" if too_long else line.decode("utf-8", "replace")
-                yield text
+            if self.skip_rest_of_row:
+                self.skip_rest_of_row = False
+                self._skip_row(line, _IN_QUOTES)
                 continue
-            else:
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError:
-                    text = line.decode("utf-8", "surrogateescape")
-                    self.row_bad_encoding = True
+            too_long = len(line) >= MAX_LINE_BYTES and not line.endswith(b"\n")
+            if too_long or self.row_bytes + len(line) > MAX_RECORD_BYTES:
+                self.row_too_long = True
+                continued = self.row_started
+                self._skip_row(line, _IN_QUOTES if continued else _CELL_START)
+                # csv.reader, inside a quoted cell of a row it has begun, gets the cell's end
+                # and the row's; a row not begun gets a blank line: either way the row ends.
+                yield '"\n' if continued else "\n"
+                continue
+            self.row_bytes += len(line)
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                text = line.decode("utf-8", "surrogateescape")
+                self.row_bad_encoding = True
             self.row_lines.append(text)
+            self.row_started = True
             yield text
+
+    def _skip_row(self, line: bytes, state: int) -> None:
+        """Read on, keeping nothing, to the end of the row `line` is part of."""
+        scanner = _RowScanner(state, self.delimiter)
+        readline = self.stream.readline
+        while line:
+            scanner.feed(line)
+            if line.endswith(b"\n") and scanner.line_end():
+                return
+            line = readline(MAX_LINE_BYTES)
+
+    def give_up_row(self, delimiter: str) -> None:
+        """csv.reader stopped reading the current row in the middle (a cell over its field
+        limit): when its lines so far end inside a quoted cell, the rest of the row is skipped
+        too, rather than read as rows."""
+        scanner = _RowScanner(_CELL_START, delimiter.encode())
+        for text in self.row_lines:
+            scanner.feed(text.encode("utf-8", "surrogateescape"))
+            if text.endswith("\n"):
+                scanner.line_end()
+        self.skip_rest_of_row = scanner.state == _IN_QUOTES
 
     def start_row(self) -> None:
         self.row_lines.clear()
         self.row_bad_encoding = False
         self.row_too_long = False
         self.row_bytes = 0
+        self.row_started = False
 
     def row_text(self) -> str:
         text = _without_line_end("".join(self.row_lines))
@@ -816,6 +917,7 @@ def read_csv(stream: BinaryIO, name: str, record_type: str | None = None) -> Ite
             row_number += 1
             source = Source(name, row=row_number)
             if str(exc).startswith("field larger than field limit"):
+                lines.give_up_row(",")
                 yield _row_too_large(
                     source, f"a cell longer than {csv.field_size_limit()} characters"
                 )

@@ -73,6 +73,7 @@ def _input_options(
     record_type: str | None,
     timezone: ZoneInfo | None,
     deidentify_key: str | None = None,
+    now: datetime | None = None,
 ) -> InputOptions:
     from migrainefhir.input.deidentify import Deidentifier, load_key
     from migrainefhir.input.intake import InputOptions
@@ -82,7 +83,7 @@ def _input_options(
     deidentifier = Deidentifier(load_key(deidentify_key)) if deidentify_key else None
     return InputOptions(
         read=ReadOptions(input_format=input_format, record_type=record_type),
-        parse=ParseOptions(timezone=timezone),
+        parse=ParseOptions(timezone=timezone, now=now or _export_time(None)),
         deidentifier=deidentifier,
     )
 
@@ -401,7 +402,9 @@ def export(
             jobs=jobs,
             validation=validation,
         )
-        inputs_read = _input_options(input_format, record_type, timezone, key_file)
+        inputs_read = _input_options(
+            input_format, record_type, timezone, key_file, options.export_time
+        )
         result = run_export(inputs, inputs_read, options, progress)
     except MigraineFhirError as error:
         _fail(error)
@@ -448,7 +451,7 @@ def convert(
     ctx = ConvertContext(source_system, _export_time(timestamp), version)
     try:
         bundle, report = run_convert(
-            inputs, _input_options(input_format, record_type, timezone), ctx
+            inputs, _input_options(input_format, record_type, timezone, None, ctx.export_time), ctx
         )
         data = json.dumps(bundle, indent=2, ensure_ascii=False).encode() + b"\n"
         if output == "-":

@@ -126,7 +126,11 @@ def _naive(groups: Sequence[str | None]) -> datetime | None:
     assert year and month and day and hour and minute and second  # the regex matched
     if not MIN_YEAR <= int(year) <= MAX_YEAR:
         return None
-    # A fraction finer than microseconds is truncated: Python (and FHIR servers) cannot keep it.
+    # A fraction finer than microseconds cannot be held (Python's datetime, and so the FHIR
+    # output, stops there): it is refused rather than cut (has_excess_precision says why);
+    # zeros past the sixth digit change nothing and are accepted.
+    if fraction and len(fraction) > 6 and fraction[6:].strip("0"):
+        return None
     micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
     try:
         return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro)
@@ -186,6 +190,14 @@ def _parse_any_date_time(text: str) -> datetime | None:
     return naive.replace(tzinfo=_fixed_offset(sign, int(hours), int(minutes)))
 
 
+_EXCESS_PRECISION_RE = re.compile(r"T[0-9:]{8}\.[0-9]{6}[0-9]*[1-9]", re.ASCII | re.IGNORECASE)
+
+
+def has_excess_precision(text: str) -> bool:
+    """A date-time whose fraction of a second has a non-zero digit past microseconds."""
+    return _EXCESS_PRECISION_RE.search(text) is not None
+
+
 def parse_local_date_time(text: str) -> datetime | None:
     """A date-time written like RFC 3339 but without offset, as a naive datetime; else None."""
     match = _LOCAL_DATE_TIME_RE.fullmatch(text)
@@ -242,7 +254,7 @@ _CALENDAR_DAY = (
     "|02-(?:0[1-9]|1[0-9]|2[0-8]))"
     f"|{_LEAP_YEAR}-02-29)"
 )
-_CLOCK_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]+)?"
+_CLOCK_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6}0*)?"
 _UTC_OFFSET = "(?:[Zz]|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
 FORMAT_PATTERNS = {
     "date": f"^{_CALENDAR_DAY}$",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,6 +51,7 @@ from migrainefhir.schema import (
     Location,
     SchemaChecker,
     compiled_predicate,
+    has_excess_precision,
     load_schema,
     locations,
     parse_date,
@@ -78,6 +79,20 @@ LOCAL_TIME_INVALID = register_code(
     "with --timezone: a local time that does not exist (DST gap) or is ambiguous (DST overlap)",
     _LAYER,
 )
+TIME_PRECISION = register_code(
+    "input.time-precision",
+    Severity.ERROR,
+    "a date-time with a fraction of a second finer than microseconds (.123456789): the output "
+    "cannot keep it, and it is not cut silently",
+    _LAYER,
+)
+FUTURE = register_code(
+    "input.future",
+    Severity.WARNING,
+    "a date or date-time more than a day after the export time (a typing error such as 2062 "
+    "for 2026, or a clock set wrong): the record is still accepted",
+    _LAYER,
+)
 CONTROL_CHARACTER = register_code(
     "input.control-character",
     Severity.ERROR,
@@ -87,11 +102,18 @@ CONTROL_CHARACTER = register_code(
 )
 
 
+# How far after the export time a date may lie before input.future warns: dates are local
+# calendar days (up to 14 hours ahead of UTC), and clocks differ.
+FUTURE_SLACK = timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class ParseOptions:
-    """How to read records: `timezone` is the IANA zone for date-times written without offset."""
+    """How to read records: `timezone` is the IANA zone for date-times written without offset;
+    `now` the export time, past which dates are reported as in the future (None: not checked)."""
 
     timezone: ZoneInfo | None = None
+    now: datetime | None = None
 
 
 def parse_record(raw: RawRecord, options: ParseOptions) -> tuple[Record | None, list[Problem]]:
@@ -105,6 +127,8 @@ def parse_record(raw: RawRecord, options: ParseOptions) -> tuple[Record | None, 
     record = _build(instance, raw.source)
     for rule in contract.rules_for(record):
         found.extend(rule(record))
+    if options.now is not None:
+        found.extend(_future_problems(record, options.now))
     if not found:  # the usual record: nothing to place
         return record, problems
     problems += [p.at(raw.source) for p in found]
@@ -229,10 +253,18 @@ def _normalise(
         for path, value in _values_at(data, location):
             if not isinstance(value, str) or parse_date_time(value) is not None:
                 continue
+            field = json_path(path)
+            if has_excess_precision(value):
+                message = (
+                    f"{_label(field)} has a fraction of a second finer than microseconds, "
+                    "which migrainefhir cannot carry into FHIR exactly: write at most 6 digits "
+                    "after the point"
+                )
+                problems.append(error(TIME_PRECISION, message, field))
+                continue
             local = parse_local_date_time(value)
             if local is None:
                 continue  # malformed: the schema reports input.format
-            field = json_path(path)
             if zone is None:
                 problems.append(error(NO_OFFSET, _no_offset_message(field), field))
                 continue
@@ -287,6 +319,40 @@ def _control_character_problems(data: dict[str, Any]) -> list[Problem]:
             )
             problems.append(error(CONTROL_CHARACTER, message, field))
     return problems
+
+
+def _future_problems(record: Record, now: datetime) -> list[Problem]:
+    """input.future for every date and date-time more than FUTURE_SLACK after `now`."""
+    latest = now + FUTURE_SLACK
+    problems = []
+    for field, value in _dates_of(record):
+        if value is None:
+            continue
+        late = value > latest if isinstance(value, datetime) else value > latest.date()
+        if late:
+            message = (
+                f"{_label(field)} is in the future: more than a day after the export time "
+                f"({now.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}); please check it"
+            )
+            problems.append(Problem(FUTURE, Severity.WARNING, message, field))
+    return problems
+
+
+def _dates_of(record: Record) -> Iterator[tuple[str, date | datetime | None]]:
+    yield "$.recorded_at", record.recorded_at
+    if isinstance(record, DiaryEntry):
+        yield "$.date", record.date
+        yield "$.onset", record.onset
+        yield "$.end", record.end
+        for index, intake in enumerate(record.medications):
+            yield f"$.medications[{index}].taken_at", intake.taken_at
+    elif isinstance(record, KetamineSession):
+        yield "$.start", record.start
+        yield "$.end", record.end
+        for index, reading in enumerate(record.vitals):
+            yield f"$.vitals[{index}].time", reading.time
+    elif isinstance(record, PatientRecord):
+        yield "$.birth_date", record.birth_date
 
 
 def _strings(

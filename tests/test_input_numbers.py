@@ -238,5 +238,9 @@ def test_null_in_a_required_field_is_reported_as_missing() -> None:
     assert errors({**DIARY, "patient_id": None}) == [("input.required", "$.patient_id")]
 
 
+def test_an_empty_list_in_a_text_field_is_still_the_wrong_type() -> None:
+    assert errors({**DIARY, "notes": []}) == [("input.type", "$.notes")]
+
+
 def test_null_in_an_unknown_field_is_still_an_unknown_field() -> None:
     assert errors({**DIARY, "sevrity": None}) == [("input.unknown-field", "$.sevrity")]

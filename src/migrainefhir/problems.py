@@ -146,6 +146,25 @@ def json_path(parts: Sequence[str | int]) -> str:
     return out
 
 
+# A field or column name as people name fields: shown in messages; anything else may be data.
+_SHOWN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+
+
+def shows_as_name(name: str) -> bool:
+    """Whether a field or column name can be shown: ASCII letters, digits, `_ . -`, at most 32
+    characters, starting with a letter or `_` (`sevrity`, `Family`, `ssn`)."""
+    return _SHOWN_NAME.fullmatch(name) is not None
+
+
+def shown_name(name: str) -> str:
+    """A field, key or column name for a message: quoted when shows_as_name, else only its
+    length. A malformed file (a row without a header, a JSON object written inside out) puts
+    values where names belong, and messages must never quote data."""
+    if shows_as_name(name):
+        return f'"{name}"'
+    return f"(a name of {len(name)} characters, not shown: it may be data)"
+
+
 def child_path(path: str, *parts: str | int) -> str:
     """Extend an already rendered JSONPath with more parts."""
     return path + json_path(parts)[1:]
@@ -160,11 +179,18 @@ class Counts:
     rejected: dict[str, int] = field(default_factory=dict)
     # Valid records left out on purpose (export --since: unchanged since the last run).
     skipped: dict[str, int] = field(default_factory=dict)
+    # Input files that hold no records (a Bulk Data manifest, FHIR NDJSON): skipped whole.
+    files_skipped: int = 0
 
     def count(self, record_type: str, accepted: bool) -> None:
         self.read[record_type] = self.read.get(record_type, 0) + 1
         bucket = self.accepted if accepted else self.rejected
         bucket[record_type] = bucket.get(record_type, 0) + 1
+
+    def count_notice(self, notice: str) -> None:
+        """A note about a whole file (RawRecord.notice): no record; a skipped file is counted."""
+        if notice == "skipped-file":
+            self.files_skipped += 1
 
     def count_skipped(self, record_type: str) -> None:
         self.read[record_type] = self.read.get(record_type, 0) + 1

@@ -28,7 +28,14 @@ import jsonschema
 import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
 
-from migrainefhir.problems import Problem, Severity, json_path, register_code
+from migrainefhir.problems import (
+    Problem,
+    Severity,
+    json_path,
+    register_code,
+    shown_name,
+    shows_as_name,
+)
 
 # -- the input-contract codes that come out of the schemas (codes-input.md) ------------------
 
@@ -364,7 +371,6 @@ _TYPE_WORDS = {
     "null": "null",
 }
 _MAX_LISTED_VALUES = 20
-_MAX_KEY_SHOWN = 64
 
 Path = tuple[str | int, ...]
 
@@ -485,9 +491,10 @@ class SchemaChecker:
         for name in instance:
             if name in known or any(p.search(name) for p in patterns):
                 continue
-            shown = name if len(name) <= _MAX_KEY_SHOWN else name[:_MAX_KEY_SHOWN] + "..."
-            message = f"unknown field {json.dumps(shown)}: the contract does not define it"
-            yield self._problem("additionalProperties", (*path, name), message, whole_message=True)
+            message = f"unknown field {shown_name(name)}: the contract does not define it"
+            # A name that may be data is not put in the path either: the object's path.
+            where = (*path, name) if shows_as_name(name) else path
+            yield self._problem("additionalProperties", where, message, whole_message=True)
 
     def _duplicates(self, error: ValidationError, path: Path) -> Iterator[Problem]:
         items = error.instance if isinstance(error.instance, list) else []

@@ -148,6 +148,7 @@ class _Shape:
     # The fields of the record type, and of the objects in each of its list fields: a null
     # (or an empty list) in one of them means the field is absent.
     fields: frozenset[str]
+    list_fields: frozenset[str]
     item_fields: Mapping[str, frozenset[str]]
     # Yes only for a record that _normalise leaves as it is and the schema accepts (see
     # _ready_schema): the usual record, which then needs no further look.
@@ -178,6 +179,11 @@ def _shape(record_type: str) -> _Shape:
         date_times=tuple(locations(schema, lambda s: s.get("format") == "date-time")),
         texts=tuple(locations(schema, lambda s: s.get("$ref") == "#/$defs/text")),
         fields=frozenset(schema["properties"]),
+        list_fields=frozenset(
+            name
+            for name, sub in schema["properties"].items()
+            if sub.get("type") == "array" or "array" in sub.get("type", ())
+        ),
         item_fields=_item_fields(schema),
         is_ready=compiled_predicate(_ready_schema(schema)),
     )
@@ -283,7 +289,7 @@ def _absent_values(
     for name, value in data.items():
         if name not in shape.fields:
             continue
-        if value is None or value == []:
+        if value is None or (value == [] and name in shape.list_fields):
             edits[(name,)] = None
         elif isinstance(value, list) and name in shape.item_fields:
             known = shape.item_fields[name]

@@ -516,7 +516,13 @@ case(
     [],
     [rejected(1, ENCODING)],
 )
-case("json-empty.json", b"", "an empty JSON file: no records", [], [])
+case(
+    "json-empty.json",
+    b"",
+    "an empty JSON file is not JSON: one rejected record naming the file",
+    [],
+    [rejected(1, SYNTAX)],
+)
 case("json-empty-array.json", b"[]", "an empty array: no records", [], [])
 case(
     "json-deep-element.json",
@@ -603,9 +609,10 @@ case(
     b"record_type,entry_id,patient_id,date,headache,ssn\n"
     b"diary-entry,d1,p1,2026-03-01,false,078-05-1120\n"
     b"diary-entry,d2,p1,2026-03-01,false,\n",
-    "an unknown column: input.unknown-field where it has a value; an empty cell is absent",
-    ["d2"],
-    [rejected(2, ("input.unknown-field", "$.ssn"))],
+    "a column no record type has: the header is refused once (read.csv-header), the file "
+    "rejected as one record, none of its rows read",
+    [],
+    [rejected(1, ("read.csv-header", "$"))],
 )
 case(
     "csv-quoted-newlines.csv",
@@ -647,8 +654,20 @@ case(
     [],
     [rejected(1, ENCODING)],
 )
-case("csv-empty.csv", b"", "an empty CSV file: no records", [], [])
-case("csv-header-only.csv", DIARY_HEADER, "a header and no rows: no records", [], [])
+case(
+    "csv-empty.csv",
+    b"",
+    "an empty CSV file has no header row: one rejected record naming the file",
+    [],
+    [rejected(1, ("read.csv-header", "$"))],
+)
+case(
+    "csv-header-only.csv",
+    DIARY_HEADER,
+    "a header and no rows: no records, a warning",
+    [],
+    [],
+)
 case(
     "csv-bad-list-cell.csv",
     b"record_type,entry_id,patient_id,date,headache,onset,severity,medications\n"
@@ -665,18 +684,17 @@ case(
     b"diary-entry,d2,p1,2026-03-01,true,2026-03-01T08:00:00+01:00,6.5,\n"
     b"diary-entry,d3,p1,2026-03-01,false,,,1e400\n"
     b"diary-entry,d4,p1,2026-03-01,false,,,NaN\n"
-    b"diary-entry,d5,p1,2026-03-01,TRUE,,,\n"
+    b"diary-entry,d5,p1,2026-03-01,FALSE,,,\n"
     b"diary-entry,d6,p1,2026-03-01,false,,, 7\n"
     b"diary-entry,d7,p1,2026-03-01,false,,,007.50\n",
-    "cells that are not JSON numbers or booleans stay text: input.type; leading zeros are a number",
-    ["d7"],
+    "cells that are not JSON numbers or booleans stay text: input.type; leading zeros are a "
+    "number; FALSE and a number with a space around it are read with a warning",
+    ["d5", "d6", "d7"],
     [
         rejected(2, ("input.type", "$.severity")),
         rejected(3, ("input.type", "$.severity")),
         rejected(4, ("input.type", "$.sleep_hours")),
         rejected(5, ("input.type", "$.sleep_hours")),
-        rejected(6, ("input.type", "$.headache")),
-        rejected(7, ("input.type", "$.sleep_hours")),
     ],
 )
 case(

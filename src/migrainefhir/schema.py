@@ -34,6 +34,7 @@ from migrainefhir.problems import (
     json_path,
     register_code,
     shown_name,
+    shown_value,
     shows_as_name,
 )
 
@@ -512,13 +513,15 @@ class SchemaChecker:
         keyword, value = error.validator, error.validator_value
         if keyword == "type":
             types = [value] if isinstance(value, str) else list(value)
-            return "must be " + _or_list([_TYPE_WORDS.get(t, t) for t in types])
+            found = shown_value(error.instance)
+            return "must be " + _or_list([_TYPE_WORDS.get(t, t) for t in types]) + _found(found)
         if keyword == "enum":
+            found = _found(shown_value(error.instance, value))
             if len(value) > _MAX_LISTED_VALUES:
-                return f"must be one of the {len(value)} allowed values"
-            return "must be one of: " + ", ".join(_show(v) for v in value)
+                return f"must be one of the {len(value)} allowed values{found}"
+            return "must be one of: " + ", ".join(_show(v) for v in value) + found
         if keyword == "const":
-            return f"must be {_show(value)}"
+            return f"must be {_show(value)}{_found(shown_value(error.instance, [value]))}"
         if keyword == "format":
             return "must be " + _FORMAT_HINTS.get(value, f"a valid {value}")
         if keyword == "minimum":
@@ -564,6 +567,11 @@ class SchemaChecker:
     ) -> Problem:
         message = rule if whole_message else f"{_label(path)} {rule}"
         return Problem(self.codes.code_for(keyword), self.codes.severity, message, json_path(path))
+
+
+def _found(shown: str) -> str:
+    """`; found "yes"`, or `; found (a text of 5 characters, not shown)`."""
+    return f"; found {shown}"
 
 
 def _label(path: Path) -> str:

@@ -233,19 +233,22 @@ class _Cleaner:
         self.codes = codes
         self.free_text = free_text
 
-    def __call__(self, value: str, path: str, notes: list[CellNote]) -> str:
+    def __call__(self, value: str, where: tuple[str | int, ...], notes: list[CellNote]) -> str:
+        """`value` with the habits undone; `where` is its path (rendered only for a note)."""
         if self.free_text or not value:
             return value
-        if value[0].isspace() or value[-1].isspace():
-            value = value.strip()
-            notes.append(
-                CellNote(CSV_TRIMMED, path, f"{self.label}: spaces around the value removed")
-            )
         codes = self.codes
+        if not value[0].isspace() and not value[-1].isspace():
+            if codes is None or value in codes:
+                return value  # the usual cell: nothing to undo
+        else:
+            value = value.strip()
+            message = f"{self.label}: spaces around the value removed"
+            notes.append(CellNote(CSV_TRIMMED, json_path(where), message))
         if codes is not None and value not in codes and value.lower() in codes:
             lower = value.lower()
             message = f"{self.label}: {value!r} read as {lower!r} (codes are lower case)"
-            notes.append(CellNote(CSV_CASE, path, message))
+            notes.append(CellNote(CSV_CASE, json_path(where), message))
             value = lower
         return value
 
@@ -336,7 +339,7 @@ class _NestedConverter:
                 continue
             obj: dict[str, object] = {}
             for (name, convert, clean), part in zip(self.parts, parts, strict=True):
-                part = clean(part, json_path((self.column, index, name)), notes)
+                part = clean(part, (self.column, index, name), notes)
                 if part:  # an empty part: that field is absent
                     obj[name] = part if convert is None else convert(part)
             items.append(obj)
@@ -354,35 +357,50 @@ class _NestedConverter:
 
 def _converter(
     column: str, form: Column, codes: Mapping[str, frozenset[str]]
-) -> CellConverter | None:
-    """The function turning one non-empty cell of `column` into its JSON value (None: as is)."""
+) -> CellConverter | _Cleaner | None:
+    """The function turning one non-empty cell of `column` into its JSON value (None: as is;
+    a _Cleaner: text kept as is but for spaces around it, checked inline by to_record)."""
     if isinstance(form, NestedForm):
         return _NestedConverter(column, form, codes)
     free_text = column in FREE_TEXT
     if free_text and form is Kind.STRING:
         return None
-    clean = _Cleaner(column, codes.get(column), free_text)
-    path = json_path((column,))
+    codes_of_column = codes.get(column)
+    clean = _Cleaner(column, codes_of_column, free_text)
+    where = (column,)
     if form is Kind.STRING_LIST:
 
         def convert_list(cell: str, errors: list[CellError], notes: list[CellNote]) -> object:
             items = split_list(cell)
-            return [
-                clean(item, json_path((column, index)), notes) for index, item in enumerate(items)
-            ]
+            if codes_of_column is not None and all(item in codes_of_column for item in items):
+                return items  # the usual cell: codes as the contract writes them
+            return [clean(item, (column, index), notes) for index, item in enumerate(items)]
 
         return convert_list
     convert = SCALAR_CONVERTERS[form]
     if form is Kind.BOOLEAN:
 
         def convert_boolean(cell: str, errors: list[CellError], notes: list[CellNote]) -> object:
-            return parse_boolean(_boolean_note(column, clean(cell, path, notes), path, notes))
+            if cell == "true" or cell == "false":
+                return cell == "true"
+            path = json_path(where)
+            return parse_boolean(_boolean_note(column, clean(cell, where, notes), path, notes))
 
         return convert_boolean
+    if convert is None and codes_of_column is None:
+        return clean  # an id, a date or a time: only spaces around it are undone
+    if convert is None:
+        known: frozenset[str] = codes_of_column or frozenset()
+
+        def convert_code(cell: str, errors: list[CellError], notes: list[CellNote]) -> object:
+            return cell if cell in known else clean(cell, where, notes)
+
+        return convert_code
 
     def convert_scalar(cell: str, errors: list[CellError], notes: list[CellNote]) -> object:
-        value = clean(cell, path, notes)
-        return value if convert is None else convert(value)
+        if not cell[0].isspace() and not cell[-1].isspace():
+            return convert(cell)  # a number as written: nothing to undo
+        return convert(clean(cell, where, notes))
 
     return convert_scalar
 
@@ -400,9 +418,9 @@ class RowShaper:
         self._type_index = (
             self.header.index(RECORD_TYPE_COLUMN) if RECORD_TYPE_COLUMN in self.header else None
         )
-        self._plans: dict[str | None, tuple[CellConverter | None, ...]] = {}
+        self._plans: dict[str | None, tuple[CellConverter | _Cleaner | None, ...]] = {}
 
-    def _plan(self, record_type: str | None) -> tuple[CellConverter | None, ...]:
+    def _plan(self, record_type: str | None) -> tuple[CellConverter | _Cleaner | None, ...]:
         # An unknown record type gets no conversion (plan key None): its record is rejected
         # for its type, and guessing field types would only add noise to that report.
         key = record_type if record_type in COLUMNS else None
@@ -428,10 +446,20 @@ class RowShaper:
         found: list[CellNote] = [] if notes is None else notes
         data: dict[str, object] = {}
         for name, convert, cell in zip(self.header, self._plan(record_type), cells, strict=True):
-            if cell:
-                value = cell if convert is None else convert(cell, errors, found)
-                if value != "":  # a cell of spaces only: absent, as an empty cell is
-                    data[name] = value
+            if not cell:
+                continue
+            if convert is None:
+                data[name] = cell
+                continue
+            if type(convert) is _Cleaner:
+                if not cell[0].isspace() and not cell[-1].isspace():
+                    data[name] = cell  # the usual id or date: no call
+                    continue
+                value: object = convert(cell, (name,), found)
+            else:
+                value = convert(cell, errors, found)  # type: ignore[arg-type]
+            if value != "":  # a cell of spaces only: absent, as an empty cell is
+                data[name] = value
         if not declared and record_type is not None:
             data[RECORD_TYPE_COLUMN] = record_type
         return data, errors

@@ -142,7 +142,7 @@ def cli() -> None:
     """Carry migraine headache diaries and ketamine therapy sessions into FHIR R4.
 
     Exit codes: 0 ok, 1 problems found (records rejected or validation errors),
-    2 usage error, 3 input unreadable or output unwritable.
+    2 usage error, 3 input unreadable, output unwritable or an internal error.
     """
 
 

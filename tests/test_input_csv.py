@@ -216,3 +216,16 @@ def test_one_bad_header_rejects_its_file_once_and_the_other_files_are_exported(
     assert len(rejects) == 1 and '"read.csv-header"' in rejects[0]
     check = CliRunner().invoke(cli, ["check", str(bad)])
     assert check.output.count("sevrity") == 1  # reported once, for the header, not per row
+
+
+def test_header_names_with_spaces_or_capitals_are_read_with_one_warning_each(
+    tmp_path: Path,
+) -> None:
+    content = (
+        "Record_Type, Entry_ID ,patient_id,date,headache\ndiary-entry,e1,p1,2026-03-01,false\n"
+    )
+    trimmed, cased, record = read(tmp_path, content)
+    assert found([trimmed, cased]) == [(1, "read.csv-trimmed", "$"), (1, "read.csv-case", "$")]
+    assert (trimmed.notice, cased.notice) == ("file", "file")
+    assert record.problems == ()
+    assert isinstance(record.data, dict) and record.data["entry_id"] == "e1"

@@ -37,8 +37,8 @@ from migrainefhir.schema import load_schema
 CSV_TRIMMED = register_code(
     "read.csv-trimmed",
     Severity.WARNING,
-    "spaces around a CSV cell or list item that is not free text (` 7 `, `nausea; vomiting`) "
-    "were removed; free text is never changed",
+    "spaces around a CSV cell or list item that is not free text (` 7 `, `nausea; vomiting`), "
+    "or around a header's column names, were removed; free text is never changed",
     "read",
 )
 CSV_BOOLEAN = register_code(
@@ -50,8 +50,8 @@ CSV_BOOLEAN = register_code(
 CSV_CASE = register_code(
     "read.csv-case",
     Severity.WARNING,
-    "a code in a CSV cell written in another case (Left, SEVERE) was read as the contract's "
-    "lower-case code",
+    "a code in a CSV cell (Left, SEVERE) or a column name of the header (Entry_ID) written in "
+    "another case was read as the contract's lower-case spelling",
     "read",
 )
 

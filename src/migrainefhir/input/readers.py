@@ -29,7 +29,13 @@ from typing import BinaryIO
 import orjson
 
 from migrainefhir.errors import InputUnreadable, UsageError
-from migrainefhir.input.csvform import KNOWN_COLUMNS, CellNote, RowShaper
+from migrainefhir.input.csvform import (
+    CSV_CASE,
+    CSV_TRIMMED,
+    KNOWN_COLUMNS,
+    CellNote,
+    RowShaper,
+)
 from migrainefhir.input.raw import FILE_NOTE, FILE_SKIPPED, RawRecord
 from migrainefhir.input.records import RECORD_TYPES
 from migrainefhir.problems import (
@@ -1091,6 +1097,9 @@ def read_csv(stream: BinaryIO, name: str, record_type: str | None = None) -> Ite
     if trouble is not None:
         yield _header_reject(source, trouble, lines.row_text() or "")
         return
+    header, renamed = _header_spelling(header)
+    for code, what in renamed:
+        yield _notice(code, f"{name}: {what}", source)
     shaper = RowShaper(header, record_type)
     records = 0
     while True:
@@ -1163,7 +1172,8 @@ def _checked_header(cells: list[str], lines: _CsvLines) -> tuple[list[str], int,
         return header, width, "the header row names no columns"
     seen: set[str] = set()
     unknown: list[str] = []
-    for position, column in enumerate(header, start=1):
+    spelled, _ = _header_spelling(header)
+    for position, column in enumerate(spelled, start=1):
         if not column.strip():
             return header, width, f"column {position} of the header row has no name"
         if column in seen:
@@ -1185,6 +1195,28 @@ def _checked_header(cells: list[str], lines: _CsvLines) -> tuple[list[str], int,
             ),
         )
     return header, width, None
+
+
+def _header_spelling(header: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The header with the spreadsheet habits undone in its names (spaces around a name, a
+    name in capitals: ` Entry_ID`), and a note for each kind undone."""
+    fixed, notes = [], []
+    trimmed = cased = 0
+    for column in header:
+        if column in KNOWN_COLUMNS:
+            fixed.append(column)
+            continue
+        plain = column.strip()
+        trimmed += plain != column
+        if plain.lower() in KNOWN_COLUMNS and plain not in KNOWN_COLUMNS:
+            plain = plain.lower()
+            cased += 1
+        fixed.append(plain)
+    if trimmed:
+        notes.append((CSV_TRIMMED, f"spaces around {trimmed} column name(s) of the header removed"))
+    if cased:
+        notes.append((CSV_CASE, f"{cased} column name(s) of the header read in lower case"))
+    return fixed, notes
 
 
 def _is_utf8(text: str) -> bool:

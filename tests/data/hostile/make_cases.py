@@ -760,6 +760,108 @@ case(
 )
 
 
+# --- issue 19 (real-world input) and issue 25 (hostile input) ------------------------------------
+
+DOSE = b'"dose_mg": 1'
+case(
+    "ndjson-huge-numbers.ndjson",
+    line(attack("d1", medications=[{"drug": "ibuprofen", "dose_mg": 1}])).replace(
+        DOSE, b'"dose_mg": 1e20'
+    )
+    + line(attack("d2", medications=[{"drug": "ibuprofen", "dose_mg": 1}])).replace(
+        DOSE, b'"dose_mg": 18446744073709551617'
+    )
+    + line(session("s1", weight_kg=1)).replace(b'"weight_kg": 1', b'"weight_kg": 1e308')
+    + line(session("s2", route="intravenous", rate_mg_per_kg_per_h=1e20))
+    + line(attack("d3", medications=[{"drug": "ibuprofen", "dose_mg": 10000}])),
+    "numbers FHIR or the writer cannot carry (1e20, 2^64+1, 1e308) are input.range at the "
+    "input, never a crashed export; a dose of exactly 10000 mg is exported",
+    ["d3"],
+    [
+        rejected(1, ("input.range", "$.medications[0].dose_mg")),
+        rejected(2, ("input.range", "$.medications[0].dose_mg")),
+        rejected(3, ("input.range", "$.weight_kg")),
+        rejected(4, ("input.range", "$.rate_mg_per_kg_per_h")),
+    ],
+)
+case(
+    "ndjson-repeated-doses.ndjson",
+    lines(
+        attack("d1", medications=[{"drug": "sumatriptan", "dose_mg": 50}] * 2),
+        diary("d2", medications=[], symptoms=[], notes=None),
+    ),
+    "two identical intakes are two doses; null and [] on a headache-free day mean absent",
+    ["d1", "d2"],
+    [],
+)
+case(
+    "ndjson-time-precision.ndjson",
+    lines(
+        attack("d1", onset="2026-03-01T08:00:00.123456789+01:00"),
+        attack("d2", onset="2026-03-01T08:00:00.123456000+01:00"),
+        attack("d3", end="2199-03-01T08:00:00+01:00"),
+        session("s1", end="2026-03-06T10:40:00+01:00"),
+    ),
+    "a fraction finer than microseconds is refused, not cut (zeros past it are fine); an "
+    "attack ending in 2199 and a session lasting 3 days are refused",
+    ["d2"],
+    [
+        rejected(1, ("input.time-precision", "$.onset")),
+        rejected(3, ("input.attack-too-long", "$.end")),
+        rejected(4, ("input.session-too-long", "$.end")),
+    ],
+)
+case(
+    "ndjson-fhir-resources.ndjson",
+    lines(
+        {"resourceType": "Patient", "id": "x1"},
+        {"resourceType": "Observation", "id": "x2", "status": "final"},
+    ),
+    "an export's FHIR NDJSON in the input: skipped with one read.not-records warning",
+    [],
+    [],
+)
+case(
+    "json-bulk-manifest.json",
+    json.dumps(
+        {"transactionTime": "2026-07-01T00:00:00Z", "request": "x", "output": [], "error": []}
+    ).encode(),
+    "a Bulk Data manifest in the input: skipped with one read.not-records warning",
+    [],
+    [],
+)
+CSV_HEAD = "record_type,entry_id,patient_id,date,headache,onset,severity,laterality,symptoms"
+case(
+    "csv-semicolons-and-habits.csv",
+    (
+        CSV_HEAD.replace(",", ";")
+        + ";\n"
+        + "diary-entry;d1;p1;2026-03-01;TRUE;2026-03-01T08:00:00+01:00;"
+        + ' 7 ;Left;"nausea; Vomiting";\n'
+        + "diary-entry;d2;p1;2026-03-02;False;;;;;\n"
+    ).encode(),
+    "a ;-separated file (European Excel) with a trailing empty column, TRUE / False, a code in "
+    "capitals and spaces: read, with a warning naming each",
+    ["d1", "d2"],
+    [],
+)
+SMUGGLED = b"diary-entry,smuggled,p1,2026-03-05,false,\n"
+case(
+    "csv-smuggled-row.csv",
+    b"record_type,entry_id,patient_id,date,headache,notes\n"
+    + b'diary-entry,d1,p1,2026-03-01,false,"'
+    + b"x" * 140_000
+    + b"\n"
+    + SMUGGLED
+    + b'"\n'
+    + b"diary-entry,d2,p1,2026-03-02,false,ok\n",
+    "a quoted cell over the cell limit hides a row inside it: the cell's row is rejected, the "
+    "hidden row is never read, the real next row is row 3 and is exported",
+    ["d2"],
+    [rejected(2, ("read.too-large", "$"))],
+)
+
+
 def main() -> None:
     CASES.mkdir(exist_ok=True)
     for old in CASES.iterdir():

@@ -2,9 +2,11 @@
 
 Everything the reader can say about bad data is a RawRecord with Problems (read.* codes), so
 a batch always goes on: a malformed NDJSON line, a CSV row with too many cells, an invalid
-UTF-8 line or a whole file in UTF-16 each become one rejected record with its place in the
-input. Only an input that cannot be interpreted at all (missing, unreadable, unsupported type,
-a CSV header that cannot name its columns) raises errors.InputUnreadable.
+UTF-8 line, a whole file in UTF-16, an empty JSON file or a CSV header that cannot name its
+columns each become one rejected record with its place in the input. A file with no records,
+or that holds FHIR or export output rather than records, gives one note about the file instead
+(a RawRecord with `notice` set: a warning, counted as no record). Only an input that cannot be
+opened or read (missing, unreadable, unsupported type) raises errors.InputUnreadable.
 
 Streaming: NDJSON and CSV are read line by line from bytes (each line decoded on its own, so
 one bad line costs only that line); a JSON file is read whole and its array walked element by

@@ -128,3 +128,17 @@ def test_an_empty_ndjson_alone_exits_0_with_its_warning(tmp_path: Path) -> None:
     result = run("export", str(path), "--out", str(out), "--timestamp", TIMESTAMP, "-q")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "summary.json").read_text("utf-8"))["records_read"] == 0
+
+
+def test_a_whole_previous_export_as_input_is_skipped_file_by_file(tmp_path: Path) -> None:
+    source = tmp_path / "in.ndjson"
+    source.write_text(json.dumps(DIARY) + "\n" + json.dumps({"entry_id": "bad"}) + "\n")
+    first = tmp_path / "first"
+    run("export", str(source), "--out", str(first), "--timestamp", TIMESTAMP, "-q")
+    written = sorted(path.name for path in first.iterdir())
+    assert "rejects.ndjson" in written and "OperationOutcome.ndjson" in written
+    result = run("check", str(first))
+    assert result.exit_code == 0, result.output
+    assert "records read: 0" in result.output
+    assert f"files skipped (no input records in them): {len(written)}" in result.output
+    assert "rejected records of a migrainefhir export (rejects.ndjson)" in result.output

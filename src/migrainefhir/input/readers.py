@@ -125,10 +125,10 @@ NO_RECORDS = register_code(
 NOT_RECORDS = register_code(
     "read.not-records",
     Severity.WARNING,
-    "an input file that holds no input records but FHIR or export files (a FHIR resource or "
-    "Bundle, NDJSON of FHIR resources, a Bulk Data manifest, a migrainefhir summary.json): "
-    "skipped whole, one warning, counted as a skipped file; a file with any record_type is "
-    "never skipped",
+    "an input file that holds no input records but FHIR or export output (a FHIR resource or "
+    "Bundle, NDJSON of FHIR resources, a Bulk Data manifest, a migrainefhir summary.json or "
+    "rejects.ndjson): skipped whole, one warning, counted as a skipped file; a file with a "
+    "record in it is never skipped",
     "read",
 )
 
@@ -284,10 +284,10 @@ def _read_stream(
             yield from read_json(stream, name)
         elif input_format == "ndjson":
             if stream.seekable():
-                is_fhir = _fhir_ndjson(stream)
+                what = _export_ndjson(stream)
                 stream.seek(0)
-                if is_fhir:
-                    yield _skipped(Source(name, line=1), "FHIR resources, one per line")
+                if what is not None:
+                    yield _skipped(Source(name, line=1), what)
                     return
             yield from read_ndjson(stream, name)
         elif input_format == "csv":
@@ -349,23 +349,38 @@ def _not_records_json(content: bytes) -> str | None:
     return None
 
 
-def _fhir_ndjson(stream: BinaryIO) -> bool:
-    """Whether every line of an NDJSON stream (at least one) is a FHIR resource and none has a
-    record_type: an export's Type.ndjson, not input records. Reads only as far as needed."""
-    found = False
+_REJECT_KEYS = frozenset({"source", "record", "problems"})
+_FHIR_LINES = "FHIR resources, one per line"
+_REJECT_LINES = "the rejected records of a migrainefhir export (rejects.ndjson)"
+
+
+def _export_ndjson(stream: BinaryIO) -> str | None:
+    """What an NDJSON stream holds when every line (at least one) is export output, not an
+    input record: FHIR resources (an export's Type.ndjson) or migrainefhir's rejects lines;
+    else None. A line that is a record (has record_type), or anything else, makes the file
+    records, so a file of records is decided at its first line."""
+    kind = None
     for line, too_long in _lines(stream):
-        if too_long or _RECORD_TYPE_KEY in line:
-            return False
+        if too_long:
+            return None
         if not line.strip():
             continue
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError:
-            return False
-        if not _is_fhir_resource(value):
-            return False
-        found = True
-    return found
+            return None
+        if not isinstance(value, dict) or "record_type" in value:
+            return None
+        if _is_fhir_resource(value):
+            this = _FHIR_LINES
+        elif value.keys() == _REJECT_KEYS:
+            this = _REJECT_LINES
+        else:
+            return None
+        if kind not in (None, this):
+            return None
+        kind = this
+    return kind
 
 
 def _skipped(source: Source, what: str) -> RawRecord:
@@ -377,15 +392,15 @@ def _skipped(source: Source, what: str) -> RawRecord:
 
 
 def skipped_ndjson_notice(file: str, name: str) -> RawRecord | None:
-    """The read.not-records notice of an NDJSON file of FHIR resources, else None (for readers
-    of a part of the file, which must decide as a reader of the whole file does)."""
+    """The read.not-records notice of an NDJSON file of export output (FHIR resources, rejects),
+    else None (for readers of a part of the file, which must decide as a reader of the whole
+    file does)."""
     try:
         with open(file, "rb") as handle:
-            if not _fhir_ndjson(handle):
-                return None
+            what = _export_ndjson(handle)
     except OSError:
         return None  # the reader reports it
-    return _skipped(Source(name, line=1), "FHIR resources, one per line")
+    return None if what is None else _skipped(Source(name, line=1), what)
 
 
 def _wide_bom(start: bytes) -> str | None:

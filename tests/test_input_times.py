@@ -104,3 +104,20 @@ def test_a_date_within_a_day_of_the_export_time_is_not_in_the_future() -> None:
 
 def test_without_an_export_time_the_future_is_not_checked() -> None:
     assert problems({**DIARY, "date": "2062-03-01", "onset": "2062-03-01T10:00:00Z"}) == []
+
+
+def test_the_commands_judge_the_future_by_the_export_time(tmp_path: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from migrainefhir.cli import cli
+
+    path = tmp_path / "in.ndjson"
+    path.write_text(json.dumps({**DIARY, "date": "2026-08-01", "onset": "2026-08-01T10:00:00Z"}))
+    runner = CliRunner()
+    before = runner.invoke(cli, ["convert", str(path), "--timestamp", "2026-07-01T00:00:00Z"])
+    after = runner.invoke(cli, ["convert", str(path), "--timestamp", "2026-09-01T00:00:00Z"])
+    assert (before.exit_code, after.exit_code) == (0, 0)  # a warning rejects nothing
+    assert before.output.count("[input.future]") == 2
+    assert "[input.future]" not in after.output

@@ -47,11 +47,13 @@ def check(record: DiaryEntry | KetamineSession | PatientRecord) -> list[tuple[st
 
 def test_rules_are_registered_under_permanent_names() -> None:
     assert sorted(RULES) == [
+        "attack-too-long",
         "dose-mismatch",
         "duration-mismatch",
         "duration-range",
         "end-before-onset",
         "end-before-start",
+        "session-too-long",
         "vitals-implausible",
         "vitals-impossible",
         "vitals-outside-window",

@@ -42,6 +42,13 @@ MARKERS = [
     "MARKER-BAD-DATE",
     "MARKER-SYNTAX",
     "MARKER-CSV",
+    # names and codes where data can land in a malformed file (issue 25 item 9)
+    "MARKER-KEY",
+    "MARKER-DUPKEY",
+    "MARKER-COLUMN",
+    "MARKER9ENUM",
+    "MARKER9STATUS",
+    "MARKER-ELEMENT",
     BIRTH_DATE,
     "1962-02-30",
 ]
@@ -115,10 +122,13 @@ def write_inputs(folder: Path) -> Path:
         diary("d5", unknown="MARKER-NOTE"),  # input.unknown-field
         diary("d6", notes="MARKER-NOTE" + "x" * 4000),  # input.text-too-long
         session("s2", vitals=[{"time": "2026-03-03T10:05:00+01:00", "heart_rate": 0}]),
+        diary("d7", **{"MARKER-KEY x": 1}),  # input.unknown-field, a name that may be data
+        diary("d8", laterality="MARKER9ENUM"),  # input.enum, a value that looks like a code
     ]
     lines = [json.dumps(record) for record in records]
     lines.append('{"record_type": "diary-entry", "notes": "MARKER-SYNTAX" oops}')
     lines.append('{"record_type": "diary-entry", "notes": "MARKER-SYNTAX", "notes": "x"}')
+    lines.append('{"record_type": "diary-entry", "MARKER-DUPKEY": 1, "MARKER-DUPKEY": 2}')
     (folder / "records.ndjson").write_text("\n".join(lines) + "\n")
     (folder / "rows.csv").write_text(
         "record_type,entry_id,patient_id,date,headache,notes\n"
@@ -126,6 +136,8 @@ def write_inputs(folder: Path) -> Path:
         "diary-entry,c2,p1,2026-03-02,false,MARKER-CSV,extra\n"
         "diary-entry,c3,p1,2026-03-02,MARKER-CSV,MARKER-CSV\n"
     )
+    # a header naming a column no record type has (read.csv-header, the file rejected once)
+    (folder / "header.csv").write_text("record_type,entry_id,MARKER-COLUMN\ndiary-entry,h1,x\n")
     return folder
 
 
@@ -300,3 +312,34 @@ def test_validate_never_quotes_the_values_of_a_broken_fhir_resource(tmp_path: Pa
         assert result.exit_code == 1
         assert "birthDate" in result.output and "gender" in result.output
         assert leaked(result.output) == []
+
+
+def test_validate_never_quotes_a_bad_code_or_a_key_that_may_be_data(tmp_path: Path) -> None:
+    resource = {
+        "resourceType": "Observation",
+        "id": "o1",
+        "status": "MARKER9STATUS",
+        "code": {"text": "x"},
+        "MARKER-ELEMENT x": 1,
+        "valueStrin": "x",
+    }
+    path = tmp_path / "observation.json"
+    path.write_text(json.dumps(resource))
+    result = run("validate", str(path))
+    assert result.exit_code == 1
+    assert "[fhir.status-code] $.status: status (a text of 13 characters, not shown)" in (
+        result.output
+    )
+    assert "element 'valueStrin' is not defined in R4 Observation" in result.output
+    assert "element (a name of 16 characters, not shown)" in result.output
+    assert leaked(result.output) == []
+
+
+def test_input_names_and_codes_are_shown_only_when_they_cannot_be_data(
+    outputs: dict[str, str],
+) -> None:
+    report = outputs["check text"]
+    assert "unknown field (a name of 12 characters, not shown)" in report
+    assert "the key (a name of 13 characters, not shown) appears twice" in report
+    assert "no record type has: (a name of 13 characters, not shown)" in report
+    assert "laterality must be one of: left, right, bilateral; found (a text of 11" in report

@@ -211,7 +211,7 @@ def ketamine_sessions(draw: st.DrawFn) -> dict[str, Any]:
         "route": route,
         "product": draw(optional(st.sampled_from(enum(SESSION, "properties", "product")))),
         "course_id": draw(optional(ids)),
-        "session_number": draw(optional(st.integers(1, 2**31 - 1))),
+        "session_number": draw(optional(st.integers(1, 1000))),
         "indication": draw(optional(st.sampled_from(enum(SESSION, "properties", "indication")))),
         "performer_id": draw(optional(ids)),
         "performer_name": draw(optional(texts)),

@@ -69,11 +69,30 @@ def test_every_object_forbids_unknown_fields(name: str) -> None:
     assert all(o.get("additionalProperties") is False for o in objects)
 
 
+# Lists whose items are sequences, not sets: a repeated item is data (a second identical dose,
+# a given name that repeats). Every other list is a set of codes or readings, where a repeat
+# says nothing and is refused (input.duplicate-item); docs/input-contract.md says which is which.
+REPEATABLE_LISTS = {
+    "diary-entry.schema.json": {"medications"},
+    "ketamine-session.schema.json": set(),
+    "patient.schema.json": {"given"},
+}
+
+
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
-def test_every_list_field_has_unique_items(name: str) -> None:
-    arrays = _arrays(load_schema(name))
-    assert arrays
-    assert all(a.get("uniqueItems") is True for a in arrays)
+def test_every_list_field_has_unique_items_unless_repeats_are_data(name: str) -> None:
+    schema = load_schema(name)
+    assert _arrays(schema)
+    repeatable = {
+        field
+        for field, sub in schema["properties"].items()
+        if sub in _arrays(schema) and "uniqueItems" not in sub
+    }
+    assert repeatable == REPEATABLE_LISTS[name]
+    others = [
+        a for a in _arrays(schema) if all(a is not schema["properties"][f] for f in repeatable)
+    ]
+    assert all(a.get("uniqueItems") is True for a in others)
 
 
 def test_load_schema_of_unknown_name_fails() -> None:
@@ -139,7 +158,7 @@ def test_bad_or_impossible_date_time_is_rejected(value: str) -> None:
         "2026-03-01T10:00:00Z",
         "2026-03-01T10:00:00+01:00",
         "2026-03-01T10:00:00-05:30",
-        "2026-03-01T10:00:00.123456789+01:00",
+        "2026-03-01T10:00:00.123456000+01:00",
         "2026-03-01t10:00:00z",  # RFC 3339 allows lower case
     ],
 )
@@ -147,10 +166,11 @@ def test_rfc3339_date_time_is_accepted(value: str) -> None:
     assert input_checker("diary-entry").is_valid(_diary(recorded_at=value))
 
 
-def test_date_time_keeps_its_offset_and_truncates_beyond_microseconds() -> None:
-    parsed = parse_date_time("2026-03-01T10:00:00.123456789-05:30")
+def test_date_time_keeps_its_offset_and_refuses_to_cut_beyond_microseconds() -> None:
+    parsed = parse_date_time("2026-03-01T10:00:00.123456000-05:30")
     assert parsed is not None
     assert parsed.isoformat() == "2026-03-01T10:00:00.123456-05:30"
+    assert parse_date_time("2026-03-01T10:00:00.123456789-05:30") is None
 
 
 def test_checker_serves_any_schema_with_its_own_codes() -> None:

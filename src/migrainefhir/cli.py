@@ -77,6 +77,7 @@ def _input_options(
     record_type: str | None,
     timezone: ZoneInfo | None,
     deidentify_key: str | None = None,
+    now: datetime | None = None,
 ) -> InputOptions:
     from migrainefhir.input.deidentify import Deidentifier, load_key
     from migrainefhir.input.intake import InputOptions
@@ -86,7 +87,7 @@ def _input_options(
     deidentifier = Deidentifier(load_key(deidentify_key)) if deidentify_key else None
     return InputOptions(
         read=ReadOptions(input_format=input_format, record_type=record_type),
-        parse=ParseOptions(timezone=timezone),
+        parse=ParseOptions(timezone=timezone, now=now or _export_time(None)),
         deidentifier=deidentifier,
     )
 
@@ -157,14 +158,47 @@ def _stopped_cleanly_by_signals() -> Iterator[None]:
             signal.signal(each, handler)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group. An exception no command expected (a bug) ends the run with exit
+    code 3 and one line naming the exception type and the place in migrainefhir, never with a
+    traceback or exit code 1, which means "records rejected". The exception's own text is not
+    shown: it may quote input data."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # the last line of defence, by design
+            click.echo(f"migrainefhir: internal error: {_where(exc)}", err=True)
+            sys.exit(ExitCode.UNREADABLE)
+
+
+def _where(exc: BaseException) -> str:
+    """`TypeError at export/parts.py:169`: the innermost frame inside the package."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    package = str(Path(__file__).parent)
+    ours = [frame for frame in frames if frame.filename.startswith(package)]
+    place = ""
+    if ours:
+        relative = os.path.relpath(ours[-1].filename, package)
+        place = f" at {relative}:{ours[-1].lineno}"
+    return (
+        f"{type(exc).__name__}{place}; nothing was written (a previous output is intact); "
+        "please report this as a bug"
+    )
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="migrainefhir")
 def cli() -> None:
     """Carry migraine headache diaries and ketamine therapy sessions into FHIR R4.
 
     Exit codes: 0 ok, 1 problems found (records rejected or validation errors),
-    2 usage error, 3 input unreadable or output unwritable, 130 stopped by SIGINT (Ctrl-C),
-    143 stopped by SIGTERM (after cleaning up).
+    2 usage error, 3 input unreadable, output unwritable or an internal error, 130 stopped by
+    SIGINT (Ctrl-C), 143 stopped by SIGTERM (after cleaning up).
     """
 
 
@@ -555,6 +589,10 @@ def export(
         )
         inputs_read = _input_options(input_format, record_type, timezone, key_file)
         result = run_export(inputs, inputs_read, options, progress, with_outcomes)
+        inputs_read = _input_options(
+            input_format, record_type, timezone, key_file, options.export_time
+        )
+        result = run_export(inputs, inputs_read, options, progress)
     except MigraineFhirError as error:
         _fail(error)
     if not quiet:
@@ -603,7 +641,7 @@ def convert(
         if output != "-":
             check_file_is_no_input(Path(output), inputs)
         bundle, report = run_convert(
-            inputs, _input_options(input_format, record_type, timezone), ctx
+            inputs, _input_options(input_format, record_type, timezone, None, ctx.export_time), ctx
         )
         data = json.dumps(bundle, indent=2, ensure_ascii=False).encode() + b"\n"
         if output == "-":

@@ -51,8 +51,11 @@ def check(paths: Sequence[str], options: InputOptions | None = None) -> Report:
     """Check input records against the contract; every record is counted accepted or rejected."""
     report = Report()
     for checked in checked_records(paths, options or InputOptions()):
-        report.counts.count(checked.raw.record_type, checked.accepted)
         report.problems.extend(checked.problems)
+        if checked.notice is not None:
+            report.counts.count_notice(checked.notice)
+            continue
+        report.counts.count(checked.raw.record_type, checked.accepted)
     return report
 
 
@@ -71,6 +74,9 @@ def convert(
     for checked in checked_records(paths, options):
         kind, record = checked.raw.record_type, checked.record
         report.problems.extend(checked.problems)
+        if checked.notice is not None:
+            report.counts.count_notice(checked.notice)
+            continue
         if record is None:
             report.counts.count(kind, accepted=False)
             continue

@@ -146,6 +146,52 @@ def json_path(parts: Sequence[str | int]) -> str:
     return out
 
 
+# A field or column name as programs name fields: shown in messages; anything else may be data.
+_SHOWN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+
+
+def shows_as_name(name: str) -> bool:
+    """Whether a field or column name can be shown: ASCII letters, digits and `_`, at most 32
+    characters, not starting with a digit (`sevrity`, `Family`, `valueStrin`), as the contract's
+    and FHIR's own names are; a name with a space, a dash or a dot may be a value."""
+    return _SHOWN_NAME.fullmatch(name) is not None
+
+
+def shown_name(name: str) -> str:
+    """A field, key or column name for a message: quoted when shows_as_name, else only its
+    length. A malformed file (a row without a header, a JSON object written inside out) puts
+    values where names belong, and messages must never quote data."""
+    if shows_as_name(name):
+        return f'"{name}"'
+    return f"(a name of {len(name)} character{'' if len(name) == 1 else 's'}, not shown)"
+
+
+# Words that are never data, shown when they stand where a code or a boolean belongs.
+_PLACEHOLDERS = frozenset(
+    {"yes", "no", "y", "n", "true", "false", "1", "0", "x", "-", "?", "n/a", "na", "none", "null"}
+)
+
+
+def shown_value(value: object, allowed: Iterable[object] = ()) -> str:
+    """A value found where a code or a boolean belongs, for a message: quoted only when it is
+    clearly not data (a spelling of an allowed code in another case or with spaces, a
+    placeholder word such as yes or n/a, a JSON boolean or null); else only what kind of value
+    it is and its length (`VMARK9Doe` may be a name that slipped into the wrong column)."""
+    if value is None or isinstance(value, bool):
+        return "true" if value is True else "false" if value is False else "null"
+    if isinstance(value, str):
+        plain = value.strip().lower()
+        codes = {str(code).lower() for code in allowed}
+        if (plain in codes or plain in _PLACEHOLDERS) and len(value) <= 32 and value.isprintable():
+            return f'"{value}"'
+        return f"(a text of {len(value)} character{'' if len(value) == 1 else 's'}, not shown)"
+    if isinstance(value, int | float):
+        return "(a number, not shown)"
+    if isinstance(value, list):
+        return "(a list)"
+    return "(an object)"
+
+
 def child_path(path: str, *parts: str | int) -> str:
     """Extend an already rendered JSONPath with more parts."""
     return path + json_path(parts)[1:]
@@ -160,11 +206,18 @@ class Counts:
     rejected: dict[str, int] = field(default_factory=dict)
     # Valid records left out on purpose (export --since: unchanged since the last run).
     skipped: dict[str, int] = field(default_factory=dict)
+    # Input files that hold no records (a Bulk Data manifest, FHIR NDJSON): skipped whole.
+    files_skipped: int = 0
 
     def count(self, record_type: str, accepted: bool) -> None:
         self.read[record_type] = self.read.get(record_type, 0) + 1
         bucket = self.accepted if accepted else self.rejected
         bucket[record_type] = bucket.get(record_type, 0) + 1
+
+    def count_notice(self, notice: str) -> None:
+        """A note about a whole file (RawRecord.notice): no record; a skipped file is counted."""
+        if notice == "skipped-file":
+            self.files_skipped += 1
 
     def count_skipped(self, record_type: str) -> None:
         self.read[record_type] = self.read.get(record_type, 0) + 1

@@ -40,6 +40,8 @@ def summary_lines(counts: Counts, accepted_word: str = "accepted") -> list[str]:
     ]
     if counts.total_skipped:
         lines.append(f"skipped (unchanged since --since): {counts.total_skipped}")
+    if counts.files_skipped:
+        lines.append(f"files skipped (no input records in them): {counts.files_skipped}")
     return lines
 
 
@@ -57,6 +59,7 @@ def counts_json(counts: Counts) -> dict[str, object]:
         "read": counts.total_read,
         "accepted": counts.total_accepted,
         "rejected": counts.total_rejected,
+        "files_skipped": counts.files_skipped,
         "by_type": {
             kind: {
                 "read": counts.read.get(kind, 0),

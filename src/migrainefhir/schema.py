@@ -28,7 +28,15 @@ import jsonschema
 import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
 
-from migrainefhir.problems import Problem, Severity, json_path, register_code
+from migrainefhir.problems import (
+    Problem,
+    Severity,
+    json_path,
+    register_code,
+    shown_name,
+    shown_value,
+    shows_as_name,
+)
 
 # -- the input-contract codes that come out of the schemas (codes-input.md) ------------------
 
@@ -126,7 +134,11 @@ def _naive(groups: Sequence[str | None]) -> datetime | None:
     assert year and month and day and hour and minute and second  # the regex matched
     if not MIN_YEAR <= int(year) <= MAX_YEAR:
         return None
-    # A fraction finer than microseconds is truncated: Python (and FHIR servers) cannot keep it.
+    # A fraction finer than microseconds cannot be held (Python's datetime, and so the FHIR
+    # output, stops there): it is refused rather than cut (has_excess_precision says why);
+    # zeros past the sixth digit change nothing and are accepted.
+    if fraction and len(fraction) > 6 and fraction[6:].strip("0"):
+        return None
     micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
     try:
         return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro)
@@ -186,6 +198,14 @@ def _parse_any_date_time(text: str) -> datetime | None:
     return naive.replace(tzinfo=_fixed_offset(sign, int(hours), int(minutes)))
 
 
+_EXCESS_PRECISION_RE = re.compile(r"T[0-9:]{8}\.[0-9]{6}[0-9]*[1-9]", re.ASCII | re.IGNORECASE)
+
+
+def has_excess_precision(text: str) -> bool:
+    """A date-time whose fraction of a second has a non-zero digit past microseconds."""
+    return _EXCESS_PRECISION_RE.search(text) is not None
+
+
 def parse_local_date_time(text: str) -> datetime | None:
     """A date-time written like RFC 3339 but without offset, as a naive datetime; else None."""
     match = _LOCAL_DATE_TIME_RE.fullmatch(text)
@@ -242,7 +262,7 @@ _CALENDAR_DAY = (
     "|02-(?:0[1-9]|1[0-9]|2[0-8]))"
     f"|{_LEAP_YEAR}-02-29)"
 )
-_CLOCK_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]+)?"
+_CLOCK_TIME = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6}0*)?"
 _UTC_OFFSET = "(?:[Zz]|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
 FORMAT_PATTERNS = {
     "date": f"^{_CALENDAR_DAY}$",
@@ -352,7 +372,6 @@ _TYPE_WORDS = {
     "null": "null",
 }
 _MAX_LISTED_VALUES = 20
-_MAX_KEY_SHOWN = 64
 
 Path = tuple[str | int, ...]
 
@@ -473,9 +492,10 @@ class SchemaChecker:
         for name in instance:
             if name in known or any(p.search(name) for p in patterns):
                 continue
-            shown = name if len(name) <= _MAX_KEY_SHOWN else name[:_MAX_KEY_SHOWN] + "..."
-            message = f"unknown field {json.dumps(shown)}: the contract does not define it"
-            yield self._problem("additionalProperties", (*path, name), message, whole_message=True)
+            message = f"unknown field {shown_name(name)}: the contract does not define it"
+            # A name that may be data is not put in the path either: the object's path.
+            where = (*path, name) if shows_as_name(name) else path
+            yield self._problem("additionalProperties", where, message, whole_message=True)
 
     def _duplicates(self, error: ValidationError, path: Path) -> Iterator[Problem]:
         items = error.instance if isinstance(error.instance, list) else []
@@ -493,13 +513,15 @@ class SchemaChecker:
         keyword, value = error.validator, error.validator_value
         if keyword == "type":
             types = [value] if isinstance(value, str) else list(value)
-            return "must be " + _or_list([_TYPE_WORDS.get(t, t) for t in types])
+            found = shown_value(error.instance)
+            return "must be " + _or_list([_TYPE_WORDS.get(t, t) for t in types]) + _found(found)
         if keyword == "enum":
+            found = _found(shown_value(error.instance, value))
             if len(value) > _MAX_LISTED_VALUES:
-                return f"must be one of the {len(value)} allowed values"
-            return "must be one of: " + ", ".join(_show(v) for v in value)
+                return f"must be one of the {len(value)} allowed values{found}"
+            return "must be one of: " + ", ".join(_show(v) for v in value) + found
         if keyword == "const":
-            return f"must be {_show(value)}"
+            return f"must be {_show(value)}{_found(shown_value(error.instance, [value]))}"
         if keyword == "format":
             return "must be " + _FORMAT_HINTS.get(value, f"a valid {value}")
         if keyword == "minimum":
@@ -545,6 +567,11 @@ class SchemaChecker:
     ) -> Problem:
         message = rule if whole_message else f"{_label(path)} {rule}"
         return Problem(self.codes.code_for(keyword), self.codes.severity, message, json_path(path))
+
+
+def _found(shown: str) -> str:
+    """`; found "yes"`, or `; found (a text of 5 characters, not shown)`."""
+    return f"; found {shown}"
 
 
 def _label(path: Path) -> str:

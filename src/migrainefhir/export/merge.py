@@ -22,6 +22,7 @@ from migrainefhir.export.options import ExportResult
 from migrainefhir.export.output import write_private
 from migrainefhir.export.parts import (
     EXPORTED,
+    NOTICE,
     REJECTED,
     SKIPPED,
     PartReader,
@@ -100,6 +101,11 @@ class Merger:
 
     def _record(self, shard: Shard, sequence: int, fields: list[Any], parts: PartReader) -> None:
         kind, outcome, key, patient, is_patient, counts, contract, more, where = fields
+        if outcome == NOTICE:  # a note about a whole file: its warnings, and no record
+            self.file_records[shard.file] = self.file_records.get(shard.file, 0) + 1
+            self.result.report.problems.extend(_problems(contract))
+            self.result.report.counts.count_notice(kind)
+            return
         self.records += 1
         if self.on_record is not None:
             self.on_record(self.records, self.expected)

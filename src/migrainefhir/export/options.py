@@ -79,6 +79,7 @@ class ExportResult:
             "records_exported": counts.total_accepted,
             "records_rejected": counts.total_rejected,
             "records_skipped": counts.total_skipped,
+            "files_skipped": counts.files_skipped,
             "by_record_type": {
                 kind: {
                     "read": counts.read.get(kind, 0),

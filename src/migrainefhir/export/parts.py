@@ -23,6 +23,8 @@ from migrainefhir.validate.outcome import operation_outcome
 
 # Index line fields: one JSON array per record (see ShardWorker.run).
 EXPORTED, REJECTED, SKIPPED = "x", "r", "s"
+# Not a record: a note about a whole input file (RawRecord.notice), its kind in the type field.
+NOTICE = "n"
 
 
 # A type's part file gets a resource line of about 1 KB at a time: with the default 8 KiB

@@ -29,6 +29,7 @@ from migrainefhir.input.readers import (
     _wide_bom,
     expand_inputs,
     read_ndjson,
+    skipped_ndjson_notice,
 )
 
 # A range smaller than this is not worth a worker's round trip; larger ones balance badly.
@@ -194,6 +195,11 @@ def read_shard(shard: Shard, options: ReadOptions) -> Iterator[RawRecord]:
     if shard.whole_file:
         yield from read_whole_file(shard.file, shard.name, options)
         return
+    skipped = skipped_ndjson_notice(shard.file, shard.name)
+    if skipped is not None:  # FHIR NDJSON, not records: one notice, from the first range
+        if shard.start == 0:
+            yield skipped
+        return
     try:
         handle = open(shard.file, "rb")  # noqa: SIM115 (closed below)
     except OSError as exc:
@@ -201,7 +207,12 @@ def read_shard(shard: Shard, options: ReadOptions) -> Iterator[RawRecord]:
     with handle:
         handle.seek(shard.start)
         try:
-            yield from read_ndjson(_Range(handle, shard.end), shard.name, shard.first_line)  # type: ignore[arg-type]
+            yield from read_ndjson(
+                _Range(handle, shard.end),  # type: ignore[arg-type]
+                shard.name,
+                shard.first_line,
+                whole_file=False,
+            )
         except OSError as exc:
             raise InputUnreadable(f"{shard.name}: reading failed ({exc.strerror})") from exc
 

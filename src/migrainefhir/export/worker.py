@@ -22,6 +22,7 @@ from migrainefhir.export.output import PRIVATE_DIR
 from migrainefhir.export.pacing import CollectionPacer
 from migrainefhir.export.parts import (
     EXPORTED,
+    NOTICE,
     REJECTED,
     SKIPPED,
     PartWriter,
@@ -147,6 +148,11 @@ class ShardWorker:
         converted: Converted | None,
     ) -> None:
         """One record -> one index line, and its resources or its reject lines."""
+        if checked.notice is not None:  # a note about the file: its warnings, no record
+            notes = [p.to_json() for p in checked.problems] or None
+            source = checked.raw.source.to_json()
+            parts.index([checked.notice, NOTICE, None, None, False, None, notes, None, source])
+            return
         record = checked.record
         key: list[str] | None = None
         more: list[Problem] = []

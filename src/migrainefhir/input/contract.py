@@ -27,6 +27,20 @@ DURATION_MISMATCH = register_code(
 END_BEFORE_START = register_code(
     "input.end-before-start", Severity.ERROR, "session end before start", _LAYER
 )
+ATTACK_TOO_LONG = register_code(
+    "input.attack-too-long",
+    Severity.ERROR,
+    "a diary attack whose end is more than 14 days after its onset (a typing error in the "
+    "end's date: status migrainosus is over 72 hours, and 14 days is far beyond it)",
+    _LAYER,
+)
+SESSION_TOO_LONG = register_code(
+    "input.session-too-long",
+    Severity.ERROR,
+    "a ketamine session whose end is more than 2 days after its start (even a multi-day "
+    "inpatient infusion is recorded as one session per day or two)",
+    _LAYER,
+)
 DOSE_MISMATCH = register_code(
     "input.dose-mismatch",
     Severity.ERROR,
@@ -65,6 +79,11 @@ DURATION_TOLERANCE = timedelta(minutes=1)
 # How far weight_kg x dose_mg_per_kg may differ from dose_mg, as a share of dose_mg
 # (records.md: "within 5 %"; dose_mg is the dose actually given, so it is the reference).
 DOSE_TOLERANCE = 0.05
+# The longest an attack or a session may last (ATTACK_TOO_LONG, SESSION_TOO_LONG). An attack
+# over 72 hours is status migrainosus; one over 14 days is a wrong date, not an attack. The
+# schemas' maximum duration_minutes (20160) is the same 14 days.
+MAX_ATTACK = timedelta(days=14)
+MAX_SESSION = timedelta(days=2)
 # Vitals may be taken this long before start and after end (or after start without an end).
 VITALS_WINDOW = timedelta(hours=2)
 
@@ -146,6 +165,15 @@ def end_before_onset(record: Record) -> list[Problem]:
     return [error(END_BEFORE_ONSET, "end is before onset", "$.end")]
 
 
+@rule("attack-too-long", DiaryEntry)
+def attack_too_long(record: Record) -> list[Problem]:
+    if not isinstance(record, DiaryEntry) or record.onset is None or record.end is None:
+        return []
+    if record.end - record.onset <= MAX_ATTACK:
+        return []
+    return [error(ATTACK_TOO_LONG, "end is more than 14 days after onset", "$.end")]
+
+
 @rule("duration-mismatch", DiaryEntry)
 def duration_mismatch(record: Record) -> list[Problem]:
     if not isinstance(record, DiaryEntry) or record.duration_minutes is None:
@@ -197,6 +225,15 @@ def end_before_start(record: Record) -> list[Problem]:
     if record.end >= record.start:
         return []
     return [error(END_BEFORE_START, "end is before start", "$.end")]
+
+
+@rule("session-too-long", KetamineSession)
+def session_too_long(record: Record) -> list[Problem]:
+    if not isinstance(record, KetamineSession) or record.end is None:
+        return []
+    if record.end - record.start <= MAX_SESSION:
+        return []
+    return [error(SESSION_TOO_LONG, "end is more than 2 days after start", "$.end")]
 
 
 @rule("dose-mismatch", KetamineSession)

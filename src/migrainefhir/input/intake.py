@@ -49,6 +49,11 @@ class CheckedRecord:
     def accepted(self) -> bool:
         return self.record is not None
 
+    @property
+    def notice(self) -> str | None:
+        """Not a record but a note about a whole file (RawRecord.notice): count no record."""
+        return self.raw.notice
+
 
 def checked_records(paths: Sequence[str], options: InputOptions) -> Iterator[CheckedRecord]:
     """Read every input record and check it against the contract, one at a time.
@@ -77,6 +82,9 @@ def check_each(raws: Iterable[RawRecord], options: InputOptions) -> Iterator[Che
     """The contract on each record on its own: everything but duplicate ids, which need the
     whole run (a parallel export checks those when it merges its shards, in input order)."""
     for raw in raws:
+        if raw.notice is not None:
+            yield CheckedRecord(raw, None, list(raw.problems))
+            continue
         record, problems = parse_record(raw, options.parse)
         if record is not None and has_errors(problems):
             record = None

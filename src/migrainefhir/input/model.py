@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,6 +51,7 @@ from migrainefhir.schema import (
     Location,
     SchemaChecker,
     compiled_predicate,
+    has_excess_precision,
     load_schema,
     locations,
     parse_date,
@@ -78,6 +79,20 @@ LOCAL_TIME_INVALID = register_code(
     "with --timezone: a local time that does not exist (DST gap) or is ambiguous (DST overlap)",
     _LAYER,
 )
+TIME_PRECISION = register_code(
+    "input.time-precision",
+    Severity.ERROR,
+    "a date-time with a fraction of a second finer than microseconds (.123456789): the output "
+    "cannot keep it, and it is not cut silently",
+    _LAYER,
+)
+FUTURE = register_code(
+    "input.future",
+    Severity.WARNING,
+    "a date or date-time more than a day after the export time (a typing error such as 2062 "
+    "for 2026, or a clock set wrong): the record is still accepted",
+    _LAYER,
+)
 CONTROL_CHARACTER = register_code(
     "input.control-character",
     Severity.ERROR,
@@ -87,11 +102,18 @@ CONTROL_CHARACTER = register_code(
 )
 
 
+# How far after the export time a date may lie before input.future warns: dates are local
+# calendar days (up to 14 hours ahead of UTC), and clocks differ.
+FUTURE_SLACK = timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class ParseOptions:
-    """How to read records: `timezone` is the IANA zone for date-times written without offset."""
+    """How to read records: `timezone` is the IANA zone for date-times written without offset;
+    `now` the export time, past which dates are reported as in the future (None: not checked)."""
 
     timezone: ZoneInfo | None = None
+    now: datetime | None = None
 
 
 def parse_record(raw: RawRecord, options: ParseOptions) -> tuple[Record | None, list[Problem]]:
@@ -105,6 +127,8 @@ def parse_record(raw: RawRecord, options: ParseOptions) -> tuple[Record | None, 
     record = _build(instance, raw.source)
     for rule in contract.rules_for(record):
         found.extend(rule(record))
+    if options.now is not None:
+        found.extend(_future_problems(record, options.now))
     if not found:  # the usual record: nothing to place
         return record, problems
     problems += [p.at(raw.source) for p in found]
@@ -121,6 +145,11 @@ class _Shape:
     checker: SchemaChecker
     date_times: tuple[Location, ...]
     texts: tuple[Location, ...]
+    # The fields of the record type, and of the objects in each of its list fields: a null
+    # (or an empty list) in one of them means the field is absent.
+    fields: frozenset[str]
+    list_fields: frozenset[str]
+    item_fields: Mapping[str, frozenset[str]]
     # Yes only for a record that _normalise leaves as it is and the schema accepts (see
     # _ready_schema): the usual record, which then needs no further look.
     is_ready: Callable[[object], bool]
@@ -144,12 +173,31 @@ def input_checker(record_type: str) -> SchemaChecker:
 @cache
 def _shape(record_type: str) -> _Shape:
     checker = input_checker(record_type)
+    schema = checker.schema
     return _Shape(
         checker,
-        date_times=tuple(locations(checker.schema, lambda s: s.get("format") == "date-time")),
-        texts=tuple(locations(checker.schema, lambda s: s.get("$ref") == "#/$defs/text")),
-        is_ready=compiled_predicate(_ready_schema(checker.schema)),
+        date_times=tuple(locations(schema, lambda s: s.get("format") == "date-time")),
+        texts=tuple(locations(schema, lambda s: s.get("$ref") == "#/$defs/text")),
+        fields=frozenset(schema["properties"]),
+        list_fields=frozenset(
+            name
+            for name, sub in schema["properties"].items()
+            if sub.get("type") == "array" or "array" in sub.get("type", ())
+        ),
+        item_fields=_item_fields(schema),
+        is_ready=compiled_predicate(_ready_schema(schema)),
     )
+
+
+def _item_fields(schema: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """For each list field whose items are objects: the field names of those objects."""
+    found = {}
+    for name, sub in schema["properties"].items():
+        ref = sub.get("items", {}).get("$ref", "") if sub.get("type") == "array" else ""
+        if ref.startswith("#/$defs/"):
+            item = schema["$defs"][ref.removeprefix("#/$defs/")]
+            found[name] = frozenset(item.get("properties", {}))
+    return found
 
 
 def _ready_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -192,13 +240,17 @@ def _normalise(
 ) -> tuple[dict[str, Any], list[Problem]]:
     """The record as the schema should see it, and the problems of times without offset.
 
-    Blank free text counts as absent (so it cannot satisfy a requirement). A date-time without
+    Blank free text counts as absent (so it cannot satisfy a requirement), and so does a JSON
+    null in a field of the contract (also in the objects of a list) or an empty list (apps
+    that always write every key; a null in an unknown field is still reported). A date-time
+    without
     offset is replaced by its reading in `zone`; without a zone, or when the local time does
     not exist or is ambiguous there, it is reported here (and the schema's format error at the
     same path is then dropped as a duplicate by the caller).
     """
     problems: list[Problem] = []
     edits: dict[tuple[str | int, ...], str | None] = {}
+    _absent_values(data, shape, edits)
     for location in shape.texts:
         for path, value in _values_at(data, location):
             if isinstance(value, str) and not value.strip():
@@ -207,10 +259,18 @@ def _normalise(
         for path, value in _values_at(data, location):
             if not isinstance(value, str) or parse_date_time(value) is not None:
                 continue
+            field = json_path(path)
+            if has_excess_precision(value):
+                message = (
+                    f"{_label(field)} has a fraction of a second finer than microseconds, "
+                    "which migrainefhir cannot carry into FHIR exactly: write at most 6 digits "
+                    "after the point"
+                )
+                problems.append(error(TIME_PRECISION, message, field))
+                continue
             local = parse_local_date_time(value)
             if local is None:
                 continue  # malformed: the schema reports input.format
-            field = json_path(path)
             if zone is None:
                 problems.append(error(NO_OFFSET, _no_offset_message(field), field))
                 continue
@@ -220,6 +280,24 @@ def _normalise(
             else:
                 edits[path] = localised.isoformat()
     return (_edited(data, edits) if edits else data), problems
+
+
+def _absent_values(
+    data: dict[str, Any], shape: _Shape, edits: dict[tuple[str | int, ...], str | None]
+) -> None:
+    """Mark for removal every null or empty list in a field of the contract."""
+    for name, value in data.items():
+        if name not in shape.fields:
+            continue
+        if value is None or (value == [] and name in shape.list_fields):
+            edits[(name,)] = None
+        elif isinstance(value, list) and name in shape.item_fields:
+            known = shape.item_fields[name]
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    for key, part in item.items():
+                        if part is None and key in known:
+                            edits[(name, index, key)] = None
 
 
 # FHIR R4 strings "SHALL NOT contain Unicode character points below 32", except tab, carriage
@@ -247,6 +325,40 @@ def _control_character_problems(data: dict[str, Any]) -> list[Problem]:
             )
             problems.append(error(CONTROL_CHARACTER, message, field))
     return problems
+
+
+def _future_problems(record: Record, now: datetime) -> list[Problem]:
+    """input.future for every date and date-time more than FUTURE_SLACK after `now`."""
+    latest = now + FUTURE_SLACK
+    problems = []
+    for field, value in _dates_of(record):
+        if value is None:
+            continue
+        late = value > latest if isinstance(value, datetime) else value > latest.date()
+        if late:
+            message = (
+                f"{_label(field)} is in the future: more than a day after the export time "
+                f"({now.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}); please check it"
+            )
+            problems.append(Problem(FUTURE, Severity.WARNING, message, field))
+    return problems
+
+
+def _dates_of(record: Record) -> Iterator[tuple[str, date | datetime | None]]:
+    yield "$.recorded_at", record.recorded_at
+    if isinstance(record, DiaryEntry):
+        yield "$.date", record.date
+        yield "$.onset", record.onset
+        yield "$.end", record.end
+        for index, intake in enumerate(record.medications):
+            yield f"$.medications[{index}].taken_at", intake.taken_at
+    elif isinstance(record, KetamineSession):
+        yield "$.start", record.start
+        yield "$.end", record.end
+        for index, reading in enumerate(record.vitals):
+            yield f"$.vitals[{index}].time", reading.time
+    elif isinstance(record, PatientRecord):
+        yield "$.birth_date", record.birth_date
 
 
 def _strings(

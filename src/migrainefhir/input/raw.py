@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from migrainefhir.input.records import RECORD_TYPES
 from migrainefhir.problems import Problem, Source
 
+# RawRecord.notice: the kinds of note about a whole file that a reader gives instead of records.
+FILE_NOTE = "file"  # a warning about the file (no records in it, a ;-separated CSV)
+FILE_SKIPPED = "skipped-file"  # the file holds no input records (a Bulk manifest): skipped
+NOTICES = (FILE_NOTE, FILE_SKIPPED)
+
 
 @dataclass(frozen=True, slots=True)
 class RawRecord:
@@ -18,12 +23,17 @@ class RawRecord:
     as read, the CSV row as {column: cell text}, or the undecodable line as text.
     `problems` are the reader's own findings (malformed line, bad CSV cell); a record with a
     reader error is rejected without further checks.
+
+    A `notice` (FILE_NOTE, FILE_SKIPPED) is not a record at all: a warning about a whole file
+    (its `problems`), counted in no record count (read = exported + rejected + skipped stays
+    true); FILE_SKIPPED is counted as a skipped file.
     """
 
     source: Source
     data: object
     original: object
     problems: tuple[Problem, ...] = ()
+    notice: str | None = None
 
     @property
     def record_type(self) -> str:

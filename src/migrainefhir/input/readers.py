@@ -2,9 +2,11 @@
 
 Everything the reader can say about bad data is a RawRecord with Problems (read.* codes), so
 a batch always goes on: a malformed NDJSON line, a CSV row with too many cells, an invalid
-UTF-8 line or a whole file in UTF-16 each become one rejected record with its place in the
-input. Only an input that cannot be interpreted at all (missing, unreadable, unsupported type,
-a CSV header that cannot name its columns) raises errors.InputUnreadable.
+UTF-8 line, a whole file in UTF-16, an empty JSON file or a CSV header that cannot name its
+columns each become one rejected record with its place in the input. A file with no records,
+or that holds FHIR or export output rather than records, gives one note about the file instead
+(a RawRecord with `notice` set: a warning, counted as no record). Only an input that cannot be
+opened or read (missing, unreadable, unsupported type) raises errors.InputUnreadable.
 
 Streaming: NDJSON and CSV are read line by line from bytes (each line decoded on its own, so
 one bad line costs only that line); a JSON file is read whole and its array walked element by
@@ -29,10 +31,23 @@ from typing import BinaryIO
 import orjson
 
 from migrainefhir.errors import InputUnreadable, UsageError
-from migrainefhir.input.csvform import RowShaper
-from migrainefhir.input.raw import RawRecord
+from migrainefhir.input.csvform import (
+    CSV_CASE,
+    CSV_TRIMMED,
+    KNOWN_COLUMNS,
+    CellNote,
+    RowShaper,
+)
+from migrainefhir.input.raw import FILE_NOTE, FILE_SKIPPED, RawRecord
 from migrainefhir.input.records import RECORD_TYPES
-from migrainefhir.problems import Problem, Severity, Source, json_path, register_code
+from migrainefhir.problems import (
+    Problem,
+    Severity,
+    Source,
+    json_path,
+    register_code,
+    shown_name,
+)
 
 JSON_SYNTAX = register_code(
     "read.json-syntax",
@@ -82,6 +97,38 @@ DUPLICATE_KEY = register_code(
     Severity.ERROR,
     "a JSON object with the same key twice: JSON parsers keep only one of the values, so the "
     "record is rejected rather than silently changed",
+    "read",
+)
+
+CSV_HEADER = register_code(
+    "read.csv-header",
+    Severity.ERROR,
+    "a CSV file without a usable header row (empty, a column without a name before the last, a "
+    "name twice, a column no record type defines, not UTF-8): the file is rejected as one "
+    "record and none of its rows is read; the other input files are read as usual",
+    "read",
+)
+CSV_DELIMITER = register_code(
+    "read.csv-delimiter",
+    Severity.WARNING,
+    "a CSV file whose header is separated by ';' (as spreadsheets in many European locales "
+    "save it): the file is read with ';' between cells (once per file)",
+    "read",
+)
+NO_RECORDS = register_code(
+    "read.no-records",
+    Severity.WARNING,
+    "an input file with no records: an empty NDJSON file, a CSV file with only its header, a "
+    "JSON file holding []",
+    "read",
+)
+NOT_RECORDS = register_code(
+    "read.not-records",
+    Severity.WARNING,
+    "an input file that holds no input records but FHIR or export output (a FHIR resource or "
+    "Bundle, NDJSON of FHIR resources, a Bulk Data manifest, a migrainefhir summary.json or "
+    "rejects.ndjson): skipped whole, one warning, counted as a skipped file; a file with a "
+    "record in it is never skipped",
     "read",
 )
 
@@ -236,6 +283,12 @@ def _read_stream(
         if input_format == "json":
             yield from read_json(stream, name)
         elif input_format == "ndjson":
+            if stream.seekable():
+                what = _export_ndjson(stream)
+                stream.seek(0)
+                if what is not None:
+                    yield _skipped(Source(name, line=1), what)
+                    return
             yield from read_ndjson(stream, name)
         elif input_format == "csv":
             yield from read_csv(stream, name, options.record_type)
@@ -251,6 +304,103 @@ def _read_stream(
 
 def _problem(code: str, message: str, source: Source, path: str = "$") -> Problem:
     return Problem(code, Severity.ERROR, message, path, source)
+
+
+def _notice(code: str, message: str, source: Source, kind: str = FILE_NOTE) -> RawRecord:
+    """A warning about a whole file, given instead of (or besides) its records."""
+    warning = Problem(code, Severity.WARNING, message, "$", source)
+    return RawRecord(source, None, None, (warning,), notice=kind)
+
+
+def _no_records(source: Source, what: str) -> RawRecord:
+    return _notice(NO_RECORDS, f"no records in {source.file}: {what}", source)
+
+
+# The keys that name a file as FHIR or export output, not input records (read.not-records).
+_RECORD_TYPE_KEY = b'"record_type"'
+_BULK_MANIFEST_KEYS = frozenset({"transactionTime", "output"})
+_SUMMARY_KEYS = frozenset({"records_read", "records_exported", "records_rejected"})
+
+
+def _is_fhir_resource(value: object) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("resourceType"), str)
+
+
+def _not_records_json(content: bytes) -> str | None:
+    """What a JSON file holds, when it clearly holds no input records: a FHIR resource or
+    Bundle, an array of them, a Bulk Data manifest or a migrainefhir summary; else None.
+
+    Conservative: a file in which `"record_type"` appears anywhere is records (and a record
+    with a typo is rejected on its own), and so is anything that is not valid JSON."""
+    if _RECORD_TYPE_KEY in content:
+        return None
+    try:
+        value = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    if _is_fhir_resource(value):
+        return "a FHIR resource"
+    if isinstance(value, list) and value and all(_is_fhir_resource(item) for item in value):
+        return "FHIR resources"
+    if isinstance(value, dict) and value.keys() >= _BULK_MANIFEST_KEYS:
+        return "a Bulk Data manifest"
+    if isinstance(value, dict) and value.keys() >= _SUMMARY_KEYS:
+        return "a migrainefhir export summary"
+    return None
+
+
+_REJECT_KEYS = frozenset({"source", "record", "problems"})
+_FHIR_LINES = "FHIR resources, one per line"
+_REJECT_LINES = "the rejected records of a migrainefhir export (rejects.ndjson)"
+
+
+def _export_ndjson(stream: BinaryIO) -> str | None:
+    """What an NDJSON stream holds when every line (at least one) is export output, not an
+    input record: FHIR resources (an export's Type.ndjson) or migrainefhir's rejects lines;
+    else None. A line that is a record (has record_type), or anything else, makes the file
+    records, so a file of records is decided at its first line."""
+    kind = None
+    for line, too_long in _lines(stream):
+        if too_long:
+            return None
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(value, dict) or "record_type" in value:
+            return None
+        if _is_fhir_resource(value):
+            this = _FHIR_LINES
+        elif value.keys() == _REJECT_KEYS:
+            this = _REJECT_LINES
+        else:
+            return None
+        if kind not in (None, this):
+            return None
+        kind = this
+    return kind
+
+
+def _skipped(source: Source, what: str) -> RawRecord:
+    message = (
+        f"{source.file} holds {what}, not input records: the file is skipped "
+        "(migrainefhir validate checks FHIR files)"
+    )
+    return _notice(NOT_RECORDS, message, source, FILE_SKIPPED)
+
+
+def skipped_ndjson_notice(file: str, name: str) -> RawRecord | None:
+    """The read.not-records notice of an NDJSON file of export output (FHIR resources, rejects),
+    else None (for readers of a part of the file, which must decide as a reader of the whole
+    file does)."""
+    try:
+        with open(file, "rb") as handle:
+            what = _export_ndjson(handle)
+    except OSError:
+        return None  # the reader reports it
+    return None if what is None else _skipped(Source(name, line=1), what)
 
 
 def _wide_bom(start: bytes) -> str | None:
@@ -401,13 +551,9 @@ def _duplicate_key(text: bytes | str) -> str | None:
     return found[0] if found else None
 
 
-_MAX_KEY_SHOWN = 64
-
-
 def _duplicate_key_problem(key: str, source: Source) -> Problem:
-    shown = key if len(key) <= _MAX_KEY_SHOWN else key[:_MAX_KEY_SHOWN] + "..."
     message = (
-        f"the key {json.dumps(shown)} appears twice in one object: JSON keeps only one of the "
+        f"the key {shown_name(key)} appears twice in one object: JSON keeps only one of the "
         "values, so the record is rejected rather than read with one of them"
     )
     return _problem(DUPLICATE_KEY, message, source)
@@ -422,12 +568,25 @@ def _too_deep_problem(source: Source) -> Problem:
 # NDJSON / JSONL
 
 
-def read_ndjson(stream: BinaryIO, name: str, first_line: int = 1) -> Iterator[RawRecord]:
-    """One record per line; blank lines skipped; CRLF and a UTF-8 BOM accepted.
+def read_ndjson(
+    stream: BinaryIO, name: str, first_line: int = 1, *, whole_file: bool = True
+) -> Iterator[RawRecord]:
+    """One record per line; blank lines skipped; CRLF and a UTF-8 BOM accepted. A whole file
+    without records gives the notice read.no-records.
 
     `first_line` is the file's line number of the stream's first line: a shard of a file that
-    starts mid-file (export/shards.py) still reports the file's own line numbers.
+    starts mid-file (export/shards.py) still reports the file's own line numbers; such a part
+    of a file (`whole_file` False) gives no notice.
     """
+    records = 0
+    for record in _ndjson_records(stream, name, first_line):
+        records += 1
+        yield record
+    if records == 0 and whole_file:
+        yield _no_records(Source(name, line=1), "the NDJSON file has no lines but blank ones")
+
+
+def _ndjson_records(stream: BinaryIO, name: str, first_line: int) -> Iterator[RawRecord]:
     line_number = first_line - 1
     for line, too_long in _lines(stream):
         line_number += 1
@@ -552,6 +711,17 @@ def read_json(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
         return
     if content.startswith(UTF8_BOM):
         content = content[len(UTF8_BOM) :]
+    if not content.strip():
+        source = Source(name, line=1)
+        message = (
+            f"{name} is empty: a JSON input file holds one record object or an array of records"
+        )
+        yield RawRecord(source, None, None, (_problem(JSON_SYNTAX, message, source),))
+        return
+    what = _not_records_json(content)
+    if what is not None:
+        yield _skipped(Source(name, line=1), what)
+        return
     try:
         text, clean = content.decode("utf-8"), True
     except UnicodeDecodeError:
@@ -623,6 +793,7 @@ class _JsonDocument:
         pos = self.skip_whitespace(pos + 1)
         if text.startswith("]", pos):
             yield from self.expect_end(pos + 1)
+            yield _no_records(Source(self.name, line=1), "the JSON array is empty")
             return
         while True:
             record, end = self.element(pos)
@@ -733,21 +904,93 @@ class _JsonDocument:
 # CSV
 
 
+# Where a CSV row is, in the terms of Python's csv module (strict, `"` quoting, doubled quotes
+# inside a quoted cell): at the start of a cell, inside an unquoted cell, or inside a quoted one.
+_CELL_START, _IN_CELL, _IN_QUOTES = range(3)
+
+
+class _RowScanner:
+    """Follows the csv module's quoting over bytes it does not keep, so that a row too large to
+    read is skipped up to exactly where csv would end it: a newline inside a quoted cell does
+    not end a row, so nothing inside a quoted cell is ever read as a row of its own.
+
+    Fed a line (in pieces when it is long) at a time; `line_end()` says whether the row ends
+    with that line. One byte may be held back between pieces (a `"` or the delimiter whose
+    meaning depends on the next byte)."""
+
+    def __init__(self, state: int, delimiter: bytes) -> None:
+        self.state = state
+        self.delimiter = delimiter
+        self.held = b""
+        self._quote_opens = re.compile(re.escape(delimiter) + b'"')
+
+    def feed(self, data: bytes) -> None:
+        data = self.held + data
+        self.held = b""
+        position, end = 0, len(data)
+        while position < end:
+            if self.state == _IN_QUOTES:
+                found = data.find(b'"', position)
+                if found < 0:
+                    return
+                if found + 1 == end:  # a doubled quote or the closing one: the next byte says
+                    self.held = b'"'
+                    return
+                if data[found + 1 : found + 2] == b'"':
+                    position = found + 2
+                    continue
+                self.state, position = _IN_CELL, found + 1
+                continue
+            if self.state == _CELL_START and data[position : position + 1] == b'"':
+                self.state, position = _IN_QUOTES, position + 1
+                continue
+            opening = self._quote_opens.search(data, position)
+            if opening is None:
+                if data.endswith(self.delimiter):  # the next cell may open with a quote
+                    self.held = self.delimiter
+                self.state = _IN_CELL
+                return
+            self.state, position = _IN_QUOTES, opening.end()
+
+    def line_end(self) -> bool:
+        """The line fed so far has ended: True when the row ends with it."""
+        if self.held == b'"':  # a quote just before the line end closes the cell
+            self.state = _IN_CELL
+        self.held = b""
+        if self.state == _IN_QUOTES:
+            return False
+        self.state = _CELL_START
+        return True
+
+
 class _CsvLines:
     """Decodes a CSV byte stream line by line for csv.reader and remembers, per row, the raw
-    lines it took and whether one of them was not UTF-8 or too long to read."""
+    lines it took and whether one of them was not UTF-8 or too long to read.
+
+    A row that grows past MAX_RECORD_BYTES (or has a line past MAX_LINE_BYTES) is not fed to
+    csv.reader: its bytes are followed with _RowScanner, without keeping them, to where the row
+    ends, and csv.reader is given just enough to end the row there (the row is then rejected
+    as read.too-large)."""
 
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.wide_encoding: str | None = None
+        self.delimiter = b","
         self.row_lines: list[str] = []
         self.row_bad_encoding = False
         self.row_too_long = False
         self.row_bytes = 0
+        self.row_started = False  # a line of the current row has been given to csv.reader
+        # After csv.reader gave up on a row inside a quoted cell: the rest of that row is skipped.
+        self.skip_rest_of_row = False
 
     def __iter__(self) -> Iterator[str]:
+        readline = self.stream.readline
         first = True
-        for line, too_long in _lines(self.stream):
+        while True:
+            line = readline(MAX_LINE_BYTES)
+            if not line:
+                return
             if first:
                 first = False
                 self.wide_encoding = _wide_bom(line)
@@ -755,27 +998,56 @@ class _CsvLines:
                     return
                 if line.startswith(UTF8_BOM):
                     line = line[len(UTF8_BOM) :]
-            self.row_bytes += len(line)
-            if too_long or self.row_bytes > MAX_RECORD_BYTES:
-                # Still fed to csv.reader (so the row ends where it should), not kept.
-                self.row_too_long = True
-                text = "\n" if too_long else line.decode("utf-8", "replace")
-                yield text
+            if self.skip_rest_of_row:
+                self.skip_rest_of_row = False
+                self._skip_row(line, _IN_QUOTES)
                 continue
-            else:
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError:
-                    text = line.decode("utf-8", "surrogateescape")
-                    self.row_bad_encoding = True
+            too_long = len(line) >= MAX_LINE_BYTES and not line.endswith(b"\n")
+            if too_long or self.row_bytes + len(line) > MAX_RECORD_BYTES:
+                self.row_too_long = True
+                continued = self.row_started
+                self._skip_row(line, _IN_QUOTES if continued else _CELL_START)
+                # csv.reader, inside a quoted cell of a row it has begun, gets the cell's end
+                # and the row's; a row not begun gets a blank line: either way the row ends.
+                yield '"\n' if continued else "\n"
+                continue
+            self.row_bytes += len(line)
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                text = line.decode("utf-8", "surrogateescape")
+                self.row_bad_encoding = True
             self.row_lines.append(text)
+            self.row_started = True
             yield text
+
+    def _skip_row(self, line: bytes, state: int) -> None:
+        """Read on, keeping nothing, to the end of the row `line` is part of."""
+        scanner = _RowScanner(state, self.delimiter)
+        readline = self.stream.readline
+        while line:
+            scanner.feed(line)
+            if line.endswith(b"\n") and scanner.line_end():
+                return
+            line = readline(MAX_LINE_BYTES)
+
+    def give_up_row(self, delimiter: str) -> None:
+        """csv.reader stopped reading the current row in the middle (a cell over its field
+        limit): when its lines so far end inside a quoted cell, the rest of the row is skipped
+        too, rather than read as rows."""
+        scanner = _RowScanner(_CELL_START, delimiter.encode())
+        for text in self.row_lines:
+            scanner.feed(text.encode("utf-8", "surrogateescape"))
+            if text.endswith("\n"):
+                scanner.line_end()
+        self.skip_rest_of_row = scanner.state == _IN_QUOTES
 
     def start_row(self) -> None:
         self.row_lines.clear()
         self.row_bad_encoding = False
         self.row_too_long = False
         self.row_bytes = 0
+        self.row_started = False
 
     def row_text(self) -> str:
         text = _without_line_end("".join(self.row_lines))
@@ -785,62 +1057,183 @@ class _CsvLines:
 def read_csv(stream: BinaryIO, name: str, record_type: str | None = None) -> Iterator[RawRecord]:
     """One record per row after the header; rows are numbered as a spreadsheet does (the
     header is row 1, blank rows count but give no record). `record_type` is used for rows
-    without a record_type cell."""
+    without a record_type cell.
+
+    A file whose header cannot name its columns (read.csv-header) is one rejected record: its
+    rows are not read. A header separated by `;` switches the file to `;` between cells
+    (read.csv-delimiter, a notice); a file with a header and no rows gives read.no-records.
+    """
     lines = _CsvLines(stream)
+    feed = iter(lines)  # one line iterator, whichever csv.reader reads it
     # strict: a quote opened and never closed, or text after a closing quote, is an error for
     # that row; lenient parsing would swallow the rest of the file into one cell, silently.
-    rows = csv.reader(lines, strict=True)
+    rows = csv.reader(feed, strict=True)
     row_number = 0
-    header: list[str] | None = None
-    while header is None:
+    cells: list[str] | None = None
+    while cells is None:
         lines.start_row()
         try:
-            cells = next(rows)
+            found = next(rows)
         except StopIteration:
             if lines.wide_encoding is not None:
                 yield _wide_encoding_record(Source(name, row=1), lines.wide_encoding)
-            return  # an empty file (or blank lines only): no records
+            else:
+                yield _header_reject(
+                    Source(name, row=max(row_number, 1)),
+                    "the file is empty: a CSV input file starts with a header row naming its "
+                    "columns",
+                )
+            return
         except csv.Error as exc:
-            raise InputUnreadable(f"{name}: the header row cannot be read ({exc})") from exc
+            semicolon = _semicolon_cells(lines.row_text())
+            if semicolon is None:
+                reason = f"the header row cannot be split into cells ({exc})"
+                yield _header_reject(Source(name, row=row_number + 1), reason, lines.row_text())
+                return
+            found = semicolon
         row_number += 1
-        if any(cells) or lines.row_too_long:
-            header = _checked_header(cells, name, lines)
+        if any(found) or lines.row_too_long or lines.row_bad_encoding:
+            cells = found
+    source = Source(name, row=row_number)
+    delimiter = ","
+    if not isinstance(cells, _SemicolonCells) and len(cells) == 1:
+        semicolon = _semicolon_cells(lines.row_text())
+        if semicolon is not None:
+            cells = semicolon
+    if isinstance(cells, _SemicolonCells):
+        delimiter = ";"
+        lines.delimiter = b";"
+        rows = csv.reader(feed, delimiter=";", strict=True)
+        message = (
+            f"{name}: the header is separated by ';', as spreadsheets save CSV in many "
+            "locales: the file is read with ';' between cells (lists inside a cell then need "
+            "quotes)"
+        )
+        yield _notice(CSV_DELIMITER, message, source)
+    header, width, trouble = _checked_header(list(cells), lines)
+    if trouble is not None:
+        yield _header_reject(source, trouble, lines.row_text() or "")
+        return
+    header, renamed = _header_spelling(header)
+    for code, what in renamed:
+        yield _notice(code, f"{name}: {what}", source)
     shaper = RowShaper(header, record_type)
+    records = 0
     while True:
         lines.start_row()
         try:
             cells = next(rows)
         except StopIteration:
-            return
+            break
         except csv.Error as exc:
             row_number += 1
-            source = Source(name, row=row_number)
+            records += 1
+            row_source = Source(name, row=row_number)
             if str(exc).startswith("field larger than field limit"):
+                lines.give_up_row(delimiter)
                 yield _row_too_large(
-                    source, f"a cell longer than {csv.field_size_limit()} characters"
+                    row_source, f"a cell longer than {csv.field_size_limit()} characters"
                 )
             else:
-                yield _row_unreadable(source, lines, str(exc))
+                yield _row_unreadable(row_source, lines, str(exc))
             continue
         row_number += 1
-        record = _csv_record(cells, Source(name, row=row_number), shaper, lines)
+        record = _csv_record(cells, width, Source(name, row=row_number), shaper, lines)
         if record is not None:
+            records += 1
             yield record
+    if records == 0:
+        yield _no_records(source, "the CSV file has a header row and no rows")
 
 
-def _checked_header(cells: list[str], name: str, lines: _CsvLines) -> list[str]:
+class _SemicolonCells(list[str]):
+    """Header cells found by splitting at `;` (the file is read with `;` between cells)."""
+
+
+def _semicolon_cells(text: str) -> _SemicolonCells | None:
+    """The header's cells when it is separated by `;` and names at least two of the
+    contract's columns that way; else None."""
+    if ";" not in text:
+        return None
+    try:
+        cells = next(csv.reader([text], delimiter=";", strict=True))
+    except (csv.Error, StopIteration):
+        return None
+    known = sum(1 for cell in cells if cell.strip() in KNOWN_COLUMNS)
+    return _SemicolonCells(cells) if len(cells) >= 2 and known >= 2 else None
+
+
+def _header_reject(source: Source, reason: str, original: str | None = None) -> RawRecord:
+    message = reason if original is None else f"{reason}; none of the file's rows was read"
+    return RawRecord(source, None, original, (_problem(CSV_HEADER, message, source),))
+
+
+_MAX_COLUMNS_NAMED = 5
+
+
+def _checked_header(cells: list[str], lines: _CsvLines) -> tuple[list[str], int, str | None]:
+    """(columns, cells a row may have, what is wrong with the header or None).
+
+    Empty columns at the end (Excel writes `...,headache,`) are dropped: a row may then have
+    their cells, empty. Every other column needs a name that some record type defines, once.
+    """
     if lines.row_bad_encoding:
-        raise InputUnreadable(f"{name}: the header row is not valid UTF-8 text")
+        return cells, len(cells), "the header row is not valid UTF-8 text"
     if lines.row_too_long:
-        raise InputUnreadable(f"{name}: the header row is longer than {MAX_LINE_BYTES} bytes")
+        return cells, len(cells), f"the header row is longer than {MAX_LINE_BYTES} bytes"
+    width = len(cells)
+    header = list(cells)
+    while header and not header[-1].strip():
+        header.pop()
+    if not header:
+        return header, width, "the header row names no columns"
     seen: set[str] = set()
-    for position, column in enumerate(cells, start=1):
+    unknown: list[str] = []
+    spelled, _ = _header_spelling(header)
+    for position, column in enumerate(spelled, start=1):
         if not column.strip():
-            raise InputUnreadable(f"{name}: column {position} of the header row has no name")
+            return header, width, f"column {position} of the header row has no name"
         if column in seen:
-            raise InputUnreadable(f"{name}: column {column!r} appears twice in the header row")
+            return header, width, f"column {shown_name(column)} appears twice in the header row"
         seen.add(column)
-    return cells
+        if column not in KNOWN_COLUMNS:
+            unknown.append(column)
+    if unknown:
+        named = ", ".join(shown_name(column) for column in unknown[:_MAX_COLUMNS_NAMED])
+        more = len(unknown) - _MAX_COLUMNS_NAMED
+        if more > 0:
+            named += f" and {more} more"
+        return (
+            header,
+            width,
+            (
+                f"the header names columns that no record type has: {named} (rename or remove "
+                "them; a file without a header row needs one)"
+            ),
+        )
+    return header, width, None
+
+
+def _header_spelling(header: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The header with the spreadsheet habits undone in its names (spaces around a name, a
+    name in capitals: ` Entry_ID`), and a note for each kind undone."""
+    fixed, notes = [], []
+    trimmed = cased = 0
+    for column in header:
+        if column in KNOWN_COLUMNS:
+            fixed.append(column)
+            continue
+        plain = column.strip()
+        trimmed += plain != column
+        if plain.lower() in KNOWN_COLUMNS and plain not in KNOWN_COLUMNS:
+            plain = plain.lower()
+            cased += 1
+        fixed.append(plain)
+    if trimmed:
+        notes.append((CSV_TRIMMED, f"spaces around {trimmed} column name(s) of the header removed"))
+    if cased:
+        notes.append((CSV_CASE, f"{cased} column name(s) of the header read in lower case"))
+    return fixed, notes
 
 
 def _is_utf8(text: str) -> bool:
@@ -876,7 +1269,7 @@ def _row_too_large(source: Source, reason: str) -> RawRecord:
 
 
 def _csv_record(
-    cells: list[str], source: Source, shaper: RowShaper, lines: _CsvLines
+    cells: list[str], width: int, source: Source, shaper: RowShaper, lines: _CsvLines
 ) -> RawRecord | None:
     if lines.row_too_long:
         return _row_too_large(
@@ -886,16 +1279,24 @@ def _csv_record(
     if not any(cells):
         return None  # a blank row (also `,,,` as spreadsheets export them): no data, no record
     header = shaper.header
+    if len(header) < len(cells) <= width and not any(cells[len(header) :]):
+        cells = cells[: len(header)]  # the empty cells of the header's unnamed last columns
     if len(cells) != len(header):
         message = f"the row has {len(cells)} cells but the header has {len(header)} columns"
+        if len(header) < len(cells) <= width:
+            message = "the row has a value in a column the header gives no name"
         if lines.row_bad_encoding:
             cells = [_as_utf8_text(cell) for cell in cells]
         return RawRecord(source, None, cells, (_problem(CSV_ROW_SHAPE, message, source),))
     if lines.row_bad_encoding:
         return _csv_encoding_record(cells, source, header)
     original = dict(zip(header, cells, strict=True))
-    data, errors = shaper.to_record(cells)
-    if not errors:
+    notes: list[CellNote] = []
+    data, errors = shaper.to_record(cells, notes)
+    if not errors and not notes:
         return RawRecord(source, data, original)
     problems = tuple(_problem(CSV_CELL, error.message, source, error.path) for error in errors)
-    return RawRecord(source, data, original, problems)
+    warnings = tuple(
+        Problem(note.code, Severity.WARNING, note.message, note.path, source) for note in notes
+    )
+    return RawRecord(source, data, original, problems + warnings)

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from importlib import resources as package_files
 from typing import Any
 
-from migrainefhir.problems import PROBLEM_CODES, Problem, Severity, json_path, register_code
+from migrainefhir.problems import (
+    PROBLEM_CODES,
+    Problem,
+    Severity,
+    json_path,
+    register_code,
+    shown_value,
+)
 from migrainefhir.validate import fhirtime
 
 Json = Any
@@ -399,7 +406,7 @@ class _Walker:
             self.out.append(
                 _problem(
                     PROJECT_CODE,
-                    f"code '{_short(node['code'])}' is not defined in {system}",
+                    f"code {shown_value(node['code'], codes)} is not defined in {system}",
                     (*parts, "code"),
                 )
             )
@@ -699,7 +706,7 @@ def status_code(resource: Mapping[str, Json], _: Terminology) -> Iterator[Proble
     if isinstance(status, str) and status and status not in allowed:
         yield _problem(
             "fhir.status-code",
-            f"status '{_short(status)}' is not in the R4 value set for "
+            f"status {shown_value(status, allowed)} is not in the R4 value set for "
             f"{resource['resourceType']}.status",
             ("status",),
         )

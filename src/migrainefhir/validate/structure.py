@@ -23,7 +23,15 @@ from typing import Any
 
 import orjson
 
-from migrainefhir.problems import Problem, Severity, error, json_path, register_code
+from migrainefhir.problems import (
+    Problem,
+    Severity,
+    error,
+    json_path,
+    register_code,
+    shown_name,
+    shows_as_name,
+)
 
 STRUCTURE = register_code(
     "fhir.structure",
@@ -182,9 +190,11 @@ def _from_pydantic(resource_type: str, errors: Sequence[Any]) -> list[Problem]:
             name = str(parts[-1]) if parts else "?"
             owner = _owner(resource_type, parts)
             note = " (an R5 element)" if f"{owner}.{name}" in R5_ONLY_ELEMENTS else ""
-            problems.append(
-                error(UNKNOWN_ELEMENT, f"element '{name}' is not defined in R4 {owner}{note}", path)
-            )
+            shown = f"'{name}'"
+            if not shows_as_name(name):  # a key that may be a value: shown nowhere
+                path, shown = json_path(parts[:-1]), shown_name(name)
+            message = f"element {shown} is not defined in R4 {owner}{note}"
+            problems.append(error(UNKNOWN_ELEMENT, message, path))
         elif kind in _MISSING_ERRORS:
             name = str(parts[-1]) if parts else "?"
             problems.append(error(REQUIRED, f"required element '{name}' is missing", path))

@@ -231,15 +231,15 @@ case(
     )
     + line(attack("d3", duration_minutes=10**12))
     + line(session("s1", session_number=2**31))
-    + line(session("s2", session_number=2**31 - 1)),
-    "a 30-digit and a 5000-digit integer, a duration past the calendar, a session number past "
-    "FHIR's 32-bit positiveInt (caught by the FHIR gate); 2^31-1 is exported",
+    + line(session("s2", session_number=1000)),
+    "a 30-digit and a 5000-digit integer, a duration past 14 days, a session number past "
+    "the contract's maximum of 1000 (and FHIR's 32-bit positiveInt); 1000 is exported",
     ["s2"],
     [
         rejected(1, ("input.range", "$.stress_level")),
         rejected(2, SYNTAX),
         rejected(3, ("input.range", "$.duration_minutes")),
-        rejected(4, ("fhir.int32", "$.extension[0].valuePositiveInt")),
+        rejected(4, ("input.range", "$.session_number")),
     ],
 )
 case(
@@ -418,9 +418,10 @@ case(
 case(
     "ndjson-nulls.ndjson",
     lines(attack("d1", severity=None), diary("d2", notes=None), diary("d3")),
-    "JSON null is not an absent field: input.type",
-    ["d3"],
-    [rejected(1, ("input.type", "$.severity")), rejected(2, ("input.type", "$.notes"))],
+    "JSON null means the field is absent: a null severity leaves the attack without one "
+    "(input.required); a null note is no note",
+    ["d2", "d3"],
+    [rejected(1, ("input.required", "$.severity"))],
 )
 case(
     "ndjson-blank-text.ndjson",
@@ -515,7 +516,13 @@ case(
     [],
     [rejected(1, ENCODING)],
 )
-case("json-empty.json", b"", "an empty JSON file: no records", [], [])
+case(
+    "json-empty.json",
+    b"",
+    "an empty JSON file is not JSON: one rejected record naming the file",
+    [],
+    [rejected(1, SYNTAX)],
+)
 case("json-empty-array.json", b"[]", "an empty array: no records", [], [])
 case(
     "json-deep-element.json",
@@ -602,9 +609,10 @@ case(
     b"record_type,entry_id,patient_id,date,headache,ssn\n"
     b"diary-entry,d1,p1,2026-03-01,false,078-05-1120\n"
     b"diary-entry,d2,p1,2026-03-01,false,\n",
-    "an unknown column: input.unknown-field where it has a value; an empty cell is absent",
-    ["d2"],
-    [rejected(2, ("input.unknown-field", "$.ssn"))],
+    "a column no record type has: the header is refused once (read.csv-header), the file "
+    "rejected as one record, none of its rows read",
+    [],
+    [rejected(1, ("read.csv-header", "$"))],
 )
 case(
     "csv-quoted-newlines.csv",
@@ -646,8 +654,20 @@ case(
     [],
     [rejected(1, ENCODING)],
 )
-case("csv-empty.csv", b"", "an empty CSV file: no records", [], [])
-case("csv-header-only.csv", DIARY_HEADER, "a header and no rows: no records", [], [])
+case(
+    "csv-empty.csv",
+    b"",
+    "an empty CSV file has no header row: one rejected record naming the file",
+    [],
+    [rejected(1, ("read.csv-header", "$"))],
+)
+case(
+    "csv-header-only.csv",
+    DIARY_HEADER,
+    "a header and no rows: no records, a warning",
+    [],
+    [],
+)
 case(
     "csv-bad-list-cell.csv",
     b"record_type,entry_id,patient_id,date,headache,onset,severity,medications\n"
@@ -664,18 +684,17 @@ case(
     b"diary-entry,d2,p1,2026-03-01,true,2026-03-01T08:00:00+01:00,6.5,\n"
     b"diary-entry,d3,p1,2026-03-01,false,,,1e400\n"
     b"diary-entry,d4,p1,2026-03-01,false,,,NaN\n"
-    b"diary-entry,d5,p1,2026-03-01,TRUE,,,\n"
+    b"diary-entry,d5,p1,2026-03-01,FALSE,,,\n"
     b"diary-entry,d6,p1,2026-03-01,false,,, 7\n"
     b"diary-entry,d7,p1,2026-03-01,false,,,007.50\n",
-    "cells that are not JSON numbers or booleans stay text: input.type; leading zeros are a number",
-    ["d7"],
+    "cells that are not JSON numbers or booleans stay text: input.type; leading zeros are a "
+    "number; FALSE and a number with a space around it are read with a warning",
+    ["d5", "d6", "d7"],
     [
         rejected(2, ("input.type", "$.severity")),
         rejected(3, ("input.type", "$.severity")),
         rejected(4, ("input.type", "$.sleep_hours")),
         rejected(5, ("input.type", "$.sleep_hours")),
-        rejected(6, ("input.type", "$.headache")),
-        rejected(7, ("input.type", "$.sleep_hours")),
     ],
 )
 case(
@@ -738,6 +757,108 @@ case(
         ),
         rejected(4, ("input.record-type", "$.record_type")),
     ],
+)
+
+
+# --- issue 19 (real-world input) and issue 25 (hostile input) ------------------------------------
+
+DOSE = b'"dose_mg": 1'
+case(
+    "ndjson-huge-numbers.ndjson",
+    line(attack("d1", medications=[{"drug": "ibuprofen", "dose_mg": 1}])).replace(
+        DOSE, b'"dose_mg": 1e20'
+    )
+    + line(attack("d2", medications=[{"drug": "ibuprofen", "dose_mg": 1}])).replace(
+        DOSE, b'"dose_mg": 18446744073709551617'
+    )
+    + line(session("s1", weight_kg=1)).replace(b'"weight_kg": 1', b'"weight_kg": 1e308')
+    + line(session("s2", route="intravenous", rate_mg_per_kg_per_h=1e20))
+    + line(attack("d3", medications=[{"drug": "ibuprofen", "dose_mg": 10000}])),
+    "numbers FHIR or the writer cannot carry (1e20, 2^64+1, 1e308) are input.range at the "
+    "input, never a crashed export; a dose of exactly 10000 mg is exported",
+    ["d3"],
+    [
+        rejected(1, ("input.range", "$.medications[0].dose_mg")),
+        rejected(2, ("input.range", "$.medications[0].dose_mg")),
+        rejected(3, ("input.range", "$.weight_kg")),
+        rejected(4, ("input.range", "$.rate_mg_per_kg_per_h")),
+    ],
+)
+case(
+    "ndjson-repeated-doses.ndjson",
+    lines(
+        attack("d1", medications=[{"drug": "sumatriptan", "dose_mg": 50}] * 2),
+        diary("d2", medications=[], symptoms=[], notes=None),
+    ),
+    "two identical intakes are two doses; null and [] on a headache-free day mean absent",
+    ["d1", "d2"],
+    [],
+)
+case(
+    "ndjson-time-precision.ndjson",
+    lines(
+        attack("d1", onset="2026-03-01T08:00:00.123456789+01:00"),
+        attack("d2", onset="2026-03-01T08:00:00.123456000+01:00"),
+        attack("d3", end="2199-03-01T08:00:00+01:00"),
+        session("s1", end="2026-03-06T10:40:00+01:00"),
+    ),
+    "a fraction finer than microseconds is refused, not cut (zeros past it are fine); an "
+    "attack ending in 2199 and a session lasting 3 days are refused",
+    ["d2"],
+    [
+        rejected(1, ("input.time-precision", "$.onset")),
+        rejected(3, ("input.attack-too-long", "$.end")),
+        rejected(4, ("input.session-too-long", "$.end")),
+    ],
+)
+case(
+    "ndjson-fhir-resources.ndjson",
+    lines(
+        {"resourceType": "Patient", "id": "x1"},
+        {"resourceType": "Observation", "id": "x2", "status": "final"},
+    ),
+    "an export's FHIR NDJSON in the input: skipped with one read.not-records warning",
+    [],
+    [],
+)
+case(
+    "json-bulk-manifest.json",
+    json.dumps(
+        {"transactionTime": "2026-07-01T00:00:00Z", "request": "x", "output": [], "error": []}
+    ).encode(),
+    "a Bulk Data manifest in the input: skipped with one read.not-records warning",
+    [],
+    [],
+)
+CSV_HEAD = "record_type,entry_id,patient_id,date,headache,onset,severity,laterality,symptoms"
+case(
+    "csv-semicolons-and-habits.csv",
+    (
+        CSV_HEAD.replace(",", ";")
+        + ";\n"
+        + "diary-entry;d1;p1;2026-03-01;TRUE;2026-03-01T08:00:00+01:00;"
+        + ' 7 ;Left;"nausea; Vomiting";\n'
+        + "diary-entry;d2;p1;2026-03-02;False;;;;;\n"
+    ).encode(),
+    "a ;-separated file (European Excel) with a trailing empty column, TRUE / False, a code in "
+    "capitals and spaces: read, with a warning naming each",
+    ["d1", "d2"],
+    [],
+)
+SMUGGLED = b"diary-entry,smuggled,p1,2026-03-05,false,\n"
+case(
+    "csv-smuggled-row.csv",
+    b"record_type,entry_id,patient_id,date,headache,notes\n"
+    + b'diary-entry,d1,p1,2026-03-01,false,"'
+    + b"x" * 140_000
+    + b"\n"
+    + SMUGGLED
+    + b'"\n'
+    + b"diary-entry,d2,p1,2026-03-02,false,ok\n",
+    "a quoted cell over the cell limit hides a row inside it: the cell's row is rejected, the "
+    "hidden row is never read, the real next row is row 3 and is exported",
+    ["d2"],
+    [rejected(2, ("read.too-large", "$"))],
 )
 
 

@@ -142,3 +142,19 @@ def test_a_whole_previous_export_as_input_is_skipped_file_by_file(tmp_path: Path
     assert "records read: 0" in result.output
     assert f"files skipped (no input records in them): {len(written)}" in result.output
     assert "rejected records of a migrainefhir export (rejects.ndjson)" in result.output
+
+
+def test_a_transaction_exports_bundle_index_is_skipped_not_rejected(tmp_path: Path) -> None:
+    source = tmp_path / "in.ndjson"
+    source.write_text(json.dumps(DIARY) + "\n")
+    first = tmp_path / "first"
+    exported = run(
+        "export", str(source), "--out", str(first), "--format", "transaction",
+        "--source-system", "https://clinic.example.org/ids", "--timestamp", TIMESTAMP, "-q",
+    )  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    assert (first / "bundle-index.json").exists()
+    result = run("check", str(first / "bundle-index.json"))
+    assert result.exit_code == 0, result.output
+    assert "records read: 0" in result.output
+    assert "a migrainefhir export's Bundle index" in result.output

@@ -320,6 +320,7 @@ def _no_records(source: Source, what: str) -> RawRecord:
 _RECORD_TYPE_KEY = b'"record_type"'
 _BULK_MANIFEST_KEYS = frozenset({"transactionTime", "output"})
 _SUMMARY_KEYS = frozenset({"records_read", "records_exported", "records_rejected"})
+_BUNDLE_INDEX_KEYS = frozenset({"format", "bundles"})  # bundle-index.json (export/sinks.py)
 
 
 def _is_fhir_resource(value: object) -> bool:
@@ -346,6 +347,8 @@ def _not_records_json(content: bytes) -> str | None:
         return "a Bulk Data manifest"
     if isinstance(value, dict) and value.keys() >= _SUMMARY_KEYS:
         return "a migrainefhir export summary"
+    if isinstance(value, dict) and value.keys() >= _BUNDLE_INDEX_KEYS:
+        return "a migrainefhir export's Bundle index"
     return None
 
 

@@ -55,8 +55,11 @@ def collect(paths: Sequence[str], input_options: InputOptions, report: Report) -
     """Every accepted record folded into the cohort; counts and problems into `report`."""
     cohort = Cohort()
     for checked in checked_records(paths, input_options):
-        report.counts.count(checked.raw.record_type, checked.accepted)
         report.problems.extend(checked.problems)
+        if checked.notice is not None:  # a note about a whole file, not a record
+            report.counts.count_notice(checked.notice)
+            continue
+        report.counts.count(checked.raw.record_type, checked.accepted)
         if checked.record is not None:
             cohort.add(checked.record)
     return cohort

@@ -20,16 +20,23 @@ REGISTERING_MODULES = (
     "migrainefhir.validate.structure",
     "migrainefhir.validate.profiles",
     "migrainefhir.validate.rules",
+    "migrainefhir.validate.core",
     "migrainefhir.validate.references",
     "migrainefhir.validate.bulk",
 )
 
-LAYER_ORDER = ("read", "input", "structure", "profile", "rule", "bundle")
+LAYER_ORDER = ("read", "input", "structure", "profile", "rule", "core", "bundle")
+
+
+def all_codes() -> frozenset[str]:
+    """Every registered problem code (importing every registering module first)."""
+    for module in REGISTERING_MODULES:
+        importlib.import_module(module)
+    return frozenset(PROBLEM_CODES)
 
 
 def render() -> str:
-    for module in REGISTERING_MODULES:
-        importlib.import_module(module)
+    all_codes()
     lines = [
         "# Problem codes",
         "",

@@ -638,6 +638,10 @@ class FileSetIndex:
 
     seen: dict[str, Source | None] = field(default_factory=dict)
     pending: dict[str, tuple[Source | None, str]] = field(default_factory=dict)
+    # Every resource waiting for a pending target (not only the first), so that none of them
+    # is counted valid when the target never comes; and whether the last add() waited.
+    waiting: dict[str, list[Source | None]] = field(default_factory=dict)
+    last_waited: bool = False
 
     def add(
         self,
@@ -665,6 +669,8 @@ class FileSetIndex:
             else:
                 self.seen[key] = source
                 self.pending.pop(key, None)
+                self.waiting.pop(key, None)
+        self.last_waited = False
         contained = _contained_ids(resource)
         for parts, reference in references if references else iter_references(resource):
             path = json_path(parts)
@@ -693,9 +699,21 @@ class FileSetIndex:
                     )
             elif form in ("relative", "urn"):
                 target = _strip_history(reference)
-                if target not in self.seen and target not in self.pending:
-                    self.pending[target] = (source, path)
+                if target not in self.seen:
+                    if target not in self.pending:
+                        self.pending[target] = (source, path)
+                    self.waiting.setdefault(target, []).append(source)
+                    self.last_waited = True
         return out
+
+    def unresolved_sources(self) -> set[Source | None]:
+        """Where every resource with a reference that never resolved came from."""
+        return {
+            source
+            for target, sources in self.waiting.items()
+            if target not in self.seen
+            for source in sources
+        }
 
     def unresolved(self) -> list[Problem]:
         """The references whose target never appeared, one problem per distinct target."""

@@ -61,6 +61,10 @@ def _type_codes(element: dict[str, Any]) -> list[str]:
                     code = ext.get("valueUrl") or ext.get("valueUri") or code
             if code.startswith("http://"):
                 code = "string"
+        profiles = t.get("profile") or []
+        for special in ("SimpleQuantity", "MoneyQuantity"):
+            if f"http://hl7.org/fhir/StructureDefinition/{special}" in profiles:
+                code = special
         codes.append(code)
     return codes
 

@@ -17,6 +17,7 @@ https://hl7.org/fhir/R4/http.html#transaction.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,22 @@ BDL_12 = _code(
     "bundle.bdl-12",
     Severity.ERROR,
     "A message Bundle whose first resource is no MessageHeader (bdl-12).",
+)
+FULLURL_RELATIVE = _code(
+    "bundle.fullurl-relative",
+    Severity.ERROR,
+    "entry.fullUrl is not an absolute URI (R4: it is absolute, or a urn:uuid / urn:oid).",
+)
+LINK_REPEATED = _code(
+    "bundle.link-repeated",
+    Severity.ERROR,
+    "A Bundle link relation that may occur once (self, first, previous, next, last) is "
+    "given twice.",
+)
+REFERENCE_VERSION = _code(
+    "bundle.reference-version",
+    Severity.ERROR,
+    "A version-specific reference (/_history/N) whose entry holds another version.",
 )
 TYPE = _code("bundle.type", Severity.ERROR, "Bundle.type is missing or not an R4 bundle type.")
 NOT_A_BUNDLE = _code(
@@ -248,6 +265,7 @@ class _Index:
     type_ids: dict[str, int] = field(default_factory=dict)
     references: list[_Reference] = field(default_factory=list)
     referenced: set[int] = field(default_factory=set)  # entries linked to another entry
+    versions: dict[int, str] = field(default_factory=dict)  # entry -> its meta.versionId
     # True when some references were found by the text scan: no paths, not in walk order.
     scanned: bool = False
 
@@ -271,6 +289,7 @@ def check_bundle(bundle: Mapping[str, Json], source: Source | None = None) -> li
         out.append(_problem(NOT_A_BUNDLE, "Bundle.entry is not an array", ("entry",), source, None))
         entries = []
     out.extend(_bundle_invariants(bundle, bundle_type, entries, source))
+    out.extend(_links(bundle.get("link"), source))
     index = _Index()
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -316,6 +335,35 @@ def _bundle_invariants(
             yield _problem(BDL_11, "a document starts with a Composition", ("entry", 0), source, 0)
     if bundle_type == "message" and first_type != "MessageHeader":
         yield _problem(BDL_12, "a message starts with a MessageHeader", ("entry", 0), source, 0)
+
+
+_ONCE = {"self": "self", "first": "first", "previous": "previous", "prev": "previous",
+         "next": "next", "last": "last"}  # fmt: skip
+
+
+def _links(links: Json, source: Source | None) -> Iterator[Problem]:
+    """Bundle.link relations from https://hl7.org/fhir/R4/http.html#paging (self, first,
+    previous, next, last) name one URL each: a Bundle has at most one link of each."""
+    if not isinstance(links, list):
+        return
+    seen: set[str] = set()
+    for position, link in enumerate(links):
+        relation = link.get("relation") if isinstance(link, dict) else None
+        once = _ONCE.get(relation) if isinstance(relation, str) else None
+        if once is None:
+            continue
+        if once in seen:
+            yield _problem(
+                LINK_REPEATED,
+                f"the link relation '{once}' may occur only once",
+                ("link", position, "relation"),
+                source,
+                None,
+            )
+        seen.add(once)
+
+
+_ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 
 
 def _check_entry(
@@ -378,6 +426,9 @@ def _check_entry(
                 position,
             )
         index.type_ids.setdefault(key, position)
+        meta = resource.get("meta") if resource is not None else None
+        if isinstance(meta, dict) and isinstance(meta.get("versionId"), str):
+            index.versions[position] = meta["versionId"]
     full_url = entry.get("fullUrl")
     if isinstance(full_url, str) and full_url:
         yield from _check_full_url(full_url, position, resource, key, bundle_type, index, source)
@@ -417,6 +468,14 @@ def _check_full_url(
     source: Source | None,
 ) -> Iterator[Problem]:
     parts: Parts = ("entry", position, "fullUrl")
+    if not _ABSOLUTE_URI.match(full_url):
+        yield _problem(
+            FULLURL_RELATIVE,
+            "The fullUrl must be an absolute URL (not a relative one like Type/id)",
+            parts,
+            source,
+            position,
+        )
     if "/_history/" in full_url:
         yield _problem(
             BDL_8, "fullUrl must not be version specific (/_history/)", parts, source, position
@@ -569,6 +628,17 @@ def _resolve(index: _Index, bundle_type: Json, source: Source | None) -> Iterato
                 )
         elif form == "relative":
             target = index.type_ids.get(_strip_history(ref.reference))
+            wanted = ref.reference.partition("/_history/")[2]
+            held = index.versions.get(target) if target is not None else None
+            if wanted and held and held != wanted:
+                yield _problem(
+                    REFERENCE_VERSION,
+                    f"the reference asks for version {_printable(wanted)}, the entry holds "
+                    f"version {_printable(held)}",
+                    ref.parts,
+                    source,
+                    ref.entry,
+                )
             if target is None:
                 yield _problem(
                     UNRESOLVED,

@@ -270,7 +270,10 @@ def resource_types() -> frozenset[str]:
 @functools.cache
 def _resource_types() -> frozenset[str]:
     types = _types()
-    return frozenset(n for n, t in types.items() if "." not in n and "meta" in t.elements)
+    abstract = {"Resource", "DomainResource"}
+    return frozenset(
+        n for n, t in types.items() if "." not in n and "meta" in t.elements and n not in abstract
+    )
 
 
 # --- FHIRPath -----------------------------------------------------------------------------

@@ -216,7 +216,8 @@ class _Element:
 class _Type:
     constraints: tuple[tuple[str, str, str], ...]
     elements: dict[str, _Element]
-    required: tuple[str, ...]  # the elements with min >= 1
+    # The elements with min >= 1, each with the JSON keys that would give it.
+    required: tuple[tuple[str, frozenset[str]], ...]
 
 
 @functools.cache
@@ -241,9 +242,20 @@ def _types() -> dict[str, _Type]:
                 spec[1] >= 1,
             )
         constraints = tuple((c[0], c[1], c[2]) for c in info["c"] if c[0] not in SKIPPED)
-        required = tuple(leaf for leaf, element in elements.items() if element.required)
+        required = tuple(
+            (leaf, _keys_of(leaf, element))
+            for leaf, element in elements.items()
+            if element.required
+        )
         out[name] = _Type(constraints, elements, required)
     return out
+
+
+def _keys_of(leaf: str, element: _Element) -> frozenset[str]:
+    if not element.choice:
+        return frozenset({leaf, "_" + leaf})
+    names = {leaf + kind[0].upper() + kind[1:] for kind in element.types}
+    return frozenset(names | {"_" + name for name in names})
 
 
 @functools.cache
@@ -325,6 +337,19 @@ def _guard(expression: str) -> str | None:
             return None
         names.add(match.group(1))
     return names.pop() if len(names) == 1 else None
+
+
+@functools.cache
+def _guard_keys(type_name: str, expression: str) -> frozenset[str] | None:
+    """The JSON keys of the expression's guard element in `type_name` (None: no guard)."""
+    guard = _guard(expression)
+    kind = _types().get(type_name)
+    if guard is None or kind is None:
+        return None
+    element = kind.elements.get(guard)
+    if element is None:
+        return None
+    return _keys_of(guard, element)
 
 
 def _top_level_and(expression: str) -> list[str]:
@@ -532,9 +557,10 @@ class _Walker:
         kind = _types().get(name)
         if kind is None:
             return
-        self.constraints(node, name, kind.constraints, parts, root)
-        for leaf in kind.required:
-            if not _present(node, leaf):
+        if kind.constraints:
+            self.constraints(node, name, kind.constraints, parts, root)
+        for leaf, keys in kind.required:
+            if keys.isdisjoint(node):
                 # fhir.resources checks required elements only once every element is valid:
                 # this reports them in the same run (deduplicated against its findings).
                 shown = f"{leaf}[x]" if kind.elements[leaf].choice else leaf
@@ -573,11 +599,13 @@ class _Walker:
             if key.startswith("_"):
                 self.primitive_element(value, (*parts, key), f"{path}.{key[1:]}", root)
                 continue
-            found = _element(name, key)
+            found = _LOOKUP.get((name, key), _UNSEEN)
+            if found is _UNSEEN:
+                found = _LOOKUP[(name, key)] = _lookup(name, key)
             if found is None:
                 continue
-            element, child_type = found
-            child_path = f"{path}.{_stem(element, key)}"
+            element, child_type, stem = found
+            child_path = f"{path}.{stem}"
             if isinstance(value, list):
                 for index, item in enumerate(value):
                     self.value(
@@ -611,7 +639,8 @@ class _Walker:
             if element.valueset is not None and (owner, key) not in _HAND_BOUND:
                 self.binding(value, child_type, element.valueset, parts)
         elif isinstance(value, str):
-            self.string(value, child_type, parts)
+            if child_type == "markdown" or (child_type == "string" and len(value) > MAX_STRING):
+                self.string(value, child_type, parts)
             if (
                 element.valueset is not None
                 and child_type == "code"
@@ -645,8 +674,8 @@ class _Walker:
         root: Json,
     ) -> None:
         for key, human, expression in constraints:
-            guard = _guard(expression)
-            if guard is not None and not _present(node, guard):
+            guard = _guard_keys(name, expression)
+            if guard is not None and guard.isdisjoint(node):
                 continue
             if not holds(key, node, name, expression, root):
                 self.out.append(_problem(INVARIANT, f"Constraint failed: {key}: '{human}'", parts))
@@ -794,6 +823,16 @@ def _present(node: Mapping[str, Json], name: str) -> bool:
     if name in node or "_" + name in node:
         return True
     return any(k.startswith(name) and len(k) > len(name) and k[len(name)].isupper() for k in node)
+
+
+_UNSEEN: Any = object()
+_LOOKUP: dict[tuple[str, str], tuple[_Element, str, str] | None] = {}
+
+
+def _lookup(type_name: str, key: str) -> tuple[_Element, str, str] | None:
+    """_element with the element's name as in paths (choice stem), remembered in _LOOKUP."""
+    found = _element(type_name, key)
+    return None if found is None else (found[0], found[1], _stem(found[0], key))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -365,13 +365,34 @@ def test_the_cli_accepts_an_allowed_extension_domain(tmp_path: Path) -> None:
     assert runner.invoke(cli, allowed).exit_code == 0
 
 
-def test_example_org_extensions_are_accepted_as_the_hl7_validator_does() -> None:
-    assert found(unknown_extension_patient("http://example.org/fhir/x")) == []
+def test_an_example_org_extension_is_unknown_and_an_example_url() -> None:
+    assert found(unknown_extension_patient("http://example.org/fhir/x")) == [
+        ("fhir.example-url", "$.extension[0].url"),
+        ("fhir.extension-unknown", "$.extension[0].url"),
+    ]
 
 
-def test_a_reference_to_an_example_url() -> None:
+def test_a_cross_version_extension_is_accepted() -> None:
+    url = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Patient.x"
+    assert found(unknown_extension_patient(url)) == []
+
+
+def test_a_reference_to_an_example_url_is_a_warning() -> None:
     resource = observation(subject={"reference": "http://example.org/fhir/Patient/1"})
-    assert found(resource) == [("fhir.example-url", "$.subject.reference")]
+    [problem] = validate_resource(resource)
+    assert (problem.code, problem.path) == ("fhir.example-reference", "$.subject.reference")
+    assert problem.severity.value == "warning"
+
+
+def test_an_example_url_in_a_url_element_is_an_error() -> None:
+    attachment = {"contentType": "text/plain", "url": "http://repository.example.org/doc/1"}
+    reference = {
+        "resourceType": "DocumentReference",
+        "id": "d",
+        "status": "current",
+        "content": [{"attachment": attachment}],
+    }
+    assert found(reference) == [("fhir.example-url", "$.content[0].attachment.url")]
 
 
 # --- primitives -------------------------------------------------------------------------------

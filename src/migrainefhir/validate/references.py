@@ -265,7 +265,8 @@ class _Index:
     type_ids: dict[str, int] = field(default_factory=dict)
     references: list[_Reference] = field(default_factory=list)
     referenced: set[int] = field(default_factory=set)  # entries linked to another entry
-    versions: dict[int, str] = field(default_factory=dict)  # entry -> its meta.versionId
+    # Type/id -> the meta.versionId of each entry holding it (None: no versionId)
+    key_versions: dict[str, set[str | None]] = field(default_factory=dict)
     # True when some references were found by the text scan: no paths, not in walk order.
     scanned: bool = False
 
@@ -416,8 +417,16 @@ def _check_entry(
         )
 
     key = type_and_id(resource) if resource is not None else None
+    meta = resource.get("meta") if resource is not None else None
+    version = meta.get("versionId") if isinstance(meta, dict) else None
     if key is not None:
-        if key in index.type_ids and bundle_type != "history":
+        # The same resource in two versions (meta.versionId) is two resources (bdl-7).
+        versions = index.key_versions.setdefault(key, set())
+        if (
+            key in index.type_ids
+            and bundle_type != "history"
+            and (version is None or None in versions or version in versions)
+        ):
             yield _problem(
                 DUPLICATE_ID,
                 f"{key} is also the resource of entry {index.type_ids[key]}",
@@ -426,9 +435,7 @@ def _check_entry(
                 position,
             )
         index.type_ids.setdefault(key, position)
-        meta = resource.get("meta") if resource is not None else None
-        if isinstance(meta, dict) and isinstance(meta.get("versionId"), str):
-            index.versions[position] = meta["versionId"]
+        versions.add(version if isinstance(version, str) else None)
     full_url = entry.get("fullUrl")
     if isinstance(full_url, str) and full_url:
         yield from _check_full_url(full_url, position, resource, key, bundle_type, index, source)
@@ -629,12 +636,11 @@ def _resolve(index: _Index, bundle_type: Json, source: Source | None) -> Iterato
         elif form == "relative":
             target = index.type_ids.get(_strip_history(ref.reference))
             wanted = ref.reference.partition("/_history/")[2]
-            held = index.versions.get(target) if target is not None else None
-            if wanted and held and held != wanted:
+            held = index.key_versions.get(_strip_history(ref.reference), set())
+            if wanted and held and None not in held and wanted not in held:
                 yield _problem(
                     REFERENCE_VERSION,
-                    f"the reference asks for version {_printable(wanted)}, the entry holds "
-                    f"version {_printable(held)}",
+                    f"the reference asks for version {_printable(wanted)}, no entry holds it",
                     ref.parts,
                     source,
                     ref.entry,

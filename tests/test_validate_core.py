@@ -475,3 +475,72 @@ def test_no_resource_with_an_unresolved_reference_is_counted_valid(tmp_path: Pat
     assert [p.code for p in report.problems] == ["bulk.reference-unresolved"]
     assert report.counts.accepted.get("Observation", 0) == 0
     assert report.counts.rejected == {"Observation": 2}
+
+
+# --- narrative, R4 code systems, corrected and precision-sensitive invariants ----------------
+
+
+@pytest.mark.parametrize(
+    ("div", "keys"),
+    [
+        ("<p>Jane <b>Doe</b> &amp; <a href='#x'>x</a></p><table><tr><td>1</td></tr></table>", []),
+        ("<p>x</p><script>alert(1)</script>", ["txt-1"]),
+        ("<a href='#x' onclick='steal()'>x</a>", ["txt-1"]),
+        ("<form><input/>name</form>", ["txt-1"]),
+        ("  ", ["txt-2"]),
+        ("<img src='#photo'/>", []),
+    ],
+)  # fmt: skip
+def test_a_narrative_holds_basic_xhtml_with_content(div: str, keys: list[str]) -> None:
+    patient = {
+        "resourceType": "Patient",
+        "id": "p",
+        "text": {
+            "status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{div}</div>',
+        },
+    }
+    problems = validate_resource(patient)
+    assert [p.path for p in problems] == ["$.text.div"] * len(keys)
+    assert [p.message.split(":")[1].strip() for p in problems] == keys
+
+
+def test_a_code_r4_does_not_define_in_its_own_code_system() -> None:
+    coding = {"system": "http://hl7.org/fhir/administrative-gender", "code": "F"}
+    resource = observation(valueInteger=None, valueCodeableConcept={"coding": [coding]})
+    [problem] = validate_resource(resource)
+    assert (problem.code, problem.path) == (
+        "fhir.unknown-code",
+        "$.valueCodeableConcept.coding[0].code",
+    )
+    coding["code"] = "female"
+    assert found(resource) == []
+
+
+def test_que_12_is_read_as_the_hl7_validator_corrects_it() -> None:
+    """R4 writes enableWhen.count() > 2; its text, and the HL7 validator, say more than one."""
+    when = {"question": "1", "operator": "exists", "answerBoolean": True}
+    item = {"linkId": "2", "type": "string", "enableWhen": [when, when]}
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "id": "q",
+        "status": "active",
+        "item": [{"linkId": "1", "type": "string"}, item],
+    }
+    assert found(questionnaire) == [("fhir.invariant", "$.item[1]")]
+    item["enableBehavior"] = "all"
+    assert found(questionnaire) == []
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "holds"),
+    [
+        ("2024-03-02", "2024-03-02T09:00:00+01:00", False),  # equal as far as both go
+        ("2024-03-02", "2024-03-03T09:00:00+01:00", True),
+        ("2024-03", "2024-04-01", True),
+        ("2024-03-02T08:00:00+01:00", "2024-03-02T09:00:00+01:00", True),
+        ("2024-03-03", "2024-03-02T09:00:00+01:00", True),  # reversed: rules.py's fhir.per-1
+    ],
+)
+def test_per_1_compares_at_the_precision_both_have(start: str, end: str, holds: bool) -> None:
+    assert core.FAST["per-1"]({"start": start, "end": end}, {}) is holds

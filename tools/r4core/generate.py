@@ -184,6 +184,24 @@ def _valuesets(
     return result, missing
 
 
+def _code_systems(resources: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The code systems R4 itself defines (http://hl7.org/fhir/...), complete in the package:
+    their codes are fixed with R4 4.0.1 (terminology.hl7.org ones evolve: left out)."""
+    out = {}
+    for r in resources:
+        url = r.get("url", "")
+        if r.get("resourceType") != "CodeSystem" or r.get("content") != "complete":
+            continue
+        if not url.startswith("http://hl7.org/fhir/") or url.startswith(
+            "http://hl7.org/fhir/CodeSystem/example"
+        ):
+            continue
+        codes = sorted(set(_concepts(r.get("concept"))))
+        if codes:
+            out[url] = codes
+    return dict(sorted(out.items()))
+
+
 def _extensions(definitions: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for sd in definitions:
@@ -289,6 +307,7 @@ def main() -> None:
         "types": dict(sorted(types.items())),
         "valuesets": valuesets,
         "unexpanded": unexpanded,
+        "codesystems": _code_systems(_entries(folder, "valuesets.json")),
         "extensions": _extensions(_entries(folder, "extension-definitions.json")),
         "profiles": _vital_profiles(_entries(folder, "profiles-others.json")),
     }

@@ -62,6 +62,13 @@ ID_FORMAT = register_code(
     "A resource id longer than 64 characters, or with characters an R4 id does not allow.",
     "core",
 )
+UNKNOWN_CODE = register_code(
+    "fhir.unknown-code",
+    Severity.ERROR,
+    "A Coding whose code is not defined by its code system (one of the code systems R4 itself "
+    "defines, http://hl7.org/fhir/...).",
+    "core",
+)
 BASE64 = register_code(
     "fhir.base64",
     Severity.ERROR,
@@ -158,8 +165,8 @@ SKIPPED: dict[str, str] = {
     "qty-3": "checked by hand in rules.py (fhir.qty-3), with the same logic",
     "obs-6": "checked by hand in rules.py (fhir.obs-6), with the same logic",
     "obs-7": "checked by hand in rules.py (fhir.obs-7), with the same logic",
-    "txt-1": "htmlChecks() is not a FHIRPath function fhirpathpy knows (XHTML rules)",
-    "txt-2": "htmlChecks() is not a FHIRPath function fhirpathpy knows (XHTML rules)",
+    "txt-1": "htmlChecks() is no FHIRPath function fhirpathpy knows: checked by hand (_xhtml)",
+    "txt-2": "htmlChecks() is no FHIRPath function fhirpathpy knows: checked by hand (_xhtml)",
     "ctm-1": "needs resolve() of a reference, which cannot be done offline",
     "que-7": "R4 writes 'answer is Boolean' (System.Boolean), which a FHIR boolean is not in "
     "strict FHIRPath: engines disagree, so no verdict",
@@ -294,6 +301,11 @@ def _valuesets() -> dict[str, dict[str, frozenset[str]]]:
         url: {system: frozenset(codes) for system, codes in systems.items()}
         for url, systems in _data()["valuesets"].items()
     }
+
+
+@functools.cache
+def _code_systems() -> dict[str, frozenset[str]]:
+    return {url: frozenset(codes) for url, codes in _data()["codesystems"].items()}
 
 
 @functools.cache
@@ -663,6 +675,7 @@ class _Walker:
             self.quantity(node, parts)
         elif name == "Coding":
             self.system(node.get("system"), (*parts, "system"))
+            self.code_in_system(node, parts)
         elif name == "Reference":
             reference = node.get("reference")
             if isinstance(reference, str) and _EXAMPLE_HOSTS.match(reference):
@@ -673,6 +686,13 @@ class _Walker:
                         (*parts, "reference"),
                     )
                 )
+        elif name == "Narrative":
+            div = node.get("div")
+            if isinstance(div, str):
+                for key, human in _xhtml(div):
+                    self.out.append(
+                        _problem(INVARIANT, f"Constraint failed: {key}: '{human}'", (*parts, "div"))
+                    )
         elif name == "Extension":
             self.extension(node, parts, path.rpartition(".")[0])
         for key, value in node.items():
@@ -854,6 +874,20 @@ class _Walker:
                     )
                 )
 
+    def code_in_system(self, node: Mapping[str, Json], parts: Parts) -> None:
+        system, code = node.get("system"), node.get("code")
+        if not isinstance(system, str) or not isinstance(code, str) or not code:
+            return
+        codes = _code_systems().get(system)
+        if codes is not None and code not in codes:
+            self.out.append(
+                _problem(
+                    UNKNOWN_CODE,
+                    f"Unknown code '{_short(code)}' in the CodeSystem '{system}' version '4.0.1'",
+                    (*parts, "code"),
+                )
+            )
+
     def system(self, system: Json, parts: Parts) -> None:
         if not isinstance(system, str) or not system:
             return
@@ -966,6 +1000,44 @@ class _Walker:
                     (*parts, "url"),
                 )
             )
+
+
+# The XHTML a narrative may use (https://hl7.org/fhir/R4/narrative.html#xhtml): the basic
+# formatting elements of HTML 4.0 chapters 7-11 and 15, no scripts, forms, frames or styles
+# sheets, no event handler attributes.
+_XHTML_NAMES = """a abbr acronym address b bdo big blockquote br caption cite code col
+    colgroup dd del dfn div dl dt em h1 h2 h3 h4 h5 h6 hr i img ins kbd li map area ol p pre
+    q s samp small span strike strong sub sup table tbody td tfoot th thead tr tt u ul var"""
+_XHTML_ELEMENTS = frozenset(_XHTML_NAMES.split())
+_TAG = re.compile(r"<\s*(/?)\s*([A-Za-z][A-Za-z0-9:]*)([^>]*)>")
+_ATTRIBUTE = re.compile(r"([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=")
+_TXT_1 = (
+    "txt-1",
+    "The narrative SHALL contain only the basic html formatting elements and attributes "
+    "described in chapters 7-11 (except section 4 of chapter 9) and 15 of the HTML 4.0 "
+    "standard, <a> elements (either name or href), images and internally contained style "
+    "attributes",
+)
+_TXT_2 = ("txt-2", "The narrative SHALL have some non-whitespace content")
+
+
+def _xhtml(div: str) -> list[tuple[str, str]]:
+    """txt-1 and txt-2 (R4's htmlChecks()) on a narrative's div, read by its tags: an element
+    or attribute outside what the narrative allows fails txt-1; no text and no image, txt-2."""
+    out = []
+    for closing, name, rest in _TAG.findall(div):
+        local = name.split(":")[-1].lower()
+        attributes = [a.lower() for a in _ATTRIBUTE.findall(rest)] if not closing else []
+        if local not in _XHTML_ELEMENTS or any(a.startswith("on") for a in attributes):
+            out.append(_TXT_1)
+            break
+        if "javascript:" in rest.lower():
+            out.append(_TXT_1)
+            break
+    text = _TAG.sub("", div)
+    if not text.strip() and "<img" not in div:
+        out.append(_TXT_2)
+    return out
 
 
 def _alternative_code(element: Mapping[str, Json]) -> bool:

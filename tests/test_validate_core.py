@@ -544,3 +544,77 @@ def test_que_12_is_read_as_the_hl7_validator_corrects_it() -> None:
 )
 def test_per_1_compares_at_the_precision_both_have(start: str, end: str, holds: bool) -> None:
     assert core.FAST["per-1"]({"start": start, "end": end}, {}) is holds
+
+
+# --- the hand-written invariants of rules.py equal the engine's answer ------------------------
+
+LOINC_CODE = {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]}
+VITAL = [
+    {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": "vital-signs",
+            }
+        ]
+    }
+]
+QUANTITY = {"value": 1, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}
+HAND_WRITTEN_CASES = [
+    observation(),
+    observation(dataAbsentReason={"text": "x"}),
+    observation(valueInteger=None, dataAbsentReason={"text": "x"}),
+    observation(code=LOINC_CODE, component=[{"code": LOINC_CODE, "valueQuantity": QUANTITY}]),
+    observation(
+        code=LOINC_CODE,
+        component=[
+            {
+                "code": {"coding": [{**LOINC_CODE["coding"][0], "display": "BP"}]},
+                "valueQuantity": QUANTITY,
+            }
+        ],
+    ),
+    observation(valueInteger=None, code=LOINC_CODE, component=[{"code": LOINC_CODE}]),
+    observation(valueInteger=None, category=VITAL),
+    observation(valueInteger=None, category=VITAL, component=[{"code": LOINC_CODE}]),
+    observation(valueInteger=None, valueQuantity={"value": 1, "code": "mg"}),
+    observation(valueInteger=None, valueQuantity={"value": 1, "code": "mg", "system": "x:y"}),
+]
+
+
+@pytest.mark.parametrize("resource", HAND_WRITTEN_CASES)
+@pytest.mark.parametrize("key", ["obs-6", "obs-7", "qty-3"])
+def test_rules_hand_written_invariants_equal_the_engine(resource: dict[str, Any], key: str) -> None:
+    from migrainefhir.validate import rules
+
+    types = core._data()["types"]
+    hand = any(p.code == f"fhir.{key}" for p in rules.check_rules(resource))
+    if key == "qty-3":
+        quantity = resource.get("valueQuantity")
+        if quantity is None:
+            return
+        expression = next(c[2] for c in types["Quantity"]["c"] if c[0] == key)
+        assert hand is not core._holds(quantity, "Quantity", expression, resource)
+        return
+    expression = next(c[2] for c in types["Observation"]["c"] if c[0] == key)
+    assert hand is not core._holds(resource, "Observation", expression, resource)
+
+
+@pytest.mark.parametrize("resource", HAND_WRITTEN_CASES)
+def test_rules_vs_2_and_vs_3_equal_the_vital_signs_profile(resource: dict[str, Any]) -> None:
+    from migrainefhir.validate import rules
+
+    profile = core._data()["profiles"]["http://hl7.org/fhir/StructureDefinition/vitalsigns"]
+    if not rules._is_vital_sign(resource):
+        return
+    found_codes = {p.code for p in rules.check_rules(resource)}
+    for key, _, expression, _where in profile["c"]:
+        if key == "vs-2":
+            engine = core._holds(resource, "Observation", expression, resource)
+            assert ("fhir.vs-2" in found_codes) is not engine
+        elif key == "vs-3":
+            engine = all(
+                core._holds(c, "Observation.component", expression, resource)
+                for c in resource.get("component", [])
+            )
+            assert ("fhir.vs-3" in found_codes) is not engine

@@ -618,3 +618,17 @@ def test_rules_vs_2_and_vs_3_equal_the_vital_signs_profile(resource: dict[str, A
                 for c in resource.get("component", [])
             )
             assert ("fhir.vs-3" in found_codes) is not engine
+
+
+@pytest.mark.parametrize(
+    "code", ["(" * 100_000 + "m", "m." * 50_000 + "x", "{" * 100_000, "a1" * 50_000]
+)
+def test_a_hostile_ucum_code_gets_an_answer_not_a_traceback(code: str) -> None:
+    why = ucum.problem(code)
+    assert why is not None and len(why) < 120
+
+
+def test_hostile_narratives_and_base64_take_linear_time() -> None:
+    for text in ("<a" * 200_000, " " * 200_000 + "!", "<" * 200_000):
+        assert core._xhtml(text) is not None
+        assert core._decoded(text) is None

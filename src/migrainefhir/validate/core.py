@@ -31,6 +31,7 @@ import binascii
 import functools
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources as package_files
@@ -205,7 +206,7 @@ _ALWAYS_ALLOWED = (
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
-_BASE64 = re.compile(r"^[A-Za-z0-9+/\s]*={0,2}\s*$")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")  # after removing whitespace
 _HTML_TAG = re.compile(r"<\s*/?\s*[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>")
 MAX_STRING = 1024 * 1024
 _STRING_TYPES = frozenset({"string", "markdown"})
@@ -498,14 +499,15 @@ def _dom_3(node: Mapping[str, Json], _: Json) -> bool:
         return True
     outside = {k: v for k, v in node.items() if k != "contained"}
     mentioned = set(_strings(outside))
-    for index, item in enumerate(contained):
+    # Linear in the resource: each contained resource's strings counted once, so "named by
+    # another contained resource" is all counts minus its own.
+    own = [Counter(_strings(item)) for item in contained]
+    everywhere = sum(own, Counter())
+    for item, strings in zip(contained, own, strict=True):
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             continue
         local = "#" + item["id"]
-        others = [c for i, c in enumerate(contained) if i != index]
-        if local in mentioned or local in set(_strings(others)):
-            continue
-        if "#" in set(_strings(item)):
+        if local in mentioned or everywhere[local] > strings[local] or "#" in strings:
             continue
         return False
     return True
@@ -1009,7 +1011,7 @@ _XHTML_NAMES = """a abbr acronym address b bdo big blockquote br caption cite co
     colgroup dd del dfn div dl dt em h1 h2 h3 h4 h5 h6 hr i img ins kbd li map area ol p pre
     q s samp small span strike strong sub sup table tbody td tfoot th thead tr tt u ul var"""
 _XHTML_ELEMENTS = frozenset(_XHTML_NAMES.split())
-_TAG = re.compile(r"<\s*(/?)\s*([A-Za-z][A-Za-z0-9:]*)([^>]*)>")
+_TAG = re.compile(r"<\s*(/?)\s*([A-Za-z][A-Za-z0-9:]*)([^<>]*)>")
 _ATTRIBUTE = re.compile(r"([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=")
 _TXT_1 = (
     "txt-1",
@@ -1148,10 +1150,11 @@ def _context_ok(contexts: list[str], path: str) -> bool:
 
 
 def _decoded(value: str) -> int | None:
-    """The byte length of a base64 value, or None when it is not valid base64."""
-    if not _BASE64.match(value):
-        return None
+    """The byte length of a base64 value, or None when it is not valid base64 (whitespace
+    between the characters is allowed)."""
     compact = "".join(value.split())
+    if not _BASE64.match(compact):
+        return None
     try:
         return len(base64.b64decode(compact, validate=True))
     except (binascii.Error, ValueError):

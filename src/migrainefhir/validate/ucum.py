@@ -56,6 +56,7 @@ _NON_METRIC_CODES = """
 
 METRIC = frozenset(_METRIC_CODES.split())
 NON_METRIC = frozenset(_NON_METRIC_CODES.split())
+MAX_DEPTH = 16  # nested parentheses; real units use one or two
 _EXPONENT = re.compile(r"^(.*?[^0-9+\-])([+-]?[0-9]+)$")
 _DIGITS = re.compile(r"^[0-9]+$")
 _ANNOTATION_CHARS = re.compile(r"^[!-z|~]*$")
@@ -79,6 +80,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.at = 0
+        self.depth = 0
 
     def parse(self) -> None:
         if not self.text:
@@ -103,8 +105,12 @@ class _Parser:
     def component(self) -> None:
         char = self.peek()
         if char == "(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise _Invalid(f"parentheses nested deeper than {MAX_DEPTH}")
             self.at += 1
             self.term()
+            self.depth -= 1
             if self.peek() != ")":
                 raise _Invalid(f"a '(' without ')' at character {self.at + 1}")
             self.at += 1
@@ -146,7 +152,8 @@ def _check_symbol(symbol: str, start: int) -> None:
     match = _EXPONENT.match(symbol)
     if match and _known(match.group(1)):
         return
-    raise _Invalid(f"the unit '{symbol}' is unknown at character {start + 1}")
+    shown = symbol if len(symbol) <= 40 else symbol[:37] + "..."
+    raise _Invalid(f"the unit '{shown}' is unknown at character {start + 1}")
 
 
 def _known(symbol: str) -> bool:

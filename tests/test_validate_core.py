@@ -632,3 +632,11 @@ def test_hostile_narratives_and_base64_take_linear_time() -> None:
     for text in ("<a" * 200_000, " " * 200_000 + "!", "<" * 200_000):
         assert core._xhtml(text) is not None
         assert core._decoded(text) is None
+
+
+def test_a_heart_rate_code_calls_for_the_profile_without_declaring_it() -> None:
+    """R4: a vital sign by its LOINC code SHALL conform to the vital signs profile; the HL7
+    validator applies it whether or not meta.profile names it."""
+    undeclared = heart_rate(meta=None, effectiveDateTime=None)
+    assert found(undeclared) == [("fhir.core-profile", "$")]
+    assert found(heart_rate(meta=None)) == []

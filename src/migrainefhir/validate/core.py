@@ -1165,18 +1165,38 @@ def _decoded(value: str) -> int | None:
 
 
 def check_declared_profiles(node: Mapping[str, Json], parts: Parts = ()) -> list[Problem]:
-    """The problems of a resource against the HL7 core profiles its meta.profile names (the
-    vital-signs family; other profiles cannot be known offline). Cheap when none is named:
-    every validation mode runs it."""
-    meta = node.get("meta")
-    profiles = meta.get("profile") if isinstance(meta, dict) else None
-    if node.get("resourceType") != "Observation" or not isinstance(profiles, list):
+    """The problems of an Observation against the HL7 core vital-signs profiles: those its
+    meta.profile names, and the one its LOINC code calls for (R4: "If a resource is a vital
+    sign [by its LOINC code], it SHALL conform to the vital signs profile", as the HL7
+    validator applies it). Other profiles cannot be known offline. Cheap for any other
+    resource: every validation mode runs it."""
+    if node.get("resourceType") != "Observation":
         return []
+    meta = node.get("meta")
+    declared = meta.get("profile") if isinstance(meta, dict) else None
+    urls = [u.split("|")[0] for u in _list(declared) if isinstance(u, str)]
+    code = node.get("code")
+    for coding in _list(code.get("coding") if isinstance(code, dict) else None):
+        if isinstance(coding, dict) and coding.get("system") == "http://loinc.org":
+            implied = _profile_of_code().get(str(coding.get("code")))
+            if implied is not None and implied not in urls:
+                urls.append(implied)
     out: list[Problem] = []
-    for url in profiles:
-        if isinstance(url, str) and url.startswith(_CORE_PROFILES):
+    for url in urls:
+        if url.startswith(_CORE_PROFILES):
             out.extend(_vital_profile(node, url, parts))
-    return out
+    return _unique(out)
+
+
+@functools.cache
+def _profile_of_code() -> dict[str, str]:
+    """LOINC code -> the vital-signs profile whose Observation.code it is."""
+    return {
+        code: url
+        for url, profile in _data()["profiles"].items()
+        for system, code in profile["codes"]
+        if system == "http://loinc.org"
+    }
 
 
 _CORE_PROFILES = "http://hl7.org/fhir/StructureDefinition/"

@@ -640,3 +640,13 @@ def test_a_heart_rate_code_calls_for_the_profile_without_declaring_it() -> None:
     undeclared = heart_rate(meta=None, effectiveDateTime=None)
     assert found(undeclared) == [("fhir.core-profile", "$")]
     assert found(heart_rate(meta=None)) == []
+
+
+def test_a_required_codeable_concept_given_as_text_only() -> None:
+    condition = {
+        "resourceType": "Condition",
+        "id": "c",
+        "subject": {"reference": PATIENT},
+        "clinicalStatus": {"text": "active"},
+    }
+    assert found(condition) == [("fhir.binding", "$.clinicalStatus")]

@@ -931,6 +931,15 @@ class _Walker:
             codings = [(node, parts)]
         elif kind == "CodeableConcept":
             listed = node.get("coding")
+            if listed is None and isinstance(node.get("text"), str):
+                self.out.append(
+                    _problem(
+                        BINDING,
+                        f"No code provided, and a code is required from the value set '{valueset}'",
+                        parts,
+                    )
+                )
+                return
             if not isinstance(listed, list) or not listed:
                 return
             codings = [

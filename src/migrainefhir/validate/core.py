@@ -7,19 +7,26 @@ resource follows those types and, at each node:
 
 * evaluates the R4 core invariants of severity error (FHIRPath, with fhirpathpy): message
   "Constraint failed: per-1: 'If present, start SHALL have a lower value than end'", as the
-  HL7 validator words it. Invariants not evaluated, deliberately (SKIPPED says why): ele-1 and
-  the ones the rules layer checks by hand (same logic, faster; rules.py), and those fhirpathpy
-  cannot evaluate offline (htmlChecks(), resolve()). An expression that fails at run time is
-  treated as met (no false alarm from an engine gap). Warnings (dom-6, ...) are not evaluated.
-* checks required bindings to core value sets that can be expanded offline (code, Coding,
-  CodeableConcept);
-* checks primitives: id length, Attachment.size against its data (invalid base64 is
-  fhir.resources' finding), string length, markdown with HTML tags (a warning, as the HL7
-  validator gives it);
+  HL7 validator words it. SKIPPED lists the invariants not evaluated here and why (ele-1,
+  those rules.py checks by hand, those no engine can evaluate offline); FAST the ones written
+  by hand (met on nearly every node, or beyond fhirpathpy), tested equal to the engine;
+  CORRECTED the R4 expressions the HL7 validator corrects (que-12). An expression that fails
+  at run time is treated as met (no false alarm from an engine gap); only a false result
+  fails. Warnings (dom-6, ...) are not evaluated. Required elements (min 1) are reported here
+  too, since fhir.resources checks them only once every element is valid.
+* checks required bindings to the core value sets that can be expanded offline (code,
+  Coding, CodeableConcept, a code given only by extensions), and codes of the code systems
+  R4 itself defines (http://hl7.org/fhir/...);
+* checks primitives and URLs: id length, base64 and Attachment.size, string length, markdown
+  with HTML tags (a warning, as the HL7 validator gives it), narrative XHTML (txt-1/txt-2),
+  absolute Coding.system and canonical urls, urn:uuid form, UCUM syntax (ucum.py), code
+  system URLs people get wrong;
 * checks extensions: a core extension's value type and context; an extension whose definition
   cannot be known offline is an error unless its domain is allowed (as the HL7 validator);
-* flags example URLs (example.org, ...) in Reference.reference;
-* checks resources that declare a core vital-signs profile in meta.profile against it.
+* example URLs (example.org, ...): an error in url elements and extension URLs, a warning in
+  Reference.reference (the HL7 validator's defaults);
+* checks Observations against the core vital-signs profiles they declare or their LOINC code
+  calls for (check_declared_profiles, which every mode runs).
 
 Only this module imports fhirpathpy, on first use (the CLI's startup does not pay for it).
 """

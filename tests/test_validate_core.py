@@ -650,3 +650,12 @@ def test_a_required_codeable_concept_given_as_text_only() -> None:
         "clinicalStatus": {"text": "active"},
     }
     assert found(condition) == [("fhir.binding", "$.clinicalStatus")]
+
+
+def test_nesting_deeper_than_the_stack_is_no_traceback() -> None:
+    node: dict[str, Any] = {"url": "http://x.invalid/e", "valueString": "x"}
+    for _ in range(5000):
+        node = {"url": "http://x.invalid/e", "extension": [node]}
+    assert isinstance(
+        core.check_core({"resourceType": "Patient", "id": "p", "extension": [node]}), list
+    )

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import re
@@ -598,7 +599,10 @@ def check_core(
     if not isinstance(resource_type, str) or resource_type not in _types():
         return []
     walker = _Walker(extension_domains, entries)
-    walker.resource(resource, resource_type, (), resource)
+    # Nesting deeper than the stack: what was found so far; the depth itself is the reading
+    # layer's finding (read.too-deep), never a traceback here.
+    with contextlib.suppress(RecursionError):
+        walker.resource(resource, resource_type, (), resource)
     return walker.out
 
 

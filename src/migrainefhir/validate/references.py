@@ -134,7 +134,15 @@ REQUEST_URL = _code(
 UNRESOLVED = _code(
     "bundle.reference-unresolved",
     Severity.ERROR,
-    "A reference that should resolve inside the Bundle (urn:uuid, Type/id, #contained) does not.",
+    "A reference that must resolve inside the Bundle (urn:uuid or Type/id in a document or "
+    "message, #contained anywhere) does not.",
+)
+OUTSIDE = _code(
+    "bundle.reference-outside",
+    Severity.WARNING,
+    "A urn:uuid or Type/id reference that no entry of a collection, transaction, batch, ... "
+    "Bundle holds (it may name a resource on the server: only documents and messages must "
+    "be self-contained).",
 )
 EXTERNAL = _code(
     "bundle.reference-external",
@@ -627,12 +635,14 @@ def _resolve(index: _Index, bundle_type: Json, source: Source | None) -> Iterato
                     ref.entry,
                 )
             continue
+        # Documents and messages must be self-contained (R4 bundle.html#references); in the
+        # other Bundles a reference may name a resource elsewhere: a warning, as the HL7
+        # validator gives it.
+        missing = UNRESOLVED if bundle_type in ("document", "message") else OUTSIDE
         if form == "urn":
             target = index.full_urls.get(ref.reference)
             if target is None:
-                yield _problem(
-                    UNRESOLVED, "no entry has this fullUrl", ref.parts, source, ref.entry
-                )
+                yield _problem(missing, "no entry has this fullUrl", ref.parts, source, ref.entry)
         elif form == "relative":
             target = index.type_ids.get(_strip_history(ref.reference))
             wanted = ref.reference.partition("/_history/")[2]
@@ -647,7 +657,7 @@ def _resolve(index: _Index, bundle_type: Json, source: Source | None) -> Iterato
                 )
             if target is None:
                 yield _problem(
-                    UNRESOLVED,
+                    missing,
                     "no entry holds the referenced Type/id",
                     ref.parts,
                     source,

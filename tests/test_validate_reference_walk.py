@@ -146,8 +146,8 @@ def test_unresolved_references_get_the_walks_paths_and_order(
     bundle = _bundle(_PATIENT, _observation("o1", "Patient/p2", "Patient/p1", "Patient/p3"))
     found = check_bundle(bundle)
     assert [(p.code, p.path) for p in found] == [
-        ("bundle.reference-unresolved", "$.entry[1].resource.hasMember[1].reference"),
-        ("bundle.reference-unresolved", "$.entry[1].resource.subject.reference"),
+        ("bundle.reference-outside", "$.entry[1].resource.hasMember[1].reference"),
+        ("bundle.reference-outside", "$.entry[1].resource.subject.reference"),
     ]
     assert found == _walk_only(bundle, monkeypatch)
 
@@ -159,7 +159,7 @@ def test_an_orphan_is_found_the_same_way_after_the_walk(monkeypatch: pytest.Monk
     )
     found = check_bundle(bundle)
     assert [(p.code, p.path) for p in found] == [
-        ("bundle.reference-unresolved", "$.entry[3].resource.subject.reference"),
+        ("bundle.reference-outside", "$.entry[3].resource.subject.reference"),
         ("bundle.orphan", "$.entry[2]"),
         ("bundle.orphan", "$.entry[3]"),
     ]

@@ -757,8 +757,20 @@ def report(
     help="full: every layer on every resource; fast: fhir.resources on one resource of "
     "each shape that claims a migrainefhir profile, every other layer on all.",
 )
+@click.option(
+    "--allow-extension-domain",
+    "extension_domains",
+    multiple=True,
+    metavar="DOMAIN",
+    help="Accept extensions whose URL starts with DOMAIN (repeatable), e.g. "
+    "http://hospital.example/fhir/: their definitions cannot be known offline.",
+)
 def validate(
-    paths: tuple[str, ...], output_format: str, ignore: tuple[str, ...], validation: str
+    paths: tuple[str, ...],
+    output_format: str,
+    ignore: tuple[str, ...],
+    validation: str,
+    extension_domains: tuple[str, ...],
 ) -> None:
     """Validate FHIR R4 Bundles, resources, NDJSON files and Bulk Data export folders.
 
@@ -766,9 +778,21 @@ def validate(
     resources claiming our profiles). Exit 0 when no errors, 1 when errors.
     """
     from migrainefhir.pipeline import validate_paths
+    from migrainefhir.problem_codes import all_codes
 
+    unknown = sorted(set(ignore) - all_codes())
+    if unknown:
+        raise click.BadParameter(
+            f"unknown problem code(s): {', '.join(unknown)} (see docs/problem-codes.md)",
+            param_hint="--ignore",
+        )
     try:
-        report = validate_paths(paths, frozenset(ignore), mode=validation)  # type: ignore[arg-type]
+        report = validate_paths(
+            paths,
+            frozenset(ignore),
+            mode=validation,  # type: ignore[arg-type]
+            extension_domains=extension_domains,
+        )
     except MigraineFhirError as error:
         _fail(error)
     if output_format == "outcome":

@@ -20,18 +20,25 @@ REGISTERING_MODULES = (
     "migrainefhir.validate.structure",
     "migrainefhir.validate.profiles",
     "migrainefhir.validate.rules",
+    "migrainefhir.validate.core",
     "migrainefhir.validate.references",
     "migrainefhir.validate.bulk",
     "migrainefhir.export.worker",
 )
 
-LAYER_ORDER = ("read", "input", "structure", "profile", "rule", "bundle")
+LAYER_ORDER = ("read", "input", "structure", "profile", "rule", "core", "bundle")
 
 
-def registry() -> dict[str, CodeInfo]:
+def all_codes() -> frozenset[str]:
     """Every registered problem code (importing every registering module first)."""
     for module in REGISTERING_MODULES:
         importlib.import_module(module)
+    return frozenset(PROBLEM_CODES)
+
+
+def registry() -> dict[str, CodeInfo]:
+    """Every registered problem code with what it means, sorted by code."""
+    all_codes()
     return dict(sorted(PROBLEM_CODES.items()))
 
 

@@ -36,6 +36,7 @@ from typing import Any, Literal
 from migrainefhir.problems import Problem, Report, Severity, Source, error
 from migrainefhir.validate import (
     bulk,
+    core,
     entries,
     load,
     profiles,
@@ -73,12 +74,14 @@ class ResourceValidator:
         mode: Mode = "full",
         ignore: frozenset[str] = frozenset(),
         terminology: rules.Terminology | None = None,
+        extension_domains: tuple[str, ...] = (),
     ) -> None:
         if mode not in ("full", "fast"):
             raise ValueError(f"unknown validation mode {mode!r}")
         self.mode = mode
         self.ignore = ignore
         self.terminology = terminology
+        self.extension_domains = extension_domains
         self._shapes_seen: set[object] = set()
 
     def validate(
@@ -87,23 +90,35 @@ class ResourceValidator:
         source: Source | None = None,
         references: rules.References | None = None,
         with_structure: bool | None = None,
+        with_core: bool = True,
     ) -> list[Problem]:
         """Every problem of one resource (structure, profiles, rules), placed at `source`.
 
         `references`, when given, receives the resource's references (rules.check_rules).
         `with_structure` overrides the mode's choice of whether fhir.resources sees it (a
-        caller that already asked wants_structure passes the answer on)."""
+        caller that already asked wants_structure passes the answer on). `with_core` False
+        leaves the core layer out (a Bundle's shell: validate_bundle runs it on the Bundle)."""
         if not isinstance(resource, dict):
             found = [error(structure.RESOURCE_TYPE, "a resource must be a JSON object")]
             return _finish(found, source, self.ignore)
         if with_structure is None:
             with_structure = self.wants_structure(resource)
-        if references is None and self.is_clean(resource, with_structure):
+        if references is None and with_core and self.is_clean(resource, with_structure):
             return []
         by_rules = rules.check_rules(resource, self.terminology, references)
         by_structure = structure.check_structure(resource) if with_structure else []
         by_profiles = profiles.check_profiles(resource)
-        return _finish(_prefer(by_rules, by_structure, by_profiles), source, self.ignore)
+        # The core layer goes with fhir.resources: on every resource in full mode, on the
+        # resources fhir.resources sees in fast mode. It masks nothing and is masked by nothing.
+        by_core = (
+            core.check_core(resource, self.extension_domains)
+            if with_structure and with_core
+            else []
+        ) + core.check_declared_profiles(resource)
+        found = _prefer(by_rules, by_structure, by_profiles)
+        known = {(p.code, p.path) for p in found}
+        found += [p for p in by_core if (p.code, p.path) not in known]
+        return _finish(found, source, self.ignore)
 
     def is_clean(self, resource: Mapping[str, Any], with_structure: bool) -> bool:
         """True only if validate() would find no problem at all: the compiled checks (profile
@@ -123,8 +138,17 @@ class ResourceValidator:
         return screen.compiled_check(claimed, self.terminology)
 
     def structure_clean(self, resource: Mapping[str, Any], with_structure: bool) -> bool:
-        """is_clean's last step: fhir.resources finds nothing, when the resource goes to it."""
-        return not (with_structure and structure.check_structure(resource))
+        """is_clean's last step: fhir.resources and the core layer find nothing, when the
+        resource goes to them, and the core profiles it declares, if any, find nothing."""
+        if core.check_declared_profiles(resource):
+            return False
+        return not (
+            with_structure
+            and (
+                structure.check_structure(resource)
+                or core.check_core(resource, self.extension_domains)
+            )
+        )
 
     def wants_structure(
         self, resource: Mapping[str, Any], claimed: tuple[str, ...] | None = None
@@ -350,6 +374,8 @@ def validate_bundle(
                     checker.validate(resource, dataclasses.replace(where, entry=position))
                 )
     problems.extend(_finish(references.check_bundle(bundle, where), None, checker.ignore))
+    by_core = core.check_core(bundle, checker.extension_domains, entries=False)
+    problems.extend(_finish(by_core, where, checker.ignore))
     return problems
 
 
@@ -379,8 +405,8 @@ def _shell_problems(
     if checker.mode == "fast":
         sample = _structure_sample(checker, shell)
         if sample is not None and checker.structure_clean(sample, with_structure=True):
-            return checker.validate(shell, where, with_structure=False)
-    return checker.validate(shell, where)
+            return checker.validate(shell, where, with_structure=False, with_core=False)
+    return checker.validate(shell, where, with_core=False)
 
 
 def _structure_sample(checker: ResourceValidator, shell: dict[str, Any]) -> dict[str, Any] | None:
@@ -432,10 +458,14 @@ class ValidationReport(Report):
 class _Run:
     """One validate_paths run: the validator, the report, and the counting."""
 
-    def __init__(self, mode: Mode, ignore: frozenset[str]) -> None:
-        self.validator = ResourceValidator(mode, ignore)
+    def __init__(
+        self, mode: Mode, ignore: frozenset[str], extension_domains: tuple[str, ...] = ()
+    ) -> None:
+        self.validator = ResourceValidator(mode, ignore, extension_domains=extension_domains)
         self.ignore = ignore
         self.report = ValidationReport()
+        # Resources counted valid that wait for a reference target: recounted at the end.
+        self.waiting: dict[Source, str] = {}
 
     def add(self, problems: list[Problem]) -> None:
         self.report.problems.extend(p for p in problems if p.code not in self.ignore)
@@ -447,6 +477,8 @@ class _Run:
         found = self.validator.validate(data, document.source)
         if index is not None:
             found += _finish(index.add(data, document.source), None, self.ignore)
+            if index.last_waited and not any(p.is_error for p in found):
+                self.waiting[document.source] = str(data.get("resourceType", "unknown"))
         self._count(data, document.source, found)
         self.add(found)
         return found
@@ -478,6 +510,16 @@ class _Run:
         else:
             self.resource(item, index)
 
+    def recount(self, failed: set[Source | None]) -> None:
+        """Count as rejected the resources counted valid whose references never resolved."""
+        counts = self.report.counts
+        for source in failed:
+            kind = self.waiting.pop(source, None) if source is not None else None
+            if kind is not None:
+                counts.accepted[kind] -= 1
+                counts.rejected[kind] = counts.rejected.get(kind, 0) + 1
+        self.waiting.clear()
+
     def _count(self, data: Mapping[str, Any], source: Source, found: list[Problem]) -> None:
         kind = str(data.get("resourceType", "unknown"))
         self.report.counts.count(kind, not any(p.is_error for p in found))
@@ -486,16 +528,21 @@ class _Run:
 
 
 def validate_paths(
-    paths: Sequence[str], ignore: frozenset[str] = frozenset(), *, mode: Mode = "full"
+    paths: Sequence[str],
+    ignore: frozenset[str] = frozenset(),
+    *,
+    mode: Mode = "full",
+    extension_domains: Sequence[str] = (),
 ) -> ValidationReport:
     """Validate Bundles, single resources, NDJSON files and folders; one Report for all.
 
     A folder with a manifest.json is a Bulk Data export: the manifest is checked, every file
     it lists is validated, and references are resolved across the whole file set. Any other
     folder is validated file by file. Raises errors.InputUnreadable when a path cannot be read.
-    Counts: one record per resource, by resourceType; accepted = no error.
+    Counts: one record per resource, by resourceType; accepted = no error. Extensions whose
+    URL starts with one of `extension_domains` are accepted without a definition.
     """
-    run = _Run(mode, ignore)
+    run = _Run(mode, ignore, tuple(extension_domains))
     for path in load.expand(list(paths)):
         if path.is_dir():
             manifest = path / load.MANIFEST
@@ -563,4 +610,7 @@ def _bulk_export(run: _Run, manifest_path: Path) -> None:
                     )
                 ]
             )
-    run.add(_finish(index.unresolved(), None, run.ignore))
+    unresolved = _finish(index.unresolved(), None, run.ignore)
+    run.add(unresolved)
+    if unresolved:
+        run.recount(index.unresolved_sources())

@@ -17,6 +17,7 @@ https://hl7.org/fhir/R4/http.html#transaction.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,22 @@ BDL_12 = _code(
     Severity.ERROR,
     "A message Bundle whose first resource is no MessageHeader (bdl-12).",
 )
+FULLURL_RELATIVE = _code(
+    "bundle.fullurl-relative",
+    Severity.ERROR,
+    "entry.fullUrl is not an absolute URI (R4: it is absolute, or a urn:uuid / urn:oid).",
+)
+LINK_REPEATED = _code(
+    "bundle.link-repeated",
+    Severity.ERROR,
+    "A Bundle link relation that may occur once (self, first, previous, next, last) is "
+    "given twice.",
+)
+REFERENCE_VERSION = _code(
+    "bundle.reference-version",
+    Severity.ERROR,
+    "A version-specific reference (/_history/N) whose entry holds another version.",
+)
 TYPE = _code("bundle.type", Severity.ERROR, "Bundle.type is missing or not an R4 bundle type.")
 NOT_A_BUNDLE = _code(
     "bundle.not-a-bundle", Severity.ERROR, "The document is not a Bundle, or its entry is no array."
@@ -117,7 +134,20 @@ REQUEST_URL = _code(
 UNRESOLVED = _code(
     "bundle.reference-unresolved",
     Severity.ERROR,
-    "A reference that should resolve inside the Bundle (urn:uuid, Type/id, #contained) does not.",
+    "A reference that must resolve inside the Bundle (urn:uuid or Type/id in a document or "
+    "message, #contained anywhere) does not.",
+)
+SEARCH_ID = _code(
+    "bundle.search-id",
+    Severity.ERROR,
+    "A search result (entry.search.mode match or include) whose resource has no id.",
+)
+OUTSIDE = _code(
+    "bundle.reference-outside",
+    Severity.WARNING,
+    "A urn:uuid or Type/id reference that no entry of a collection, transaction, batch, ... "
+    "Bundle holds (it may name a resource on the server: only documents and messages must "
+    "be self-contained).",
 )
 EXTERNAL = _code(
     "bundle.reference-external",
@@ -248,6 +278,8 @@ class _Index:
     type_ids: dict[str, int] = field(default_factory=dict)
     references: list[_Reference] = field(default_factory=list)
     referenced: set[int] = field(default_factory=set)  # entries linked to another entry
+    # Type/id -> the meta.versionId of each entry holding it (None: no versionId)
+    key_versions: dict[str, set[str | None]] = field(default_factory=dict)
     # True when some references were found by the text scan: no paths, not in walk order.
     scanned: bool = False
 
@@ -271,6 +303,7 @@ def check_bundle(bundle: Mapping[str, Json], source: Source | None = None) -> li
         out.append(_problem(NOT_A_BUNDLE, "Bundle.entry is not an array", ("entry",), source, None))
         entries = []
     out.extend(_bundle_invariants(bundle, bundle_type, entries, source))
+    out.extend(_links(bundle.get("link"), source))
     index = _Index()
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -316,6 +349,35 @@ def _bundle_invariants(
             yield _problem(BDL_11, "a document starts with a Composition", ("entry", 0), source, 0)
     if bundle_type == "message" and first_type != "MessageHeader":
         yield _problem(BDL_12, "a message starts with a MessageHeader", ("entry", 0), source, 0)
+
+
+_ONCE = {"self": "self", "first": "first", "previous": "previous", "prev": "previous",
+         "next": "next", "last": "last"}  # fmt: skip
+
+
+def _links(links: Json, source: Source | None) -> Iterator[Problem]:
+    """Bundle.link relations from https://hl7.org/fhir/R4/http.html#paging (self, first,
+    previous, next, last) name one URL each: a Bundle has at most one link of each."""
+    if not isinstance(links, list):
+        return
+    seen: set[str] = set()
+    for position, link in enumerate(links):
+        relation = link.get("relation") if isinstance(link, dict) else None
+        once = _ONCE.get(relation) if isinstance(relation, str) else None
+        if once is None:
+            continue
+        if once in seen:
+            yield _problem(
+                LINK_REPEATED,
+                f"the link relation '{once}' may occur only once",
+                ("link", position, "relation"),
+                source,
+                None,
+            )
+        seen.add(once)
+
+
+_ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 
 
 def _check_entry(
@@ -367,9 +429,23 @@ def _check_entry(
             position,
         )
 
+    search = entry.get("search")
+    mode = search.get("mode") if isinstance(search, dict) else None
+    if mode in ("match", "include") and resource is not None and not resource.get("id"):
+        yield _problem(
+            SEARCH_ID, "Search results must have ids", (*here, "resource"), source, position
+        )
     key = type_and_id(resource) if resource is not None else None
+    meta = resource.get("meta") if resource is not None else None
+    version = meta.get("versionId") if isinstance(meta, dict) else None
     if key is not None:
-        if key in index.type_ids and bundle_type != "history":
+        # The same resource in two versions (meta.versionId) is two resources (bdl-7).
+        versions = index.key_versions.setdefault(key, set())
+        if (
+            key in index.type_ids
+            and bundle_type != "history"
+            and (version is None or None in versions or version in versions)
+        ):
             yield _problem(
                 DUPLICATE_ID,
                 f"{key} is also the resource of entry {index.type_ids[key]}",
@@ -378,6 +454,7 @@ def _check_entry(
                 position,
             )
         index.type_ids.setdefault(key, position)
+        versions.add(version if isinstance(version, str) else None)
     full_url = entry.get("fullUrl")
     if isinstance(full_url, str) and full_url:
         yield from _check_full_url(full_url, position, resource, key, bundle_type, index, source)
@@ -417,6 +494,14 @@ def _check_full_url(
     source: Source | None,
 ) -> Iterator[Problem]:
     parts: Parts = ("entry", position, "fullUrl")
+    if not _ABSOLUTE_URI.match(full_url):
+        yield _problem(
+            FULLURL_RELATIVE,
+            "The fullUrl must be an absolute URL (not a relative one like Type/id)",
+            parts,
+            source,
+            position,
+        )
     if "/_history/" in full_url:
         yield _problem(
             BDL_8, "fullUrl must not be version specific (/_history/)", parts, source, position
@@ -561,17 +646,29 @@ def _resolve(index: _Index, bundle_type: Json, source: Source | None) -> Iterato
                     ref.entry,
                 )
             continue
+        # Documents and messages must be self-contained (R4 bundle.html#references); in the
+        # other Bundles a reference may name a resource elsewhere: a warning, as the HL7
+        # validator gives it.
+        missing = UNRESOLVED if bundle_type in ("document", "message") else OUTSIDE
         if form == "urn":
             target = index.full_urls.get(ref.reference)
             if target is None:
-                yield _problem(
-                    UNRESOLVED, "no entry has this fullUrl", ref.parts, source, ref.entry
-                )
+                yield _problem(missing, "no entry has this fullUrl", ref.parts, source, ref.entry)
         elif form == "relative":
             target = index.type_ids.get(_strip_history(ref.reference))
+            wanted = ref.reference.partition("/_history/")[2]
+            held = index.key_versions.get(_strip_history(ref.reference), set())
+            if wanted and held and None not in held and wanted not in held:
+                yield _problem(
+                    REFERENCE_VERSION,
+                    f"the reference asks for version {_printable(wanted)}, no entry holds it",
+                    ref.parts,
+                    source,
+                    ref.entry,
+                )
             if target is None:
                 yield _problem(
-                    UNRESOLVED,
+                    missing,
                     "no entry holds the referenced Type/id",
                     ref.parts,
                     source,
@@ -640,6 +737,10 @@ class FileSetIndex:
     pending: dict[str, tuple[Source | None, str]] = field(default_factory=dict)
     # Targets outside the file set on purpose (the manifest says so): not unresolved.
     external: set[str] = field(default_factory=set)
+    # Every resource waiting for a pending target (not only the first), so that none of them
+    # is counted valid when the target never comes; and whether the last add() waited.
+    waiting: dict[str, list[Source | None]] = field(default_factory=dict)
+    last_waited: bool = False
 
     def add(
         self,
@@ -667,6 +768,8 @@ class FileSetIndex:
             else:
                 self.seen[key] = source
                 self.pending.pop(key, None)
+                self.waiting.pop(key, None)
+        self.last_waited = False
         contained = _contained_ids(resource)
         for parts, reference in references if references else iter_references(resource):
             path = json_path(parts)
@@ -695,9 +798,21 @@ class FileSetIndex:
                     )
             elif form in ("relative", "urn"):
                 target = _strip_history(reference)
-                if target not in self.seen and target not in self.pending:
-                    self.pending[target] = (source, path)
+                if target not in self.seen:
+                    if target not in self.pending:
+                        self.pending[target] = (source, path)
+                    self.waiting.setdefault(target, []).append(source)
+                    self.last_waited = True
         return out
+
+    def unresolved_sources(self) -> set[Source | None]:
+        """Where every resource with a reference that never resolved came from."""
+        return {
+            source
+            for target, sources in self.waiting.items()
+            if target not in self.seen
+            for source in sources
+        }
 
     def unresolved(self) -> list[Problem]:
         """The references whose target never appeared, one problem per distinct target."""

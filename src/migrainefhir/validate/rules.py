@@ -376,7 +376,10 @@ class _Walker:
         if isinstance(code, str) and code and system is None:
             self.out.append(
                 _problem(
-                    QTY_3, "a Quantity with a unit code must name its system", (*parts, "code")
+                    QTY_3,
+                    "Constraint failed: qty-3: 'If a code for the unit is present, the system "
+                    "SHALL also be present'",
+                    (*parts, "code"),
                 )
             )
         elif system == UCUM and isinstance(code, str) and not _known_ucum(code):
@@ -417,7 +420,14 @@ class _Walker:
         https://hl7.org/fhir/R4/datatypes.html#Period. Partial dates are compared as the
         intervals they name, so only a certain inversion is reported."""
         if period_inverted(node):
-            self.out.append(_problem(PER_1, "Period.end is before Period.start", (*parts, "end")))
+            self.out.append(
+                _problem(
+                    PER_1,
+                    "Constraint failed: per-1: 'If present, start SHALL have a lower value than "
+                    "end'",
+                    (*parts, "end"),
+                )
+            )
 
 
 def period_inverted(period: Mapping[str, Json]) -> bool:
@@ -511,7 +521,10 @@ def obs_6(resource: Mapping[str, Json], _: Terminology) -> Iterator[Problem]:
     (dataAbsentReason.empty() or value.empty()), https://hl7.org/fhir/R4/observation.html#invs."""
     if resource.get("dataAbsentReason") is not None and _value_keys(resource):
         yield _problem(
-            "fhir.obs-6", "dataAbsentReason given together with a value", ("dataAbsentReason",)
+            "fhir.obs-6",
+            "Constraint failed: obs-6: 'dataAbsentReason SHALL only be present if "
+            "Observation.value[x] is not present'",
+            ("dataAbsentReason",),
         )
 
 
@@ -525,20 +538,32 @@ def obs_7(resource: Mapping[str, Json], _: Terminology) -> Iterator[Problem]:
     """obs-7: "If Observation.code is the same as an Observation.component.code then the value
     element associated with the code SHALL NOT be present" (value.empty() or
     component.code.where(coding.intersect(%resource.code.coding).exists()).empty()),
-    https://hl7.org/fhir/R4/observation.html#invs."""
+    https://hl7.org/fhir/R4/observation.html#invs. intersect() compares whole Codings (a
+    display that differs makes two Codings differ), as the FHIRPath engines do."""
     components = _list(resource.get("component"))
     if not components or not _value_keys(resource):
         return
-    own = set(_codings(resource.get("code")))
+    own = set(_whole_codings(resource.get("code")))
     if not own:
         return
     for index, component in enumerate(components):
-        if isinstance(component, dict) and not own.isdisjoint(_codings(component.get("code"))):
+        if isinstance(component, dict) and not own.isdisjoint(
+            _whole_codings(component.get("code"))
+        ):
             yield _problem(
                 "fhir.obs-7",
-                "component code repeats Observation.code while Observation has a value",
+                "Constraint failed: obs-7: 'If Observation.code is the same as an "
+                "Observation.component.code then the value element associated with the code "
+                "SHALL NOT be present'",
                 ("component", index, "code"),
             )
+
+
+def _whole_codings(concept: Json) -> list[str]:
+    """Each Coding of a CodeableConcept as canonical JSON text (for comparing whole Codings)."""
+    if not isinstance(concept, dict) or not isinstance(concept.get("coding"), list):
+        return []
+    return [json.dumps(c, sort_keys=True) for c in concept["coding"] if isinstance(c, dict)]
 
 
 def _is_vital_sign(resource: Mapping[str, Json]) -> bool:
@@ -565,7 +590,12 @@ def vs_2(resource: Mapping[str, Json], _: Terminology) -> Iterator[Problem]:
     if resource.get("component") or resource.get("hasMember"):
         return
     if resource.get("dataAbsentReason") is None and not _value_keys(resource):
-        yield _problem("fhir.vs-2", "vital sign without a value or dataAbsentReason", ())
+        yield _problem(
+            "fhir.vs-2",
+            "Constraint failed: vs-2: 'If there is no component or hasMember element then "
+            "either a value[x] or a data absent reason must be present.'",
+            (),
+        )
 
 
 @rule(
@@ -586,7 +616,8 @@ def vs_3(resource: Mapping[str, Json], _: Terminology) -> Iterator[Problem]:
         if component.get("dataAbsentReason") is None and not _value_keys(component):
             yield _problem(
                 "fhir.vs-3",
-                "vital-sign component without a value or dataAbsentReason",
+                "Constraint failed: vs-3: 'If there is no a value a data absent reason must be "
+                "present'",
                 ("component", index),
             )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import decimal
 import functools
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -160,7 +161,7 @@ def check_structure(resource: Mapping[str, Any]) -> list[Problem]:
         cls.model_validate(resource)
     except _r4b_validation_error() as exc:
         errors = exc.errors(include_input=False)  # type: ignore[attr-defined]
-        problems.extend(_from_pydantic(resource_type, errors))
+        problems.extend(_clearer(_from_pydantic(resource_type, errors), resource))
     except (TypeError, ValueError) as exc:  # a validator raising outside pydantic's protocol
         problems.append(
             error(STRUCTURE, f"the R4 model rejects this resource ({type(exc).__name__})")
@@ -203,6 +204,40 @@ def _from_pydantic(resource_type: str, errors: Sequence[Any]) -> list[Problem]:
         else:
             problems.append(error(STRUCTURE, _safe_message(message), path))
     return problems
+
+
+_TIME_WITHOUT_ZONE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+_REGEX_MESSAGE = "value string does not match spec regex"
+
+
+def _clearer(problems: list[Problem], resource: Mapping[str, Any]) -> list[Problem]:
+    """The HL7 validator's words for what a library's regex message hides: a dateTime or
+    instant with a time but no time zone."""
+    out = []
+    for problem in problems:
+        if problem.code == STRUCTURE and _REGEX_MESSAGE in problem.message:
+            value = _value_at(resource, problem.path)
+            if isinstance(value, str) and _TIME_WITHOUT_ZONE.match(value):
+                problem = error(
+                    STRUCTURE, "a time zone is required when a time is given", problem.path
+                )
+        out.append(problem)
+    return out
+
+
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def _value_at(resource: Mapping[str, Any], path: str) -> Any:
+    node: Any = resource
+    for name, index in _PATH_PART.findall(path):
+        if name and isinstance(node, dict):
+            node = node.get(name)
+        elif index and isinstance(node, list) and int(index) < len(node):
+            node = node[int(index)]
+        else:
+            return None
+    return node
 
 
 def _element_name(part: Any) -> str | int:

@@ -8,7 +8,16 @@ import sys
 
 import pytest
 
-HEAVY = ("fhir", "fhir_core", "pydantic", "jsonschema", "jsonschema_rs", "orjson")
+HEAVY = (
+    "fhir",
+    "fhir_core",
+    "pydantic",
+    "jsonschema",
+    "jsonschema_rs",
+    "orjson",
+    "pyspark",
+    "py4j",
+)
 
 PROBE = """
 import json, sys

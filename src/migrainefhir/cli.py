@@ -155,6 +155,8 @@ CONFIG_KEYS = {
     "base_url": "base_url",
     "jobs": "jobs",
     "validation": "validation",
+    "engine": "engine",
+    "spark_master": "spark_master",
 }
 
 
@@ -306,6 +308,20 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     "(see README).",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: this machine's worker processes (--jobs); spark: the tasks of an Apache Spark "
+    'job (needs migrainefhir[spark] and Java 17+; same output; README "Running on Spark").',
+)
+@click.option(
+    "--spark-master",
+    metavar="URL",
+    help="--engine spark only: the master URL [default: the running session's or "
+    "spark-submit's, else local[*]].",
+)
+@click.option(
     "--deidentify",
     is_flag=True,
     help="Research export: keyed pseudonyms for ids, one secret date shift per patient, "
@@ -335,6 +351,8 @@ def export(
     strict: bool,
     jobs: int,
     validation: str,
+    engine: str,
+    spark_master: str | None,
     deidentify: bool,
     key_file: str | None,
     quiet: bool,
@@ -367,6 +385,8 @@ def export(
             base_url=base_url,
             jobs=jobs,
             validation=validation,
+            engine=engine,
+            spark_master=spark_master,
         )
         inputs_read = _input_options(input_format, record_type, timezone, key_file)
         result = run_export(inputs, inputs_read, options, progress)

@@ -25,17 +25,22 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from migrainefhir.export.merge import Merger
 from migrainefhir.export.options import ExportOptions, ExportResult
 from migrainefhir.export.output import PRIVATE_DIR, open_private, staged_directory
-from migrainefhir.export.shards import input_files, plan_shards
-from migrainefhir.export.worker import Task, run_shards
+from migrainefhir.export.shards import Shard, input_files, plan_shards
+from migrainefhir.export.worker import ShardDone, Task, run_shards
 from migrainefhir.input.intake import InputOptions
 from migrainefhir.input.readers import STDIN
 from migrainefhir.problems import Report
+from migrainefhir.validate import ResourceValidator
+
+# What runs the shards: the finished shards in input order (worker.run_shards runs them here,
+# in this process or in forked workers; spark.py runs them as the tasks of a Spark job).
+ShardRunner = Callable[[list[Shard], Task, ResourceValidator], Iterable[ShardDone]]
 
 
 class _StrictAbort(Exception):
@@ -47,13 +52,21 @@ def export(
     input_options: InputOptions,
     options: ExportOptions,
     on_record: Callable[[int], None] | None = None,
+    runner: ShardRunner | None = None,
 ) -> ExportResult:
-    """Export every input record; returns what happened. Writes nothing else than options.out."""
+    """Export every input record; returns what happened. Writes nothing else than options.out.
+
+    `runner` runs the shards (default: this machine's workers, or Spark for engine "spark").
+    """
+    if runner is None and options.engine == "spark":
+        from migrainefhir.export.spark import export_with_spark_engine
+
+        return export_with_spark_engine(paths, input_options, options, on_record)
     files = input_files(paths, input_options.read)  # unreadable paths fail before any output
     result = ExportResult(Report())
     try:
         with staged_directory(options.out) as staging:
-            _export_into(staging, files, input_options, options, result, on_record)
+            _export_into(staging, files, input_options, options, result, on_record, runner)
             if options.strict and result.report.counts.total_rejected:
                 raise _StrictAbort
     except _StrictAbort:
@@ -68,6 +81,7 @@ def _export_into(
     options: ExportOptions,
     result: ExportResult,
     on_record: Callable[[int], None] | None,
+    runner: ShardRunner | None = None,
 ) -> None:
     work = staging / ".work"
     work.mkdir(mode=PRIVATE_DIR)
@@ -78,7 +92,7 @@ def _export_into(
     expected_ids = sum(shard.most_records or 0 for shard in shards)
     merger = Merger(staging, task, result, on_record, expected_ids)
     try:
-        for done in run_shards(shards, task, merger.validator):
+        for done in (runner or run_shards)(shards, task, merger.validator):
             merger.add(done)
         merger.finish()
     finally:

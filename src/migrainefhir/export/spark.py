@@ -152,6 +152,9 @@ def _run_on_spark(
     """Every shard run by a Spark task (one partition per shard); the results in input order."""
     if not shards:
         return []
+    # Files by absolute path: an executor's working folder is not the driver's. Sources keep
+    # the names given (Shard.name), so the output does not change.
+    shards = [replace(shard, file=os.path.abspath(shard.file)) for shard in shards]
     fail = os.environ.get(FAIL_SHARD_VARIABLE)
     run = partial(_run_partition, task, int(fail) if fail else None)
     context = spark.sparkContext

@@ -101,6 +101,10 @@ def tree(folder: Path) -> dict[str, bytes]:
     }
 
 
+def modes(folder: Path) -> dict[str, int]:
+    return {str(path.relative_to(folder)): path.stat().st_mode for path in folder.rglob("*")}
+
+
 @pytest.mark.parametrize("output_format", ["ndjson", "transaction", "collection"])
 def test_spark_writes_the_local_engines_bytes(
     spark: SparkSession, mixed: list[str], tmp_path: Path, output_format: str
@@ -111,6 +115,7 @@ def test_spark_writes_the_local_engines_bytes(
     )
     local, on_spark = tree(tmp_path / "local"), tree(tmp_path / "spark")
     assert on_spark == local
+    assert modes(tmp_path / "spark") == modes(tmp_path / "local")
     assert "rejects.ndjson" in on_spark
     summary = json.loads(on_spark["summary.json"])
     assert summary == result.summary()

@@ -211,3 +211,14 @@ def test_spark_master_without_the_spark_engine_is_a_usage_error(
     )
     assert done.exit_code == 2
     assert "--spark-master goes with --engine spark" in done.output
+
+
+@pytest.mark.parametrize("master", ["nonsense://x", "local[0]", "local[two]"])
+def test_a_master_spark_does_not_know_is_a_usage_error_before_spark_starts(
+    mixed: list[str], tmp_path: Path, master: str
+) -> None:
+    args = ["export", mixed[1], "--out", str(tmp_path / "out"), "--engine", "spark"]
+    done = CliRunner().invoke(cli, [*args, "--spark-master", master])
+    assert done.exit_code == 2
+    assert f"--spark-master {master!r} is not a Spark master URL" in done.output
+    assert not (tmp_path / "out").exists()

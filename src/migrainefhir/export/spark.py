@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -55,6 +56,12 @@ FAIL_SHARD_VARIABLE = "MIGRAINEFHIR_SPARK_FAIL_SHARD"
 DEFAULT_MASTER = "local[*]"
 
 INSTALL_HINT = "pip install 'migrainefhir[spark]'"
+
+# The master URLs Spark 4 knows (Spark's "Master URLs" documentation); anything else would
+# only fail after the JVM has started, with a Java stack trace.
+MASTER_URL = re.compile(
+    r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|local-cluster\[.+\]|yarn|(spark|k8s)://.+"
+)
 
 
 class SparkJobFailed(MigraineFhirError):
@@ -97,6 +104,12 @@ def export_with_spark_engine(
     on `options.spark_master` (default local[*]), stopped again at the end."""
     if importlib.util.find_spec("pyspark") is None:
         raise UsageError(f"--engine spark needs pyspark: {INSTALL_HINT}")
+    master = options.spark_master
+    if master is not None and not MASTER_URL.fullmatch(master):
+        raise UsageError(
+            f"--spark-master {master!r} is not a Spark master URL (local[N], local[*], "
+            "spark://HOST:PORT, yarn, k8s://URL)"
+        )
     input_files(paths, input_options.read)  # unreadable paths fail before Spark starts
     spark, started = _session(options.spark_master)
     try:

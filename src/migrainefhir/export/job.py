@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 
 from migrainefhir.export.merge import Merger
@@ -40,7 +40,7 @@ from migrainefhir.validate import ResourceValidator
 
 # What runs the shards: the finished shards in input order (worker.run_shards runs them here,
 # in this process or in forked workers; spark.py runs them as the tasks of a Spark job).
-ShardRunner = Callable[[list[Shard], Task, ResourceValidator], Iterable[ShardDone]]
+ShardRunner = Callable[[list[Shard], Task, ResourceValidator], Generator[ShardDone, None, None]]
 
 
 class _StrictAbort(Exception):

@@ -31,7 +31,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -161,10 +161,12 @@ def _java_found() -> bool:
 
 def _run_on_spark(
     spark: SparkSession, shards: list[Shard], task: Task, _validator: ResourceValidator
-) -> list[ShardDone]:
-    """Every shard run by a Spark task (one partition per shard); the results in input order."""
+) -> Generator[ShardDone, None, None]:
+    """Every shard run by a Spark task (one partition per shard); the results in input order.
+
+    A generator, like worker.run_shards: the job starts when the merge asks for the first."""
     if not shards:
-        return []
+        return
     # Files by absolute path: an executor's working folder is not the driver's. Sources keep
     # the names given (Shard.name), so the output does not change.
     shards = [replace(shard, file=os.path.abspath(shard.file)) for shard in shards]
@@ -182,7 +184,7 @@ def _run_on_spark(
         context.setJobDescription(None)  # type: ignore[arg-type]
     if [d.shard for d in done] != shards:  # one shard per partition, in order: a Spark promise
         raise SparkJobFailed("the Spark job did not return one result per shard, in order")
-    return done
+    yield from done
 
 
 # --- in a Spark task (an executor's Python worker) --------------------------------------------

@@ -20,6 +20,8 @@ HEAVY = (
     "cryptography",
     "jinja2",
     "markupsafe",
+    "pyspark",
+    "py4j",
 )
 
 PROBE = """

@@ -214,6 +214,8 @@ CONFIG_KEYS = {
     "base_url": "base_url",
     "jobs": "jobs",
     "validation": "validation",
+    "engine": "engine",
+    "spark_master": "spark_master",
 }
 # The settings each command takes from the file; a site's file holds export settings too, which
 # check and convert leave alone (check's --format is its report format, not the export's).
@@ -511,6 +513,20 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     "(see README).",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: this machine's worker processes (--jobs); spark: the tasks of an Apache Spark "
+    'job (needs migrainefhir[spark] and Java 17+; same output; README "Running on Spark").',
+)
+@click.option(
+    "--spark-master",
+    metavar="URL",
+    help="--engine spark only: the master URL [default: the running session's or "
+    "spark-submit's, else local[*]].",
+)
+@click.option(
     "--deidentify",
     is_flag=True,
     help="Research export: keyed pseudonyms for ids, one secret date shift per patient, "
@@ -548,6 +564,8 @@ def export(
     strict: bool,
     jobs: int,
     validation: str,
+    engine: str,
+    spark_master: str | None,
     deidentify: bool,
     key_file: str | None,
     with_outcomes: bool,
@@ -586,6 +604,8 @@ def export(
             jobs=jobs,
             validation=validation,
             previous=None if previous is None else Path(previous),
+            engine=engine,
+            spark_master=spark_master,
         )
         inputs_read = _input_options(input_format, record_type, timezone, key_file)
         result = run_export(inputs, inputs_read, options, progress, with_outcomes)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +40,22 @@ from migrainefhir.export.output import (
     staged_directory,
     write_private,
 )
-from migrainefhir.export.shards import input_files, plan_shards
+from migrainefhir.export.shards import Shard, input_files, plan_shards
 from migrainefhir.export.sinks import dumps_pretty
 from migrainefhir.export.target import checked_target
-from migrainefhir.export.worker import Task, run_shards
+from migrainefhir.export.worker import ShardDone, Task, run_shards
 from migrainefhir.input.intake import InputOptions
 from migrainefhir.input.readers import STDIN
 from migrainefhir.problems import Problem, TalliedReport
+from migrainefhir.validate import ResourceValidator
 
 # A later stage's resources added to the export after every record (`export --with-outcomes`):
 # called with the input files (standard input as its private copy) once the records are
 # merged; returns (source patient id, validated resources) pairs and the problems found.
 ExtraResources = Callable[[list[str]], tuple[list[tuple[str, list[dict[str, Any]]]], list[Problem]]]
+# What runs the shards: the finished shards in input order (worker.run_shards runs them here,
+# in this process or in forked workers; spark.py runs them as the tasks of a Spark job).
+ShardRunner = Callable[[list[Shard], Task, ResourceValidator], Generator[ShardDone, None, None]]
 
 
 class _StrictAbort(Exception):
@@ -64,11 +68,18 @@ def export(
     options: ExportOptions,
     on_record: Callable[[int, int | None], None] | None = None,
     extra_resources: ExtraResources | None = None,
+    runner: ShardRunner | None = None,
 ) -> ExportResult:
     """Export every input record; returns what happened. Writes nothing else than options.out.
 
     `extra_resources`, when given, adds validated resources of patients the export holds
-    (the export stage does not know what they are; pipeline.py wires in the outcomes)."""
+    (the export stage does not know what they are; pipeline.py wires in the outcomes).
+    `runner` runs the shards (default: this machine's workers, or Spark for engine "spark").
+    """
+    if runner is None and options.engine == "spark":
+        from migrainefhir.export.spark import export_with_spark_engine
+
+        return export_with_spark_engine(paths, input_options, options, on_record, extra_resources)
     files = input_files(paths, input_options.read)  # unreadable paths fail before any output
     if options.previous is not None:
         check_previous(options.previous, options)
@@ -76,7 +87,9 @@ def export(
     result = ExportResult(TalliedReport())
     try:
         with staged_directory(target) as staging:
-            _export_into(staging, files, input_options, options, result, on_record, extra_resources)
+            _export_into(
+                staging, files, input_options, options, result, on_record, extra_resources, runner
+            )
             if options.strict and result.report.counts.total_rejected:
                 raise _StrictAbort
     except _StrictAbort:
@@ -92,6 +105,7 @@ def _export_into(
     result: ExportResult,
     on_record: Callable[[int, int | None], None] | None,
     extra_resources: ExtraResources | None = None,
+    runner: ShardRunner | None = None,
 ) -> None:
     work = staging / ".work"
     work.mkdir(mode=PRIVATE_DIR)
@@ -106,7 +120,8 @@ def _export_into(
     try:
         # closing: the workers are stopped at once when the merge fails or a signal stops the
         # run (not whenever the generator happens to be collected)
-        with contextlib.closing(run_shards(shards, task, merger.validator)) as finished:
+        run = runner or run_shards
+        with contextlib.closing(run(shards, task, merger.validator)) as finished:
             for done in finished:
                 merger.add(done)
         if extra_resources is not None:

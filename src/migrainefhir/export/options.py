@@ -20,6 +20,10 @@ WRITE_MODES = ("put", "conditional")
 VALIDATION_MODES = ("full", "fast")
 
 
+# Where the shards run: this machine's worker processes, or the tasks of a Spark job (spark.py).
+ENGINES = ("local", "spark")
+
+
 # Azure Health Data Services accepts at most 500 entries per bundle; HAPI and Google accept
 # more, so 500 suits the common servers (fhir-conventions.md section 3).
 DEFAULT_MAX_ENTRIES = 500
@@ -45,6 +49,9 @@ class ExportOptions:
     jobs: int = 1
     validation: str = "full"
     previous: Path | None = None  # --previous: an earlier export to delete what is gone from
+    engine: str = "local"
+    # engine "spark": the master URL; None: the running session's, or spark-submit's, or local[*]
+    spark_master: str | None = None
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -59,6 +66,10 @@ class ExportOptions:
             raise UsageError("--jobs must be at least 1")
         if self.validation not in VALIDATION_MODES:
             raise UsageError(f"unknown validation mode {self.validation!r}; choose full or fast")
+        if self.engine not in ENGINES:
+            raise UsageError(f"unknown engine {self.engine!r}; choose local or spark")
+        if self.spark_master is not None and self.engine != "spark":
+            raise UsageError("--spark-master goes with --engine spark")
 
 
 @dataclass(slots=True)

@@ -1,0 +1,223 @@
+"""The export on Apache Spark: the same shards, worker code and merge, with Spark running the
+shards (`export --engine spark`, or `export_on_spark` from a notebook).
+
+The driver (this process) does what it does for a local export: it checks the inputs, plans the
+shards (shards.py), opens the staging folder beside the output (output.py) and, once the shards
+are done, merges them in input order with the same Merger (merge.py: duplicate ids in input
+order, Patient stubs, rejects, summary, manifest) and swaps the output in. Only the running of
+the shards differs: they become a Spark job with one partition per shard, and each task runs
+the local engine's ShardWorker (worker.py: intake -> convert -> validate -> part files) on its
+shard. A task returns only where its part files are (ShardDone), never the resources. So the
+output is the same bytes as the local engine's for the same input and options.
+
+Paths: every executor opens the input files and writes its part files by path, under the
+staging folder beside the output, and the driver reads them there. Input and output must be
+paths every executor and the driver see the same way: a local disk with a local master, or a
+file system mounted on every node (NFS, a Databricks /dbfs or /Volumes FUSE path, EFS,
+Filestore). Paths Spark alone can reach (hdfs://, s3a://, abfss://) are not supported yet.
+
+A task that fails fails the job (after Spark's own retries; each attempt writes its own
+folder, so a retried or speculative attempt never mixes with another): the export stops with
+SparkJobFailed (exit code 3) and the previous output is intact, as with a lost local worker.
+
+pyspark is an optional extra (`pip install 'migrainefhir[spark]'`) and is imported only here,
+only when the Spark engine runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migrainefhir.errors import ExitCode, MigraineFhirError, UsageError
+from migrainefhir.export.job import ExtraResources, export
+from migrainefhir.export.options import ExportOptions, ExportResult
+from migrainefhir.export.output import PRIVATE_DIR
+from migrainefhir.export.shards import Shard, input_files
+from migrainefhir.export.worker import ShardDone, ShardWorker, Task
+from migrainefhir.input.intake import InputOptions
+from migrainefhir.validate import ResourceValidator
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# For tests of a failing task: the number of the shard whose task raises (read by the driver
+# when it submits the job, and sent with the tasks).
+FAIL_SHARD_VARIABLE = "MIGRAINEFHIR_SPARK_FAIL_SHARD"
+
+DEFAULT_MASTER = "local[*]"
+
+INSTALL_HINT = "pip install 'migrainefhir[spark]'"
+
+# The master URLs Spark 4 knows (Spark's "Master URLs" documentation); anything else would
+# only fail after the JVM has started, with a Java stack trace.
+MASTER_URL = re.compile(
+    r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|local-cluster\[.+\]|yarn|(spark|k8s)://.+"
+)
+
+
+class SparkJobFailed(MigraineFhirError):
+    """The Spark job failed (a task raised, executors were lost, Spark could not start); the
+    previous output is intact."""
+
+    exit_code = ExitCode.UNREADABLE
+
+
+def export_on_spark(
+    spark: SparkSession,
+    paths: Sequence[str],
+    input_options: InputOptions,
+    options: ExportOptions,
+    on_record: Callable[[int, int | None], None] | None = None,
+    extra_resources: ExtraResources | None = None,
+) -> ExportResult:
+    """Export every input record, the shards run as the tasks of a Spark job on `spark`.
+
+    The same output (byte for byte) and ExportResult as `export` with the local engine.
+    NDJSON inputs are cut into about as many ranges as Spark has cores (its default
+    parallelism), whatever `options.jobs` says.
+    """
+    parallelism = max(1, spark.sparkContext.defaultParallelism)
+    return export(
+        paths,
+        input_options,
+        replace(options, jobs=parallelism, engine="spark"),
+        on_record,
+        extra_resources,
+        runner=partial(_run_on_spark, spark),
+    )
+
+
+def export_with_spark_engine(
+    paths: Sequence[str],
+    input_options: InputOptions,
+    options: ExportOptions,
+    on_record: Callable[[int, int | None], None] | None = None,
+    extra_resources: ExtraResources | None = None,
+) -> ExportResult:
+    """`export --engine spark`: the running SparkSession (a notebook, spark-submit) or a new one
+    on `options.spark_master` (default local[*]), stopped again at the end."""
+    if importlib.util.find_spec("pyspark") is None:
+        raise UsageError(f"--engine spark needs pyspark: {INSTALL_HINT}")
+    master = options.spark_master
+    if master is not None and not MASTER_URL.fullmatch(master):
+        raise UsageError(
+            f"--spark-master {master!r} is not a Spark master URL (local[N], local[*], "
+            "spark://HOST:PORT, yarn, k8s://URL)"
+        )
+    input_files(paths, input_options.read)  # unreadable paths fail before Spark starts
+    spark, started = _session(options.spark_master)
+    try:
+        return export_on_spark(spark, paths, input_options, options, on_record, extra_resources)
+    finally:
+        if started:
+            spark.stop()
+
+
+def start_session(master: str = DEFAULT_MASTER) -> SparkSession:
+    """A new SparkSession on `master`, whose Python workers run this Python (and so see the
+    packages installed beside migrainefhir)."""
+    if not _java_found():
+        raise UsageError(
+            "--engine spark needs Java 17 or later: set JAVA_HOME or put java on the PATH"
+        )
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName("migrainefhir export").master(master)
+    builder = builder.config("spark.ui.showConsoleProgress", "false")  # ours is on stderr
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:
+        raise SparkJobFailed(f"Spark could not start: {_reason(exc)}") from exc
+
+
+def _session(master: str | None) -> tuple[SparkSession, bool]:
+    """(the session, whether it was started here)."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    if master is None and "PYSPARK_GATEWAY_PORT" in os.environ:  # under spark-submit
+        try:
+            return SparkSession.builder.getOrCreate(), True
+        except Exception as exc:
+            raise SparkJobFailed(f"Spark could not start: {_reason(exc)}") from exc
+    return start_session(master or DEFAULT_MASTER), True
+
+
+def _java_found() -> bool:
+    home = os.environ.get("JAVA_HOME")
+    if home and os.access(Path(home) / "bin" / "java", os.X_OK):
+        return True
+    return shutil.which("java") is not None
+
+
+def _run_on_spark(
+    spark: SparkSession, shards: list[Shard], task: Task, _validator: ResourceValidator
+) -> Generator[ShardDone, None, None]:
+    """Every shard run by a Spark task (one partition per shard); the results in input order.
+
+    A generator, like worker.run_shards: the job starts when the merge asks for the first."""
+    if not shards:
+        return
+    # Files by absolute path: an executor's working folder is not the driver's. Sources keep
+    # the names given (Shard.name), so the output does not change.
+    shards = [replace(shard, file=os.path.abspath(shard.file)) for shard in shards]
+    fail = os.environ.get(FAIL_SHARD_VARIABLE)
+    run = partial(_run_partition, task, int(fail) if fail else None)
+    context = spark.sparkContext
+    context.setJobDescription(f"migrainefhir export: {len(shards)} shards")
+    try:
+        done: list[ShardDone] = (
+            context.parallelize(shards, len(shards)).mapPartitions(run).collect()
+        )
+    except Exception as exc:
+        raise SparkJobFailed(f"the Spark job failed, nothing was written: {_reason(exc)}") from exc
+    finally:
+        context.setJobDescription(None)  # type: ignore[arg-type]
+    if [d.shard for d in done] != shards:  # one shard per partition, in order: a Spark promise
+        raise SparkJobFailed("the Spark job did not return one result per shard, in order")
+    yield from done
+
+
+# --- in a Spark task (an executor's Python worker) --------------------------------------------
+
+
+def _run_partition(task: Task, fail: int | None, shards: Iterable[Shard]) -> Iterator[ShardDone]:
+    """The partition's shard through the local engine's worker; its part files go to a folder
+    of this task attempt's own (a retried or speculative attempt never meets another's files)."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    attempt = context.attemptNumber() if context is not None else 0
+    for shard in shards:
+        if shard.number == fail:
+            raise RuntimeError(
+                f"failure injected into shard {shard.number} ({FAIL_SHARD_VARIABLE})"
+            )
+        work = task.work / f"attempt-{shard.number:06d}-{attempt}"
+        work.mkdir(mode=PRIVATE_DIR)
+        yield ShardWorker(replace(task, work=work)).run(shard)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for the error message: the Python exception a task raised, when there is one
+    (the last line of its traceback), else the first line of the exception."""
+    text = str(exc)
+    lines = text.splitlines()
+    if "Traceback (most recent call last)" in text:
+        after = text.split("Traceback (most recent call last)", 1)[1].splitlines()
+        for line in after[1:]:
+            if line and not line[0].isspace():
+                return line.strip()
+    return lines[0].strip() if lines else type(exc).__name__

@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     common = [str(data), "-q", "--validation", args.validation, "--timestamp", TIMESTAMP]
+    common += ["--source-system", "https://example.org/migrainefhir/source"]  # export needs one
     command = [PYTHON, "-m", "migrainefhir", "export", *common]
     rows: list[tuple[str, float, int | None]] = []
 

@@ -29,6 +29,7 @@ from migrainefhir.export.job import export
 from migrainefhir.export.options import ExportOptions
 from migrainefhir.export.spark import FAIL_SHARD_VARIABLE, export_on_spark, start_session
 from migrainefhir.pipeline import InputOptions
+from tests.cli_args import TEST_SOURCE_SYSTEM
 
 IN_CI = os.environ.get("CI") == "true"
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 EXAMPLES = Path(__file__).parent.parent / "examples"
 EXPORT_TIME = datetime(2026, 7, 1, tzinfo=UTC)
 TIMESTAMP = "2026-07-01T00:00:00Z"
+SOURCE = ("--source-system", TEST_SOURCE_SYSTEM)  # export has no default source system
 
 # Spark's own code leaves sockets to the garbage collector and warns about a few things.
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::DeprecationWarning")
@@ -137,7 +139,7 @@ def test_the_input_really_runs_as_several_spark_tasks(
 def test_the_command_line_runs_on_the_active_session(
     spark: SparkSession, mixed: list[str], tmp_path: Path
 ) -> None:
-    common = [*mixed, "--timestamp", TIMESTAMP, "-q", "--validation", "fast"]
+    common = [*mixed, "--timestamp", TIMESTAMP, "-q", "--validation", "fast", *SOURCE]
     local = CliRunner().invoke(cli, ["export", *common, "--out", str(tmp_path / "local")])
     on_spark = CliRunner().invoke(
         cli, ["export", *common, "--out", str(tmp_path / "spark"), "--engine", "spark"]
@@ -155,7 +157,18 @@ def test_a_failed_task_fails_the_job_with_exit_3_and_the_previous_output_intact(
     before = tree(out)
     monkeypatch.setenv(FAIL_SHARD_VARIABLE, "1")
     done = CliRunner().invoke(
-        cli, ["export", *mixed, "--out", str(out), "--engine", "spark", "--timestamp", TIMESTAMP]
+        cli,
+        [
+            "export",
+            *mixed,
+            "--out",
+            str(out),
+            "--engine",
+            "spark",
+            "--timestamp",
+            TIMESTAMP,
+            *SOURCE,
+        ],
     )
     assert done.exit_code == 3
     assert "the Spark job failed, nothing was written" in done.output
@@ -174,7 +187,8 @@ CLI_PROBE = """
 import sys
 {prelude}
 from migrainefhir.cli import main
-sys.argv = ["migrainefhir", "export", {inputs!r}, "--out", {out!r}, "--engine", "spark"]
+sys.argv = ["migrainefhir", "export", {inputs!r}, "--out", {out!r}, "--engine", "spark",
+            "--source-system", "https://clinic.example.org/ids"]
 main()
 """
 
@@ -207,7 +221,8 @@ def test_spark_master_without_the_spark_engine_is_a_usage_error(
     mixed: list[str], tmp_path: Path
 ) -> None:
     done = CliRunner().invoke(
-        cli, ["export", mixed[1], "--out", str(tmp_path / "out"), "--spark-master", "local[2]"]
+        cli,
+        ["export", mixed[1], "--out", str(tmp_path / "out"), "--spark-master", "local[2]", *SOURCE],
     )
     assert done.exit_code == 2
     assert "--spark-master goes with --engine spark" in done.output
@@ -217,7 +232,7 @@ def test_spark_master_without_the_spark_engine_is_a_usage_error(
 def test_a_master_spark_does_not_know_is_a_usage_error_before_spark_starts(
     mixed: list[str], tmp_path: Path, master: str
 ) -> None:
-    args = ["export", mixed[1], "--out", str(tmp_path / "out"), "--engine", "spark"]
+    args = ["export", mixed[1], "--out", str(tmp_path / "out"), "--engine", "spark", *SOURCE]
     done = CliRunner().invoke(cli, [*args, "--spark-master", master])
     assert done.exit_code == 2
     assert f"--spark-master {master!r} is not a Spark master URL" in done.output

@@ -211,6 +211,16 @@ _ALWAYS_ALLOWED = (
     project_codes.PROJECT_BASE + "/",
     project_codes.SYMPTOMS_IG + "/",
 )
+# Extensions of the HL7 Extensions Pack (hl7.fhir.uv.extensions, which the HL7 validator loads
+# with R4 core) that the export writes, with their definitions' value types and contexts:
+# https://www.hl7.org/fhir/extensions/StructureDefinition-observation-structureLaterality.html
+# (valueCodeableConcept, context Observation.bodySite). Checked like a core extension.
+EXTENSIONS_PACK: dict[str, dict[str, list[str]]] = {
+    "http://hl7.org/fhir/StructureDefinition/observation-structureLaterality": {
+        "v": ["CodeableConcept"],
+        "ctx": ["Observation.bodySite"],
+    },
+}
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
@@ -981,7 +991,7 @@ class _Walker:
         url = node.get("url")
         if not isinstance(url, str) or not url:
             return
-        definition = _data()["extensions"].get(url)
+        definition = _data()["extensions"].get(url) or EXTENSIONS_PACK.get(url)
         if definition is None:
             if path.endswith(".extension") or path == "Extension":
                 return  # inside a complex extension: its definition names its parts

@@ -587,12 +587,10 @@ def export(
             validation=validation,
             previous=None if previous is None else Path(previous),
         )
-        inputs_read = _input_options(input_format, record_type, timezone, key_file)
-        result = run_export(inputs, inputs_read, options, progress, with_outcomes)
         inputs_read = _input_options(
             input_format, record_type, timezone, key_file, options.export_time
         )
-        result = run_export(inputs, inputs_read, options, progress)
+        result = run_export(inputs, inputs_read, options, progress, with_outcomes)
     except MigraineFhirError as error:
         _fail(error)
     if not quiet:

@@ -211,6 +211,15 @@ _ALWAYS_ALLOWED = (
     project_codes.PROJECT_BASE + "/",
     project_codes.SYMPTOMS_IG + "/",
 )
+# Extensions of the HL7 Extensions Pack (hl7.fhir.uv.extensions.r4, which the HL7 validator
+# loads with R4 core) that the export writes, with their value types and contexts as the pack
+# defines them: known like the R4 core extensions of r4core.json (generated from core alone).
+_PACK_EXTENSIONS: dict[str, dict[str, list[str]]] = {
+    project_codes.STRUCTURE_LATERALITY_EXTENSION: {
+        "v": ["CodeableConcept"],
+        "ctx": ["Observation.bodySite"],
+    },
+}
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
@@ -981,7 +990,7 @@ class _Walker:
         url = node.get("url")
         if not isinstance(url, str) or not url:
             return
-        definition = _data()["extensions"].get(url)
+        definition = _data()["extensions"].get(url) or _PACK_EXTENSIONS.get(url)
         if definition is None:
             if path.endswith(".extension") or path == "Extension":
                 return  # inside a complex extension: its definition names its parts

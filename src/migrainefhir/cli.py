@@ -989,10 +989,10 @@ def package(out: str) -> None:
     snapshot) per profile and extension, the CodeSystems, ValueSets, a CapabilityStatement, an
     ImplementationGuide and example/; OUT/<name>-<version>.tgz is the package for FHIR tools.
     """
-    from migrainefhir.conformance.package import write
+    from migrainefhir.pipeline import package as write_package
 
     try:
-        written = write(Path(out))
+        written = write_package(Path(out))
     except OSError as error:
         click.echo(f"error: cannot write the package to {out}: {error.strerror}", err=True)
         sys.exit(ExitCode.UNREADABLE)

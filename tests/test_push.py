@@ -31,6 +31,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from migrainefhir.cli import cli
+from tests.cli_args import with_source_system
 from tests.fhir_server import ROOT, FhirServer, requires_fhir_server
 
 pytestmark = requires_fhir_server
@@ -81,7 +82,7 @@ def write_input(folder: Path, items: list[dict[str, Any]]) -> Path:
 
 
 def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return CliRunner().invoke(cli, with_source_system(args), catch_exceptions=False)
 
 
 def export(tmp: Path, name: str, items: list[dict[str, Any]], *extra: str) -> Path:
@@ -334,7 +335,10 @@ def test_other_export_formats_are_refused_with_what_to_run(
 ) -> None:
     out = tmp_path / "out"
     source = write_input(tmp_path / "in", records()[:3])
-    invoke("export", str(source), "--out", str(out), "--format", export_format, "-j", "1", "-q")
+    exported = invoke(
+        "export", str(source), "--out", str(out), "--format", export_format, "-j", "1", "-q"
+    )
+    assert exported.exit_code == 0, exported.output
     result = push(out, server)
     assert result.exit_code == 2
     assert message in result.stderr and "--format transaction" in result.stderr

@@ -90,7 +90,7 @@ def export(tmp: Path, name: str, items: list[dict[str, Any]], *extra: str) -> Pa
     source = write_input(tmp / f"{name}-input", items)
     result = invoke(
         "export", str(source), "--out", str(out), "--format", "transaction",
-        "--timestamp", TIMESTAMP, "--max-entries", "25", "--jobs", "1", "--quiet", *extra,
+        "--timestamp", TIMESTAMP, "--max-entries", "32", "--jobs", "1", "--quiet", *extra,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out
@@ -430,7 +430,7 @@ def test_kill_9_mid_push_then_a_rerun_leaves_every_resource_exactly_once(
     server: FhirServer, tmp_path: Path
 ) -> None:
     out = export(
-        tmp_path, "out", records()[:5], "--write-mode", "conditional", "--max-entries", "6"
+        tmp_path, "out", records()[:5], "--write-mode", "conditional", "--max-entries", "12"
     )
     bundles = len(list((out / "bundles").iterdir()))
     assert bundles >= 4

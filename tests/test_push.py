@@ -515,7 +515,8 @@ def test_a_401_renews_the_smart_token_once_and_the_push_goes_on(
     key = private_file(tmp_path / "key.pem", private)
     server.delay(0)  # /metadata
     server.fail(401)  # the first Bundle: as if the token had been revoked
-    result = push(out, server, "--client-id", "c1", "--private-key", str(key))
+    # one Bundle at a time: with several in flight, another may meet the renewal (a second 401)
+    result = push(out, server, "--client-id", "c1", "--private-key", str(key), "--jobs", "1")
     assert result.exit_code == 0, result.stderr
     assert server.tokens_issued()["issued"] == 2
     assert posts(server)[:2] == [401, 200]

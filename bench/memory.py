@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--jobs", default="1")
     options = parser.parse_args()
     common = ["--timestamp", "2026-07-01T00:00:00Z", "-q", "-j", options.jobs]
+    common += ["--source-system", "https://bench.example.org/fhir/ids"]  # as run.py
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         for count in map(size, filter(None, options.rejects.split(","))):

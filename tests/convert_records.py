@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from migrainefhir.convert import ConvertContext
@@ -194,6 +195,12 @@ def patient_record() -> PatientRecord:
 
 
 # Every kind of record above, by name (parametrised tests take one of each).
+def plain_note_attack_entry() -> DiaryEntry:
+    """attack_entry, its note without an HTML tag: a record no check has anything to say about.
+    (A note is written verbatim, and a tag in it draws the fhir.markdown-html warning.)"""
+    return replace(attack_entry(), notes="Worst in *weeks*")
+
+
 RECORDS: dict[str, Callable[[], Record]] = {
     "attack": attack_entry,
     "headache-free-day": headache_free_entry,

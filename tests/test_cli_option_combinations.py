@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from migrainefhir.cli import cli
+from tests.cli_args import TEST_SOURCE_SYSTEM, with_source_system
 
 LOCAL_TIME = {
     "record_type": "diary-entry",
@@ -24,7 +25,7 @@ LOCAL_TIME = {
 
 
 def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
+    return CliRunner().invoke(cli, with_source_system(args))
 
 
 @pytest.fixture
@@ -116,8 +117,8 @@ def test_config_settings_for_other_formats_are_site_defaults_not_errors(
 ) -> None:
     config = tmp_path / "site.toml"
     config.write_text(
-        '[migrainefhir]\ntimezone = "Europe/Berlin"\ngzip = true\nmax_entries = 100\n'
-        'write_mode = "conditional"\n'
+        f'[migrainefhir]\nsource_system = "{TEST_SOURCE_SYSTEM}"\ntimezone = "Europe/Berlin"\n'
+        'gzip = true\nmax_entries = 100\nwrite_mode = "conditional"\n'
     )
     out = tmp_path / "out"
     result = run("export", source, "--config", str(config), "--out", str(out), "-q")

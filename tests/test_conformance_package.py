@@ -261,6 +261,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     command = [sys.executable, "-m", "migrainefhir", "export", str(EXAMPLES), "--out", str(out)]
     command += ["--timestamp", "2026-07-01T00:00:00Z", "--quiet", "--validation", "fast"]
     command += ["--source-system", "https://clinic.example.org/fhir/ids"]
+    command += ["--with-outcomes"]  # the outcome window Observations are exported shapes too
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode in (0, 1), done.stderr
     resources = []

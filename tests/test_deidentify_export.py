@@ -108,7 +108,9 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "ndjson"
 def test_since_filters_on_the_true_recorded_at_before_de_identification(tmp_path: Path) -> None:
     """Shifted dates must not decide what --since skips: the same records are exported."""
     since = ("--since", "2026-02-01T00:00:00Z", "--timestamp", TIMESTAMP, "--jobs", "1")
-    plain = CliRunner().invoke(cli, ["export", str(EXAMPLES), "--out", str(tmp_path / "a"), *since])
+    plain = CliRunner().invoke(
+        cli, with_source_system(["export", str(EXAMPLES), "--out", str(tmp_path / "a"), *since])
+    )
     assert plain.exit_code == 0, plain.output
     research = export_deidentified(str(EXAMPLES), tmp_path / "b", key_file(tmp_path), *since)
     assert research.exit_code == 0, research.output

@@ -12,13 +12,16 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from migrainefhir.cli import cli
+from tests.cli_args import with_source_system
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "ndjson"
 TIME = ["--timestamp", "2026-07-01T00:00:00Z"]
 
 
 def export(out: Path, *options: str, inputs: tuple[str, ...] = (str(EXAMPLES),)) -> int:
-    result = CliRunner().invoke(cli, ["export", *inputs, "--out", str(out), *TIME, *options])
+    result = CliRunner().invoke(
+        cli, with_source_system(["export", *inputs, "--out", str(out), *TIME, *options])
+    )
     return result.exit_code
 
 
@@ -87,7 +90,7 @@ finally:
 
 def peak_mib(args: list[str]) -> int:
     done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *args],
+        [sys.executable, "-c", _MEASURE, *with_source_system(args)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from migrainefhir.cli import cli
 from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM, patient_id
+from tests.cli_args import with_source_system
 
 EXTENSION = "https://migrainefhir.org/fhir/bulk/referenced-patients-not-exported"
 P1 = patient_id(DEFAULT_SOURCE_SYSTEM, "p1")
@@ -55,7 +56,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 def export(inputs: Path, out: Path, *options: str) -> None:
     before = snapshot(inputs)
     args = ["export", str(inputs), "--out", str(out), "--timestamp", "2026-07-01T00:00:00Z"]
-    result = CliRunner().invoke(cli, [*args, "-q", "-j", "1", *options])
+    result = CliRunner().invoke(cli, with_source_system([*args, "-q", "-j", "1", *options]))
     assert result.exit_code == 0, result.output
     assert snapshot(inputs) == before  # not a byte of any input changed
     validated = CliRunner().invoke(cli, ["validate", str(out)])
@@ -159,17 +160,19 @@ def test_a_rejected_patient_record_gives_no_stub_line_either(tmp_path: Path) -> 
     out = tmp_path / "out"
     result = CliRunner().invoke(
         cli,
-        [
-            "export",
-            str(folder),
-            "--out",
-            str(out),
-            "-q",
-            "-j",
-            "1",
-            "--timestamp",
-            "2026-07-01T00:00:00Z",
-        ],
+        with_source_system(
+            [
+                "export",
+                str(folder),
+                "--out",
+                str(out),
+                "-q",
+                "-j",
+                "1",
+                "--timestamp",
+                "2026-07-01T00:00:00Z",
+            ]
+        ),
     )
     assert result.exit_code == 1
     assert not (out / "Patient.ndjson").exists()

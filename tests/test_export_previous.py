@@ -10,6 +10,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from migrainefhir.cli import cli
+from tests.cli_args import with_source_system
 from tests.test_push import corrected, records, write_input
 
 TIMESTAMP = "2026-07-01T00:00:00Z"
@@ -18,11 +19,8 @@ TIMESTAMP = "2026-07-01T00:00:00Z"
 def export(tmp: Path, name: str, items: list[dict[str, Any]], *extra: str) -> Path:
     out = tmp / name
     source = write_input(tmp / f"{name}-input", items)
-    result = CliRunner().invoke(
-        cli,
-        ["export", str(source), "--out", str(out), "--timestamp", TIMESTAMP, "-j", "1", "-q",
-         *extra],
-    )  # fmt: skip
+    args = ["export", str(source), "--out", str(out), "--timestamp", TIMESTAMP, "-j", "1", "-q"]
+    result = CliRunner().invoke(cli, with_source_system([*args, *extra]))
     assert result.exit_code == 0, result.output
     return out
 
@@ -96,8 +94,8 @@ def test_an_unchanged_export_deletes_nothing(tmp_path: Path) -> None:
 def test_previous_with_a_collection_export_is_a_usage_error(tmp_path: Path) -> None:
     source = write_input(tmp_path / "in", first())
     result = CliRunner().invoke(
-        cli, ["export", str(source), "--out", str(tmp_path / "o"), "--format", "collection",
-              "--previous", str(tmp_path), "-q"],
+        cli, with_source_system(["export", str(source), "--out", str(tmp_path / "o"),
+              "--format", "collection", "--previous", str(tmp_path), "-q"]),
     )  # fmt: skip
     assert result.exit_code == 2
     assert "--previous needs --format transaction or ndjson" in result.stderr

@@ -19,6 +19,7 @@ from migrainefhir.export.job import export
 from migrainefhir.export.options import ExportOptions
 from migrainefhir.input.intake import InputOptions
 from migrainefhir.problems import FIRST_PROBLEMS
+from tests.cli_args import with_source_system
 
 TIME = ["--timestamp", "2026-07-01T00:00:00Z"]
 SESSION = {
@@ -40,7 +41,7 @@ def write(path: Path, lines: list[str]) -> Path:
 
 
 def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, ["export", *args, *TIME, "-j", "1"])
+    return CliRunner().invoke(cli, with_source_system(["export", *args, *TIME, "-j", "1"]))
 
 
 def test_export_prints_the_first_problems_and_where_the_rest_are(tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ finally:
 
 def peak_mib(args: list[str]) -> int:
     done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *args],
+        [sys.executable, "-c", _MEASURE, *with_source_system(args)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_args import with_source_system
 from tests.process_helpers import alive, children_of, wait_for_children, wait_until_gone
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,8 +61,8 @@ def write_input(path: Path, entries: int) -> None:
 
 
 def command(source: Path, out: Path, jobs: str = "2") -> list[str]:
-    return [sys.executable, "-m", "migrainefhir", "export", str(source), "--out", str(out),
-            "--jobs", jobs, *ARGS]  # fmt: skip
+    export = ["export", str(source), "--out", str(out), "--jobs", jobs, *ARGS]
+    return [sys.executable, "-m", "migrainefhir", *with_source_system(export)]
 
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}

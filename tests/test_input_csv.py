@@ -14,6 +14,7 @@ from migrainefhir.cli import cli
 from migrainefhir.input import readers
 from migrainefhir.input.raw import RawRecord
 from migrainefhir.input.readers import TOO_LARGE, ReadOptions, read_records
+from tests.cli_args import with_source_system
 
 HEADER = "record_type,entry_id,patient_id,date,headache,notes\n"
 SMUGGLED = "diary-entry,smuggled,p1,2026-03-05,false,\n"
@@ -189,7 +190,7 @@ def test_a_value_that_is_no_spelling_of_a_code_is_still_refused(tmp_path: Path) 
 def export(tmp_path: Path, *files: Path) -> tuple[int, str, dict[str, int]]:
     out = tmp_path / "out"
     args = ["export", *map(str, files), "--out", str(out), "--timestamp", "2026-07-01T00:00:00Z"]
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, with_source_system(args))
     summary = json.loads((out / "summary.json").read_text("utf-8"))
     return result.exit_code, result.output, summary
 

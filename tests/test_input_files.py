@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from migrainefhir.cli import cli
 from migrainefhir.export.shards import Shard, read_shard
 from migrainefhir.input.readers import ReadOptions, read_records
+from tests.cli_args import with_source_system
 
 TIMESTAMP = "2026-07-01T00:00:00Z"
 DIARY = {
@@ -30,7 +31,7 @@ OBSERVATION = {"resourceType": "Observation", "id": "o1", "status": "final"}
 
 
 def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args))
+    return CliRunner().invoke(cli, with_source_system(args))
 
 
 def folder_with_an_old_export(tmp_path: Path) -> Path:
@@ -137,6 +138,9 @@ def test_a_whole_previous_export_as_input_is_skipped_file_by_file(tmp_path: Path
     run("export", str(source), "--out", str(first), "--timestamp", TIMESTAMP, "-q")
     written = sorted(path.name for path in first.iterdir())
     assert "rejects.ndjson" in written and "OperationOutcome.ndjson" in written
+    # the export's own marker is hidden: a folder's hidden files are never read
+    assert ".migrainefhir-export" in written
+    written.remove(".migrainefhir-export")
     result = run("check", str(first))
     assert result.exit_code == 0, result.output
     assert "records read: 0" in result.output

@@ -20,6 +20,7 @@ from migrainefhir.input.model import ParseOptions, parse_record
 from migrainefhir.input.raw import RawRecord
 from migrainefhir.input.records import DiaryEntry
 from migrainefhir.problems import Source
+from tests.cli_args import with_source_system
 
 TIMESTAMP = "2026-07-01T00:00:00Z"
 SOURCE = Source("in.ndjson", line=1)
@@ -103,7 +104,7 @@ def export(tmp_path: Path, name: str, content: str, *options: str) -> Any:
     source.write_text(content, encoding="utf-8")
     out = tmp_path / "out"
     args = ["export", str(source), "--out", str(out), "--timestamp", TIMESTAMP, "--quiet"]
-    return CliRunner().invoke(cli, [*args, *options]), out
+    return CliRunner().invoke(cli, with_source_system([*args, *options])), out
 
 
 def rejects(out: Path) -> list[dict[str, Any]]:

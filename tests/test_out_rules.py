@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_args import with_source_system
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "ndjson"
 ARGS = ["--timestamp", "2026-07-01T00:00:00Z", "--jobs", "1", "--quiet"]
@@ -23,7 +25,7 @@ ARGS = ["--timestamp", "2026-07-01T00:00:00Z", "--jobs", "1", "--quiet"]
 def migrainefhir(*args: str, cwd: Path, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.run(
-        [sys.executable, "-m", "migrainefhir", *args],
+        [sys.executable, "-m", "migrainefhir", *with_source_system(args)],
         cwd=cwd,
         env=env,
         input=stdin.decode(),

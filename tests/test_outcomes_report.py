@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from migrainefhir.cli import cli
 from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM, patient_id
 from migrainefhir.outcomes.tables import METRICS_COLUMNS
+from tests.cli_args import with_source_system
 
 START = date(2026, 3, 2)  # T1's first session: window 1 starts here
 
@@ -93,7 +94,7 @@ def _write(tmp_path: Path, records: list[dict[str, Any]]) -> Path:
 
 
 def _run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return CliRunner().invoke(cli, with_source_system(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_report_writes_the_tables_the_fhir_and_a_page_per_patient(report: Path) -> None:
+    # the marker of the staged output (as export's): the next report may replace the folder
     assert sorted(p.name for p in report.iterdir()) == [
+        ".migrainefhir-export",
         "index.html",
         "metrics.csv",
         "metrics.ndjson",
@@ -194,6 +197,21 @@ def test_the_same_input_gives_the_same_bytes(report: Path, tmp_path: Path) -> No
         assert (tmp_path / "again" / path.relative_to(report)).read_bytes() == path.read_bytes()
 
 
+def test_a_second_report_into_the_same_out_replaces_the_first(tmp_path: Path) -> None:
+    """The marker the first run wrote tells the second that the folder is a previous output."""
+    source = _write(tmp_path, _records())
+    out = tmp_path / "out"
+
+    def files() -> dict[str, bytes]:
+        return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    assert _run("report", str(source), "--out", str(out)).exit_code == 0
+    first = files()
+    again = _run("report", str(source), "--out", str(out))
+    assert again.exit_code == 0, again.output
+    assert files() == first
+
+
 def test_rejected_records_are_counted_and_left_out_and_exit_1(tmp_path: Path) -> None:
     records = [*_diary("U2", date(2026, 1, 10), 3), {"record_type": "diary-entry", "entry_id": "x"}]
     result = _run("report", str(_write(tmp_path, records)), "--out", str(tmp_path / "out"))
@@ -265,9 +283,14 @@ def test_deidentified_report_has_pseudonyms_and_shifted_dates_only(tmp_path: Pat
         ).exit_code
         == 0
     )
+    # the input holds no patient record: NDJSON writes no Patient stub and lists the Patients
+    # the export references instead (summary.json)
+    summary = json.loads((exported / "summary.json").read_text())
     patients = {
-        json.loads(line)["id"] for line in (exported / "Patient.ndjson").read_text().splitlines()
+        reference.removeprefix("Patient/")
+        for reference in summary["patients_referenced_not_exported"]
     }
+    assert len(patients) == 2
     subjects = {
         json.loads(line)["subject"]["reference"].removeprefix("Patient/")
         for line in (out / "metrics.ndjson").read_text().splitlines()
@@ -323,17 +346,19 @@ def test_export_with_outcomes_reads_standard_input_once(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(
         cli,
-        [
-            "export",
-            "-",
-            "--input-format",
-            "ndjson",
-            "--out",
-            str(out),
-            "--with-outcomes",
-            "-j",
-            "1",
-        ],
+        with_source_system(
+            [
+                "export",
+                "-",
+                "--input-format",
+                "ndjson",
+                "--out",
+                str(out),
+                "--with-outcomes",
+                "-j",
+                "1",
+            ]
+        ),
         input=data,
     )
     assert result.exit_code == 0, result.output

@@ -261,7 +261,19 @@ def _problems(resources: list[Resource], validate: Callable[[Resource], list[Any
 
 
 def test_every_converted_resource_passes_in_full_mode() -> None:
-    assert _problems(ALL_CONVERTED, lambda r: validate_resource(r, mode="full")) == []
+    # A note is the patient's text verbatim (docs/mapping.md), and R4 types Annotation.text as
+    # markdown: a note holding an HTML tag gets the warning the HL7 validator gives, no more.
+    html_tag = (
+        "warning [fhir.markdown-html] $.note[0].text: "
+        "The markdown contains content that appears to be an embedded HTML tag"
+    )
+    with_tags = [
+        f"{r['resourceType']}/{r['id']}: {html_tag}"
+        for r in ALL_CONVERTED
+        if any("<script>" in note["text"] for note in r.get("note", []))
+    ]
+    assert with_tags  # the goldens hold a note with a <script> tag
+    assert _problems(ALL_CONVERTED, lambda r: validate_resource(r, mode="full")) == with_tags
 
 
 def test_every_converted_resource_passes_in_fast_mode() -> None:

@@ -31,6 +31,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from migrainefhir.cli import cli
+from tests.cli_args import with_source_system
 from tests.fhir_server import ROOT, FhirServer, requires_fhir_server
 
 pytestmark = requires_fhir_server
@@ -81,7 +82,7 @@ def write_input(folder: Path, items: list[dict[str, Any]]) -> Path:
 
 
 def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return CliRunner().invoke(cli, with_source_system(args), catch_exceptions=False)
 
 
 def export(tmp: Path, name: str, items: list[dict[str, Any]], *extra: str) -> Path:
@@ -89,7 +90,7 @@ def export(tmp: Path, name: str, items: list[dict[str, Any]], *extra: str) -> Pa
     source = write_input(tmp / f"{name}-input", items)
     result = invoke(
         "export", str(source), "--out", str(out), "--format", "transaction",
-        "--timestamp", TIMESTAMP, "--max-entries", "25", "--jobs", "1", "--quiet", *extra,
+        "--timestamp", TIMESTAMP, "--max-entries", "32", "--jobs", "1", "--quiet", *extra,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out
@@ -334,7 +335,10 @@ def test_other_export_formats_are_refused_with_what_to_run(
 ) -> None:
     out = tmp_path / "out"
     source = write_input(tmp_path / "in", records()[:3])
-    invoke("export", str(source), "--out", str(out), "--format", export_format, "-j", "1", "-q")
+    exported = invoke(
+        "export", str(source), "--out", str(out), "--format", export_format, "-j", "1", "-q"
+    )
+    assert exported.exit_code == 0, exported.output
     result = push(out, server)
     assert result.exit_code == 2
     assert message in result.stderr and "--format transaction" in result.stderr
@@ -426,7 +430,7 @@ def test_kill_9_mid_push_then_a_rerun_leaves_every_resource_exactly_once(
     server: FhirServer, tmp_path: Path
 ) -> None:
     out = export(
-        tmp_path, "out", records()[:5], "--write-mode", "conditional", "--max-entries", "6"
+        tmp_path, "out", records()[:5], "--write-mode", "conditional", "--max-entries", "12"
     )
     bundles = len(list((out / "bundles").iterdir()))
     assert bundles >= 4
@@ -511,7 +515,8 @@ def test_a_401_renews_the_smart_token_once_and_the_push_goes_on(
     key = private_file(tmp_path / "key.pem", private)
     server.delay(0)  # /metadata
     server.fail(401)  # the first Bundle: as if the token had been revoked
-    result = push(out, server, "--client-id", "c1", "--private-key", str(key))
+    # one Bundle at a time: with several in flight, another may meet the renewal (a second 401)
+    result = push(out, server, "--client-id", "c1", "--private-key", str(key), "--jobs", "1")
     assert result.exit_code == 0, result.stderr
     assert server.tokens_issued()["issued"] == 2
     assert posts(server)[:2] == [401, 200]

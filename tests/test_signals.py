@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from migrainefhir.cli import cli
+from tests.cli_args import with_source_system
 from tests.process_helpers import children_of, wait_for_children, wait_until_gone
 from tests.test_export_crash import write_input
 
@@ -42,8 +43,8 @@ def every_file(folder: Path) -> dict[str, tuple[int, bytes]]:
 
 def start_export(source: Path, out: Path, *more: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "migrainefhir", "export", str(source), "--out", str(out), *ARGS,
-         *more],
+        [sys.executable, "-m", "migrainefhir",
+         *with_source_system(["export", str(source), "--out", str(out), *ARGS, *more])],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},
@@ -178,7 +179,9 @@ def test_a_lock_held_elsewhere_refuses_the_export_with_exit_3(tmp_path: Path) ->
     fd = os.open(tmp_path / ".out.lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        result = CliRunner().invoke(cli, ["export", str(source), "--out", str(tmp_path / "out")])
+        result = CliRunner().invoke(
+            cli, with_source_system(["export", str(source), "--out", str(tmp_path / "out")])
+        )
     finally:
         os.close(fd)
     assert result.exit_code == 3
@@ -194,7 +197,9 @@ def test_the_folders_export_creates_above_out_are_private_whatever_the_umask(
     old = os.umask(0)
     try:
         out = tmp_path / "a" / "b" / "c"
-        result = CliRunner().invoke(cli, ["export", str(source), "--out", str(out), *ARGS])
+        result = CliRunner().invoke(
+            cli, with_source_system(["export", str(source), "--out", str(out), *ARGS])
+        )
     finally:
         os.umask(old)
     assert result.exit_code == 0, result.output
@@ -210,7 +215,10 @@ def test_a_missing_tmpdir_is_named_not_the_output(
     missing = tmp_path / "no-such-tmp"
     monkeypatch.setattr(tempfile, "tempdir", str(missing))
     result = CliRunner().invoke(
-        cli, ["export", str(source), "--out", str(tmp_path / "out"), "--jobs", "1", *ARGS]
+        cli,
+        with_source_system(
+            ["export", str(source), "--out", str(tmp_path / "out"), "--jobs", "1", *ARGS]
+        ),
     )
     assert result.exit_code == 3
     assert f"cannot write a temporary file in {missing} (TMPDIR)" in result.stderr
@@ -229,7 +237,10 @@ def test_a_full_tmpdir_is_named_not_the_output(
 
     monkeypatch.setattr(os, "pwrite", full)  # only the temporary tables write with pwrite
     result = CliRunner().invoke(
-        cli, ["export", str(source), "--out", str(tmp_path / "out"), "--jobs", "1", *ARGS]
+        cli,
+        with_source_system(
+            ["export", str(source), "--out", str(tmp_path / "out"), "--jobs", "1", *ARGS]
+        ),
     )
     assert result.exit_code == 3
     where = tempfile.gettempdir()
@@ -261,7 +272,10 @@ def test_a_swap_that_cannot_work_fails_before_any_record_is_read(
 
     monkeypatch.setattr(Path, "rename", refused)
     result = CliRunner().invoke(
-        cli, ["export", str(source), "--out", str(tmp_path / "out"), "--jobs", "1", *ARGS]
+        cli,
+        with_source_system(
+            ["export", str(source), "--out", str(tmp_path / "out"), "--jobs", "1", *ARGS]
+        ),
     )
     assert result.exit_code == 3
     assert f"cannot create and rename folders in {tmp_path}" in result.stderr

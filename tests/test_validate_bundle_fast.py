@@ -14,7 +14,7 @@ from migrainefhir.convert import convert_record, patient_stub
 from migrainefhir.export.bundle import collection_bundle, transaction_bundle
 from migrainefhir.problems import Problem
 from migrainefhir.validate import ResourceValidator, entries, structure, validate_bundle
-from tests.convert_records import CTX, attack_entry
+from tests.convert_records import CTX, plain_note_attack_entry
 
 TIMESTAMP = datetime(2026, 3, 5, 3, 0, tzinfo=UTC)
 INSTANT = "2026-03-05T03:00:00Z"
@@ -38,7 +38,7 @@ FULL_ENTRY: dict[str, Any] = {
 
 
 def _resources() -> list[dict[str, Any]]:
-    return [patient_stub("P1", CTX), *convert_record(attack_entry(), CTX)]
+    return [patient_stub("P1", CTX), *convert_record(plain_note_attack_entry(), CTX)]
 
 
 def _stripped(bundle: dict[str, Any]) -> list[dict[str, Any]]:

@@ -28,12 +28,17 @@ def nested_bundle(levels: int) -> dict[str, Any]:
     return top
 
 
+# A third party's extensions (not an example URL), which validate is told to accept.
+EXTENSION_DOMAIN = "https://ehr.hospital.test/fhir/"
+EXTENSION = EXTENSION_DOMAIN + "StructureDefinition/nested"
+
+
 def nested_extensions(levels: int) -> dict[str, Any]:
     """A Patient with one extension holding an extension, `levels` deep (2 JSON levels each)."""
-    top: dict[str, Any] = {"url": "https://example.org/e"}
+    top: dict[str, Any] = {"url": EXTENSION}
     here = top
     for _ in range(levels - 1):
-        inner: dict[str, Any] = {"url": "https://example.org/e"}
+        inner: dict[str, Any] = {"url": EXTENSION}
         here["extension"] = [inner]
         here = inner
     here["valueString"] = "x"
@@ -41,7 +46,8 @@ def nested_extensions(levels: int) -> dict[str, Any]:
 
 
 def validate(path: Path) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["validate", str(path)])
+    args = ["validate", str(path), "--allow-extension-domain", EXTENSION_DOMAIN]
+    result = CliRunner().invoke(cli, args)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result.exit_code, result.output
 

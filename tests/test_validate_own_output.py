@@ -15,6 +15,7 @@ from migrainefhir import terminology
 from migrainefhir.cli import cli
 from migrainefhir.problem_codes import registry
 from migrainefhir.validate.outcome import PROBLEM_CODE_SYSTEM
+from tests.cli_args import with_source_system
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 INPUTS = [str(EXAMPLES / "ndjson"), str(EXAMPLES / "invalid")]
@@ -31,7 +32,9 @@ FORMATS = {
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp(request.param) / "out"
     args = ["export", *INPUTS, "--out", str(out), "--timestamp", "2026-07-01T00:00:00Z"]
-    result = CliRunner().invoke(cli, [*args, "--jobs", "1", *FORMATS[request.param]])
+    result = CliRunner().invoke(
+        cli, with_source_system([*args, "--jobs", "1", *FORMATS[request.param]])
+    )
     assert result.exit_code == 1, result.output  # examples/invalid: records are rejected
     return out
 
@@ -63,7 +66,7 @@ def test_the_problem_code_system_holds_every_registered_code() -> None:
 def test_gzip_output_validates_file_by_file_too(tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = ["export", str(EXAMPLES / "ndjson"), "--out", str(out), "--gzip", "-q", "-j", "1"]
-    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert CliRunner().invoke(cli, with_source_system(args)).exit_code == 0
     result = CliRunner().invoke(cli, ["validate", str(out / "Patient.ndjson.gz")])
     assert result.exit_code == 0, result.output
     assert "valid: 4 (Patient 4)" in result.output

@@ -407,7 +407,8 @@ def _detailed(resources: list[Any], patient: Any, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("index", range(6))
 def test_a_clean_record_takes_the_fast_path(index: int) -> None:
-    resources, patient = _record_resources(_records()[index])
+    clean = [records.plain_note_attack_entry(), *_records()[1:]]  # the attack's note: no tag
+    resources, patient = _record_resources(clean[index])
     validator = ResourceValidator("fast")
     wants = [validator.wants_structure(r) for r in resources]
     claims = [tuple(profiles.claimed_profiles(r)) for r in resources]
@@ -512,7 +513,7 @@ def test_with_the_texts_given_each_unresolved_reference_is_still_found(
     """The first and the last reference in the text of the record's first resource (the
     attack Observation) and of its last (the Provenance), each pointed at another resource of
     the same type, outside the record."""
-    resources, patient = _record_resources(records.attack_entry())
+    resources, patient = _record_resources(records.plain_note_attack_entry())
     text = orjson.dumps(resources[position])
     found_in_text = references.plain_references(text)
     assert found_in_text is not None
@@ -529,8 +530,8 @@ def test_with_the_texts_given_each_unresolved_reference_is_still_found(
 def test_in_a_batch_fhir_resources_still_sees_what_only_it_checks() -> None:
     """A resource that claims none of our profiles, with a defect only fhir.resources finds,
     in the first record of a batch: found, as when that record is validated alone."""
-    resources, patient = _record_resources(records.attack_entry())
-    clean, _ = _record_resources(records.attack_entry())
+    resources, patient = _record_resources(records.plain_note_attack_entry())
+    clean, _ = _record_resources(records.plain_note_attack_entry())
     del resources[0]["meta"]["profile"]
     resources[0]["meta"]["versionId"] = "v 1"  # not an R4 id: only fhir.resources says so
     batch = [RecordResources(resources, patient), RecordResources(clean, patient)]

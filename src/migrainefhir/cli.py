@@ -607,12 +607,10 @@ def export(
             engine=engine,
             spark_master=spark_master,
         )
-        inputs_read = _input_options(input_format, record_type, timezone, key_file)
-        result = run_export(inputs, inputs_read, options, progress, with_outcomes)
         inputs_read = _input_options(
             input_format, record_type, timezone, key_file, options.export_time
         )
-        result = run_export(inputs, inputs_read, options, progress)
+        result = run_export(inputs, inputs_read, options, progress, with_outcomes)
     except MigraineFhirError as error:
         _fail(error)
     if not quiet:
@@ -1011,10 +1009,10 @@ def package(out: str) -> None:
     snapshot) per profile and extension, the CodeSystems, ValueSets, a CapabilityStatement, an
     ImplementationGuide and example/; OUT/<name>-<version>.tgz is the package for FHIR tools.
     """
-    from migrainefhir.conformance.package import write
+    from migrainefhir.pipeline import package as write_package
 
     try:
-        written = write(Path(out))
+        written = write_package(Path(out))
     except OSError as error:
         click.echo(f"error: cannot write the package to {out}: {error.strerror}", err=True)
         sys.exit(ExitCode.UNREADABLE)

@@ -4,13 +4,15 @@ Data flows one way: read -> check + parse (input/intake.py) -> convert -> valida
 (export/gate.py) -> bundle / write (export/job.py). `validate_paths` checks FHIR files from
 anywhere. `report` computes the headache outcome measures (outcomes/run.py); `export` with
 `with_outcomes` adds them to an export as Observations (the export stage cannot import the
-later outcomes stage, so they are wired together here).
+later outcomes stage, so they are wired together here). `package` writes the FHIR package,
+its examples with the outcome windows (conformance/ cannot import outcomes/ either).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from migrainefhir.convert import ConvertContext, patient_stub
@@ -42,6 +44,7 @@ __all__ = [
     "checked_records",
     "convert",
     "export",
+    "package",
     "report",
     "validate_paths",
 ]
@@ -126,6 +129,22 @@ def export(
         return outcome_resources(files, input_options, options.source_system, validator)
 
     return export_records(paths, input_options, options, on_record, outcomes)
+
+
+def _outcome_examples(paths: Sequence[str], source_system: str) -> list[dict[str, Any]]:
+    """The window Observations of the example records, for the package's examples."""
+    per_patient, _ = outcome_resources(
+        paths, InputOptions(), source_system, ResourceValidator("full")
+    )
+    return [resource for _, resources in per_patient for resource in resources]
+
+
+def package(out: Path) -> list[Path]:
+    """The FHIR NPM package of the profiles in `out` (conformance/package.py), its examples
+    covering the outcome window profile too; the paths written."""
+    from migrainefhir.conformance.package import write  # only `package` needs it
+
+    return write(out, _outcome_examples)
 
 
 def report(

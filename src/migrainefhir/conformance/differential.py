@@ -57,6 +57,8 @@ _ARRAY_KEYS = frozenset(
     {"minItems", "maxItems", "items", "prefixItems", "contains", "minContains", "maxContains"}
     | {"uniqueItems"}
 )
+# Keywords whose subschemas, on an array, are array schemas (not item schemas).
+_ARRAY_COMBINATORS = frozenset({"if", "then", "else", "anyOf", "oneOf", "not"})
 _FIXED_TYPES = frozenset(
     {"code", "uri", "canonical", "string", "id", "boolean", "integer", "positiveInt"}
     | {"unsignedInt", "decimal", "url", "dateTime", "instant", "date", "markdown"}
@@ -235,8 +237,11 @@ class Compiler:
         name = ref[len("#/$defs/") :]
         return self.schema["$defs"][name], name
 
-    def parts(self, schema: Mapping[str, Any], origin: str | None = None) -> list[Part]:
-        """The schema with `$ref` and `allOf` flattened into a list of plain parts."""
+    def parts(self, schema: Mapping[str, Any] | bool, origin: str | None = None) -> list[Part]:
+        """The schema with `$ref` and `allOf` flattened into a list of plain parts. A boolean
+        schema is no part (`true`: anything matches) or one that nothing matches (`false`)."""
+        if isinstance(schema, bool):
+            return [] if schema else [Part({"not": {}}, origin)]
         out: list[Part] = []
         own = {key: value for key, value in schema.items() if key not in ("$ref", "allOf")}
         if own:
@@ -426,7 +431,7 @@ class Compiler:
                     self.value(value, element_id, path, found.context, repeats=True)
                 elif key in _IGNORED:
                     continue
-                elif key in _ARRAY_KEYS:
+                elif key in _ARRAY_KEYS or key in _ARRAY_COMBINATORS:
                     collection_rules[key] = value
                 else:
                     raise SchemaNotExpressible(f"{path}: {key} on an array")
@@ -670,10 +675,12 @@ class Compiler:
                 elif key == "uniqueItems":
                     clauses.append(f"{expression}.isDistinct()" if value else None)
                 elif key == "items":
+                    prefix = len(rules.get("prefixItems", []))
+                    if value is False:  # no items beyond the prefix
+                        clauses.append(f"{expression}.count() <= {prefix}")
+                        continue
                     inner = self.fhirpath(value, context)
-                    rest = expression
-                    if "prefixItems" in rules:
-                        rest = f"{expression}.skip({len(rules['prefixItems'])})"
+                    rest = f"{expression}.skip({prefix})" if prefix else expression
                     clauses.append(f"{rest}.all({inner})" if inner else None)
                 elif key == "prefixItems":
                     for index, sub in enumerate(value):
@@ -689,10 +696,39 @@ class Compiler:
                     if "maxContains" in rules:
                         most = rules["maxContains"]
                         clauses.append(f"{expression}.where({inner}).count() <= {most}")
+                elif key in _ARRAY_COMBINATORS:
+                    clauses.append(self._combine(key, value, rules, expression, context))
                 else:
                     inner = self._keyword(key, value, rules, context)
                     clauses.append(f"{expression}.all({inner})" if inner else None)
         return _and([clause for clause in clauses if clause])
+
+    def _combine(
+        self, key: str, value: Any, rules: Mapping[str, Any], expression: str, context: Context
+    ) -> str | None:
+        """if/then/else, anyOf, oneOf or not on an array: its subschemas are array schemas
+        (a trigger's codings: if there are two, they are these two, else each is one of...)."""
+        if key in ("then", "else"):
+            return None  # with its if
+        if key == "if":
+            condition = self.collection(value, expression, context) or "true"
+            then = self.collection(rules.get("then", {}), expression, context)
+            otherwise = (
+                self.collection(rules["else"], expression, context) if "else" in rules else None
+            )
+            clauses = []
+            if then:
+                clauses.append(f"({condition}).not() or {then}")
+            if otherwise:
+                clauses.append(f"{condition} or {otherwise}")
+            return _and([f"({clause})" for clause in clauses])
+        if key == "not":
+            inner = self.collection(value, expression, context) or "true"
+            return f"({inner}).not()"
+        options = [self.collection(sub, expression, context) or "true" for sub in value]
+        if key == "anyOf":
+            return "(" + " or ".join(options) + ")"
+        return "(" + " + ".join(f"iif({option}, 1, 0)" for option in options) + ") = 1"
 
 
 def _describe(rules: Mapping[str, Any]) -> str:

@@ -5,8 +5,10 @@ StructureDefinition (differential + snapshot) per profile the export claims and 
 extension, every project CodeSystem and ValueSet (the problem-code CodeSystem of the
 OperationOutcomes included), a CapabilityStatement and an ImplementationGuide;
 DIR/package/example/ holds one exported resource per profile, converted from the shipped
-examples. DIR/<name>-<version>.tgz is the same folder as the tarball FHIR tools load, with
-deterministic bytes (sorted entries, fixed times and owners, gzip mtime 0).
+examples (and, through a hook a later caller passes, what a later stage derives from them: the
+outcome window Observations of `export --with-outcomes`, which this stage may not import).
+DIR/<name>-<version>.tgz is the same folder as the tarball FHIR tools load, with deterministic
+bytes (sorted entries, fixed times and owners, gzip mtime 0).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import gzip
 import io
 import json
 import tarfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources as package_files
 from pathlib import Path
@@ -37,6 +39,9 @@ PUBLISHER = terminology.PUBLISHER
 # Provenance.recorded with it).
 BUILD_DATE = "2026-07-01T00:00:00Z"
 EXAMPLE_SOURCE_SYSTEM = "https://clinic.example.org/fhir/ids"
+# What a later stage makes from the example records (their paths, the source system), valid
+# resources only: pipeline.py passes the outcome windows (outcomes/ is not importable here).
+DerivedExamples = Callable[[Sequence[str], str], Sequence[dict[str, Any]]]
 PROBLEM_CODE_SYSTEM = f"{CANONICAL}/CodeSystem/problem-code"
 _TAR_MTIME = 1782864000  # BUILD_DATE as seconds since the epoch
 
@@ -316,8 +321,9 @@ def _examples_folder() -> Path | None:
 
 
 @functools.cache
-def examples() -> tuple[dict[str, Any], ...]:
-    """One exported resource per profile (and per resource type), from the shipped examples."""
+def examples(derived: DerivedExamples | None = None) -> tuple[dict[str, Any], ...]:
+    """One exported resource per profile (and per resource type), from the shipped examples
+    (and what `derived` makes of them)."""
     from migrainefhir.convert import ConvertContext
     from migrainefhir.export.gate import convert_and_validate
     from migrainefhir.input.intake import InputOptions, checked_records
@@ -345,6 +351,9 @@ def examples() -> tuple[dict[str, Any], ...]:
         for resource in resources:
             key = (resource["resourceType"], *resource.get("meta", {}).get("profile", []))
             chosen.setdefault(key, resource)
+    for resource in derived([str(folder)], EXAMPLE_SOURCE_SYSTEM) if derived else ():
+        key = (resource["resourceType"], *resource.get("meta", {}).get("profile", []))
+        chosen.setdefault(key, resource)
     return tuple(chosen[key] for key in sorted(chosen))
 
 
@@ -355,11 +364,11 @@ def dumps(resource: Mapping[str, Any]) -> bytes:
     return (json.dumps(resource, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def conformance_resources() -> list[dict[str, Any]]:
+def conformance_resources(derived: DerivedExamples | None = None) -> list[dict[str, Any]]:
     profiles = profile_definitions()
     found: list[dict[str, Any]] = [*profiles, *extension_definitions(), *terminology_resources()]
     found.append(capability_statement(profiles))
-    found.append(implementation_guide(found, examples()))
+    found.append(implementation_guide(found, examples(derived)))
     return found
 
 
@@ -399,10 +408,10 @@ def _index(resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"index-version": 1, "files": sorted(files, key=lambda entry: entry["filename"])}
 
 
-def package_files_content() -> dict[str, bytes]:
+def package_files_content(derived: DerivedExamples | None = None) -> dict[str, bytes]:
     """Path inside the tarball (`package/...`) -> bytes, for every file of the package."""
-    found = conformance_resources()
-    sample = list(examples())
+    found = conformance_resources(derived)
+    sample = list(examples(derived))
     files = {"package/package.json": dumps(manifest())}
     files["package/.index.json"] = dumps(_index(found))
     for resource in found:
@@ -433,9 +442,9 @@ def tarball_name() -> str:
     return f"{NAME}-{__version__}.tgz"
 
 
-def write(out: Path) -> list[Path]:
+def write(out: Path, derived: DerivedExamples | None = None) -> list[Path]:
     """Write DIR/package/... and DIR/<name>-<version>.tgz; return the paths written."""
-    files = package_files_content()
+    files = package_files_content(derived)
     written = []
     for name, data in files.items():
         path = out / name

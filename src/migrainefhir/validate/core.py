@@ -211,12 +211,11 @@ _ALWAYS_ALLOWED = (
     project_codes.PROJECT_BASE + "/",
     project_codes.SYMPTOMS_IG + "/",
 )
-# Extensions of the HL7 Extensions Pack (hl7.fhir.uv.extensions, which the HL7 validator loads
-# with R4 core) that the export writes, with their definitions' value types and contexts:
-# https://www.hl7.org/fhir/extensions/StructureDefinition-observation-structureLaterality.html
-# (valueCodeableConcept, context Observation.bodySite). Checked like a core extension.
-EXTENSIONS_PACK: dict[str, dict[str, list[str]]] = {
-    "http://hl7.org/fhir/StructureDefinition/observation-structureLaterality": {
+# Extensions of the HL7 Extensions Pack (hl7.fhir.uv.extensions.r4, which the HL7 validator
+# loads with R4 core) that the export writes, with their value types and contexts as the pack
+# defines them: known like the R4 core extensions of r4core.json (generated from core alone).
+_PACK_EXTENSIONS: dict[str, dict[str, list[str]]] = {
+    project_codes.STRUCTURE_LATERALITY_EXTENSION: {
         "v": ["CodeableConcept"],
         "ctx": ["Observation.bodySite"],
     },
@@ -991,7 +990,7 @@ class _Walker:
         url = node.get("url")
         if not isinstance(url, str) or not url:
             return
-        definition = _data()["extensions"].get(url) or EXTENSIONS_PACK.get(url)
+        definition = _data()["extensions"].get(url) or _PACK_EXTENSIONS.get(url)
         if definition is None:
             if path.endswith(".extension") or path == "Extension":
                 return  # inside a complex extension: its definition names its parts

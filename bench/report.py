@@ -27,6 +27,7 @@ from run import PYTHON, SIZES, make_input, measure, run_export
 
 def run_report(data: Path, out: Path) -> dict[str, Any]:
     command = [PYTHON, "-m", "migrainefhir", "report", str(data), "--out", str(out), "-q"]
+    command += ["--source-system", "https://example.org/migrainefhir/source"]  # as run.py's export
     result = measure(command)
     result.pop("stdout")
     result["windows"] = (out / "metrics.csv").read_bytes().count(b"\n") - 1

@@ -1,4 +1,4 @@
-"""Command lines for the CLI tests: `export` needs a source system (it has no default)."""
+"""Command lines for the CLI tests: `export` and `report` need a source system (no default)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ TEST_SOURCE_SYSTEM = "https://example.org/migrainefhir/source"
 
 
 def with_source_system(args: Sequence[str]) -> list[str]:
-    """An `export` command line with --source-system added, unless it names one itself (or a
-    config file that may, or asks for --help)."""
+    """An `export` or `report` command line with --source-system added, unless it names one
+    itself (or a config file that may, or asks for --help)."""
     out = [str(arg) for arg in args]
-    if out[:1] == ["export"] and not {"--source-system", "--config", "--help"} & set(out):
+    named = {"--source-system", "--config", "--help"} & set(out)
+    if out[:1] in (["export"], ["report"]) and not named:
         out += ["--source-system", TEST_SOURCE_SYSTEM]
     return out

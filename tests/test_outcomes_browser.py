@@ -43,6 +43,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     extra.write_text(json.dumps(session) + "\n", encoding="utf-8")
     out = tmp / "report"
     args = ["report", str(REPO / "examples" / "ndjson"), str(extra), "--out", str(out)]
+    args += ["--source-system", "https://clinic.example.org/fhir/ids"]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return out

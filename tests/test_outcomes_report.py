@@ -427,3 +427,11 @@ def test_an_observation_that_fails_its_profile_is_reported_and_not_written() -> 
     )
     assert [o["identifier"][0]["value"] for o in written] == ["T1/0"]
     assert [(p.code, p.path) for p in problems] == [("fhir.profile", "$.component[1].valueInteger")]
+
+
+def test_report_without_a_source_system_is_a_usage_error_that_says_why(tmp_path: Path) -> None:
+    source = _write(tmp_path, _records())
+    result = CliRunner().invoke(cli, ["report", str(source), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "report needs --source-system URI" in result.output
+    assert not (tmp_path / "out").exists()

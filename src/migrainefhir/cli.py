@@ -223,6 +223,7 @@ COMMAND_CONFIG_KEYS = {
     "export": frozenset(CONFIG_KEYS),
     "convert": frozenset({"source_system", "timezone"}),
     "check": frozenset({"timezone"}),
+    "report": frozenset({"source_system", "timezone", "validation"}),
 }
 CONFIG_TABLE = "migrainefhir"
 
@@ -391,11 +392,12 @@ def required_source_options(command: F) -> F:
     return source_options(command, required=True)
 
 
-def require_source_system(value: str | None) -> str:
-    """The export's source system, or a usage error that says why there is no default."""
+def require_source_system(value: str | None, command: str = "export") -> str:
+    """The source system of an export (or a report of one), or a usage error that says why
+    there is no default."""
     if value is None:
         raise click.UsageError(
-            "export needs --source-system URI (or source_system in the --config file): the "
+            f"{command} needs --source-system URI (or source_system in the --config file): the "
             "source system's URI seeds every resource id and business identifier, so two "
             "sites exporting under one shared default would write the same Patient ids and a "
             "server would merge their patients. Use a URI your organisation owns, e.g. "
@@ -680,11 +682,9 @@ def convert(
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option(
     "--source-system",
-    default=DEFAULT_SOURCE_SYSTEM,
-    show_default=True,
     callback=_source_system,
-    help="Absolute URI of the source system's id space (the Observations' ids and Patient "
-    "references, as export makes them).",
+    help="Absolute URI of the source system's id space, as export is given it (required, or "
+    "source_system in --config): the Observations' ids and Patient references are made from it.",
 )
 @click.option(
     "--validation",
@@ -711,7 +711,7 @@ def report(
     record_type: str | None,
     timezone: ZoneInfo | None,
     out: str,
-    source_system: str,
+    source_system: str | None,
     validation: str,
     deidentify: bool,
     key_file: str | None,
@@ -730,6 +730,7 @@ def report(
 
     if deidentify != (key_file is not None):
         raise click.UsageError("--deidentify and --key-file go together")
+    source_system = require_source_system(source_system, "report")
     try:
         options = ReportOptions(
             out=Path(out),

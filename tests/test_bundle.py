@@ -101,13 +101,24 @@ def test_conditional_mode_updates_by_business_identifier() -> None:
     )
 
 
-def test_conditional_mode_matches_a_patient_on_its_mrn() -> None:
+def test_conditional_mode_creates_a_patient_matched_on_its_mrn_and_never_replaces_it() -> None:
+    """The EHR's chart holds more than our record: a conditional update would wipe it."""
     patient = patient_resource(patient_record(), CTX)
     bundle = transaction_bundle([patient], "t-1", TIMESTAMP, write_mode="conditional")
-    assert bundle["entry"][0]["request"] == {
-        "method": "PUT",
-        "url": "Patient?identifier=urn:oid:1.2.36.146.595.217.0.1|MRN-0042",
+    [entry] = bundle["entry"]
+    assert entry["request"] == {
+        "method": "POST",
+        "url": "Patient",
+        "ifNoneExist": "identifier=urn:oid:1.2.36.146.595.217.0.1|MRN-0042",
     }
+    assert "id" not in entry["resource"]
+    assert entry["fullUrl"] == f"urn:uuid:{patient['id']}"
+
+
+def test_put_mode_writes_a_patient_with_an_mrn_by_its_own_id() -> None:
+    patient = patient_resource(patient_record(), CTX)
+    bundle = transaction_bundle([patient], "t-1", TIMESTAMP, write_mode="put")
+    assert bundle["entry"][0]["request"] == {"method": "PUT", "url": f"Patient/{patient['id']}"}
 
 
 def test_conditional_mode_percent_encodes_identifier_values() -> None:

@@ -162,6 +162,9 @@ def test_the_capability_statement_asks_for_transaction_and_conditional_update(
         }
     ]
     assert by_type["AdverseEvent"] == []  # no identifier search in R4: always PUT by id
+    [patient] = [r for r in rest["resource"] if r["type"] == "Patient"]
+    assert {"code": "create"} in patient["interaction"]  # stubs and MRN matches: ifNoneExist
+    assert patient["conditionalCreate"] is True
     assert by_type["Provenance"] == []  # no identifier in R4: always PUT by id
     claimed = {url for r in rest["resource"] for url in r["supportedProfile"]}
     assert claimed == set(profiles.profile_schemas())

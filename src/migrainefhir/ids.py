@@ -155,8 +155,8 @@ def business_identifier(resource: Mapping[str, Any]) -> dict[str, Any] | None:
     or None (Provenance has no identifier in R4).
 
     A Patient with a medical record number (an identifier typed v2-0203 `MR`) is matched on the
-    first such MRN, so an EHR that already has the patient's chart updates it rather than
-    creating a second one; any other resource (and a Patient without an MRN) on the first
+    first such MRN (export/bundle.py creates it only where the EHR has no such chart); any
+    other resource (and a Patient without an MRN) on the first
     identifier the converters write, the source system's own id (AdverseEvent.identifier is a
     single Identifier in R4)."""
     found = resource.get("identifier")
@@ -167,10 +167,15 @@ def business_identifier(resource: Mapping[str, Any]) -> dict[str, Any] | None:
     usable = [i for i in found if isinstance(i, dict) and "system" in i and "value" in i]
     if resource.get("resourceType") == "Patient":
         for identifier in usable:
-            codings = identifier.get("type", {}).get("coding", [])
-            if any(c.get("system") == _V2_0203 and c.get("code") == "MR" for c in codings):
+            if is_medical_record_number(identifier):
                 return identifier
     return usable[0] if usable else None
+
+
+def is_medical_record_number(identifier: Mapping[str, Any]) -> bool:
+    """Whether an Identifier is typed v2-0203 `MR` (a medical record number)."""
+    codings = identifier.get("type", {}).get("coding", [])
+    return any(c.get("system") == _V2_0203 and c.get("code") == "MR" for c in codings)
 
 
 def urn(resource_uuid: str) -> str:

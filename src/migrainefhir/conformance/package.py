@@ -220,6 +220,15 @@ def capability_statement(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any
             )
             entry["conditionalUpdate"] = True
             entry["searchParam"] = [{"name": "identifier", "definition": search, "type": "token"}]
+        if resource_type == "Patient":
+            # Stubs (patients without a patient record in the run), and in conditional mode a
+            # Patient matched on its MRN, never replace a Patient the server holds (bundle.py).
+            entry["interaction"].append({"code": "create"})
+            entry["conditionalCreate"] = True
+            entry["documentation"] += (
+                " A Patient stub, and with --write-mode conditional a Patient with an MRN, is a "
+                "conditional create (POST Patient with ifNoneExist on its identifier)."
+            )
         entries.append(entry)
     return {
         "resourceType": "CapabilityStatement",
@@ -237,7 +246,8 @@ def capability_statement(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any
         "Type?identifier=system|value as conditional updates) or as Bulk Data NDJSON for $import. "
         "A receiving server must support transaction, update as create (client-assigned ids) "
         "and, for --write-mode conditional, conditional update with the identifier search "
-        "parameter of each type but AdverseEvent and Provenance (always written by id).",
+        "parameter of each type but AdverseEvent and Provenance (always written by id); "
+        "Patients the export holds no record of come as conditional creates (ifNoneExist).",
         "kind": "requirements",
         "fhirVersion": FHIR_VERSION,
         "format": ["json"],

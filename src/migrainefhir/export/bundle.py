@@ -55,13 +55,15 @@ def transaction_bundle(
 ) -> dict[str, Any]:
     """A `transaction` Bundle whose replay changes nothing: every entry is an update, either
     `PUT Type/id` (write_mode "put") or `PUT Type?identifier=system|value` ("conditional"),
-    but the resources named (`Type/id`) in `create_only`: each a conditional create
-    (`POST Type`, `ifNoneExist` on its business identifier), without its id."""
+    but the resources named (`Type/id`) in `create_only` (Patient stubs) and, in conditional
+    mode, a Patient matched on its MRN: each a conditional create (`POST Type`, `ifNoneExist`
+    on its business identifier), without its id, so that no richer Patient is replaced."""
     if write_mode not in WRITE_MODES:
         raise ValueError(f"unknown write mode {write_mode!r}; expected one of {WRITE_MODES}")
     entries = []
     for url, resource in _prepared(resources):
-        if f"{resource['resourceType']}/{resource['id']}" in create_only:
+        key = f"{resource['resourceType']}/{resource['id']}"
+        if key in create_only or (write_mode == "conditional" and _is_an_ehr_chart(resource)):
             request = _create_request(resource)
             del resource["id"]
             entries.append({"fullUrl": url, "resource": resource, "request": request})
@@ -73,6 +75,17 @@ def transaction_bundle(
             }
             entries.append(_without_id_if_conditional(entry))
     return _bundle("transaction", bundle_id, timestamp, entries)
+
+
+def _is_an_ehr_chart(resource: Mapping[str, Any]) -> bool:
+    """A Patient matched on a medical record number: the EHR's own chart, which holds more than
+    our patient record (addresses, contacts, other MRNs, ...). Conditional mode creates it when
+    the EHR has none and never replaces it (a conditional update would wipe what we do not
+    send); the Bundle's references reach the chart either way."""
+    if resource["resourceType"] != "Patient":
+        return False
+    identifier = ids.business_identifier(resource)
+    return identifier is not None and ids.is_medical_record_number(identifier)
 
 
 def _without_id_if_conditional(entry: dict[str, Any]) -> dict[str, Any]:

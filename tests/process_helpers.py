@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -53,3 +55,28 @@ def wait_for_children(pid: int, count: int, seconds: float) -> set[int]:
         time.sleep(0.02)
         found = children_of(pid)
     return found
+
+
+# A CLI run in a process of its own that reports its peak RSS (ru_maxrss, KiB) on stderr.
+_MEASURE = """
+import resource, sys
+from migrainefhir.cli import cli
+try:
+    cli(sys.argv[1:])
+finally:
+    sys.stderr.write(f"\\nPEAK-KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n")
+"""
+
+
+def peak_mib(args: list[str], exit_code: int) -> int:
+    """The peak RSS, in MiB, of the command line `args` run in a process of its own (which
+    must end with `exit_code`)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    assert done.returncode == exit_code, done.stderr[-2000:]
+    return int(done.stderr.rsplit("PEAK-KIB ", 1)[1].split()[0]) // 1024

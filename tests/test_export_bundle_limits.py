@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from migrainefhir.cli import cli
+from tests import process_helpers
 from tests.cli_args import with_source_system
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "ndjson"
@@ -78,26 +76,8 @@ def test_a_patient_record_fits_as_the_patient_group(tmp_path: Path) -> None:
     assert item["entries"] == 2
 
 
-_MEASURE = """
-import resource, sys
-from migrainefhir.cli import cli
-try:
-    cli(sys.argv[1:])
-finally:
-    sys.stderr.write(f"\\nPEAK-KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n")
-"""
-
-
 def peak_mib(args: list[str]) -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *with_source_system(args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return int(done.stderr.rsplit("PEAK-KIB ", 1)[1].split()[0]) // 1024
+    return process_helpers.peak_mib(with_source_system(args), exit_code=0)
 
 
 def diary_lines(count: int) -> str:

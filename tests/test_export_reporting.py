@@ -5,9 +5,6 @@ stderr and summary.json, a plain --strict message, a progress line with the time
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from migrainefhir.export.job import export
 from migrainefhir.export.options import ExportOptions
 from migrainefhir.input.intake import InputOptions
 from migrainefhir.problems import FIRST_PROBLEMS
+from tests import process_helpers
 from tests.cli_args import with_source_system
 
 TIME = ["--timestamp", "2026-07-01T00:00:00Z"]
@@ -136,26 +134,8 @@ def test_export_reports_progress_against_the_lines_counted(tmp_path: Path) -> No
     assert calls == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6)]
 
 
-_MEASURE = """
-import resource, sys
-from migrainefhir.cli import cli
-try:
-    cli(sys.argv[1:])
-finally:
-    sys.stderr.write(f"\\nPEAK-KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n")
-"""
-
-
 def peak_mib(args: list[str]) -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *with_source_system(args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    assert done.returncode == 1, done.stderr[-2000:]
-    return int(done.stderr.rsplit("PEAK-KIB ", 1)[1].split()[0]) // 1024
+    return process_helpers.peak_mib(with_source_system(args), exit_code=1)
 
 
 def test_memory_is_flat_in_the_number_of_rejects(tmp_path: Path) -> None:

@@ -42,7 +42,6 @@ EXAMPLE_SOURCE_SYSTEM = "https://clinic.example.org/fhir/ids"
 # What a later stage makes from the example records (their paths, the source system), valid
 # resources only: pipeline.py passes the outcome windows (outcomes/ is not importable here).
 DerivedExamples = Callable[[Sequence[str], str], Sequence[dict[str, Any]]]
-PROBLEM_CODE_SYSTEM = f"{CANONICAL}/CodeSystem/problem-code"
 _TAR_MTIME = 1782864000  # BUILD_DATE as seconds since the epoch
 
 
@@ -108,69 +107,13 @@ def extension_definitions() -> list[dict[str, Any]]:
 # -- terminology ----------------------------------------------------------------------------
 
 
-def problem_code_system() -> dict[str, Any]:
-    """The CodeSystem of the codes OperationOutcome.issue.details carries (problem_codes.py)."""
-    from migrainefhir.problem_codes import REGISTERING_MODULES
-    from migrainefhir.problems import PROBLEM_CODES
-
-    for module in REGISTERING_MODULES:
-        __import__(module)
-    concepts = [
-        {"code": info.code, "display": info.code, "definition": info.summary}
-        for info in sorted(PROBLEM_CODES.values(), key=lambda entry: entry.code)
-    ]
-    return {
-        "resourceType": "CodeSystem",
-        "id": "problem-code",
-        "url": PROBLEM_CODE_SYSTEM,
-        "version": __version__,
-        "name": "ProblemCode",
-        "title": "migrainefhir problem codes",
-        "status": "active",
-        "experimental": False,
-        "date": BUILD_DATE,
-        "publisher": PUBLISHER,
-        "description": "Every permanent problem code migrainefhir reports (docs/problem-codes.md), "
-        "as OperationOutcome.issue.details carries it.",
-        "caseSensitive": True,
-        "valueSet": f"{CANONICAL}/ValueSet/problem-code",
-        "content": "complete",
-        "count": len(concepts),
-        "concept": concepts,
-    }
-
-
-def problem_value_set() -> dict[str, Any]:
-    return {
-        "resourceType": "ValueSet",
-        "id": "problem-code",
-        "url": f"{CANONICAL}/ValueSet/problem-code",
-        "version": __version__,
-        "name": "ProblemCode",
-        "title": "migrainefhir problem codes",
-        "status": "active",
-        "experimental": False,
-        "date": BUILD_DATE,
-        "publisher": PUBLISHER,
-        "description": f"All codes of {PROBLEM_CODE_SYSTEM}.",
-        "compose": {"include": [{"system": PROBLEM_CODE_SYSTEM}]},
-    }
-
-
 def terminology_resources() -> list[dict[str, Any]]:
-    """Every project CodeSystem and ValueSet (a problem-code one from terminology/ wins)."""
-    shipped = [
+    """Every project CodeSystem and ValueSet, the problem-code ones included (terminology/)."""
+    return [
         resource
         for _, resource in sorted(terminology.build().items())
         if resource["resourceType"] in ("CodeSystem", "ValueSet")
     ]
-    urls = {resource["url"] for resource in shipped}
-    extra = [
-        resource
-        for resource in (problem_code_system(), problem_value_set())
-        if resource["url"] not in urls
-    ]
-    return shipped + extra
 
 
 # -- CapabilityStatement, ImplementationGuide -----------------------------------------------

@@ -220,6 +220,10 @@ _PACK_EXTENSIONS: dict[str, dict[str, list[str]]] = {
         "ctx": ["Observation.bodySite"],
     },
 }
+# Quantity and the datatypes profiled on it (R4 datatypes.html#Quantity).
+QUANTITY_TYPES = frozenset(
+    {"Quantity", "Duration", "Age", "Distance", "Count", "SimpleQuantity", "MoneyQuantity"}
+)
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
@@ -685,15 +689,7 @@ class _Walker:
                 )
         if name == "Attachment":
             self.attachment(node, parts)
-        elif name in (
-            "Quantity",
-            "Duration",
-            "Age",
-            "Distance",
-            "Count",
-            "SimpleQuantity",
-            "MoneyQuantity",
-        ):
+        elif name in QUANTITY_TYPES:
             self.quantity(node, parts)
         elif name == "Coding":
             self.system(node.get("system"), (*parts, "system"))
@@ -1156,15 +1152,7 @@ def _context_ok(contexts: list[str], path: str) -> bool:
         kind = found[1]
         candidates.add(kind)
         candidates.add(f"{last_owner}.{step}")
-    if kind in (
-        "Quantity",
-        "Duration",
-        "Age",
-        "Distance",
-        "Count",
-        "SimpleQuantity",
-        "MoneyQuantity",
-    ):
+    if kind in QUANTITY_TYPES:
         candidates.add("Quantity")
     for context in contexts:
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9.]*", context):

@@ -20,7 +20,6 @@ trials here take about half a minute; `python bench/faults.py --trials 60` runs 
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -35,29 +34,13 @@ import pytest
 
 from tests.cli_args import with_source_system
 from tests.process_helpers import alive, children_of, wait_for_children, wait_until_gone
+from tests.test_export_crash import write_input
 
 REPO = Path(__file__).resolve().parents[1]
 ARGS = ["--timestamp", "2026-07-01T00:00:00Z", "--quiet"]
 SEED = 25
 ENTRIES = 20_000  # diary entries of the input killed mid-way (many seconds of work)
 LATEST_KILL = 1.5  # seconds after the workers started
-
-
-def write_input(path: Path, entries: int) -> None:
-    with path.open("w") as handle:
-        for n in range(entries):
-            day = 1 + n % 28
-            record = {
-                "record_type": "diary-entry",
-                "entry_id": f"e{n}",
-                "patient_id": f"p{n % 11}",
-                "date": f"2026-02-{day:02d}",
-                "headache": True,
-                "onset": f"2026-02-{day:02d}T08:00:00+01:00",
-                "severity": 1 + n % 10,
-                "symptoms": ["nausea", "photophobia"],
-            }
-            handle.write(json.dumps(record) + "\n")
 
 
 def command(source: Path, out: Path, jobs: str = "2") -> list[str]:

@@ -9,7 +9,10 @@ Makes the input with bench/synth.py (seed 1, cached under --work, as bench/run.p
    timed apart; then `export_on_spark` twice on that session, each timed (the first also
    starts the executors' Python workers and their imports; the second is what a notebook or a
    long-lived session pays per export);
-3. `migrainefhir export --engine spark --spark-master MASTER` in a subprocess: everything a
+3. on the same session, `export_on_spark` with the input and --out as URIs of a file system
+   only Spark reaches (Hadoop's ViewFs over the local folders): the URI route (spark_uris.py:
+   Spark's file sources read the input, the part files come back to the driver);
+4. `migrainefhir export --engine spark --spark-master MASTER` in a subprocess: everything a
    one-off command pays, JVM start included.
 
 Checks that every Spark output is byte-identical to the local engine's, and prints a Markdown
@@ -26,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,12 +40,15 @@ PYTHON = sys.executable
 TIMESTAMP = "2026-07-01T00:00:00Z"
 
 
-def digest(folder: Path) -> str:
-    """One hash of every file's path and bytes."""
+def digest(folder: Path, named: tuple[str, str] = ("", "")) -> str:
+    """One hash of every file's path and bytes; `named` (old, new) renames the input in the
+    output's Sources (a URI input names the same file otherwise). Hadoop's `.crc` checksum
+    files beside what it wrote to a local disk are left out."""
     total = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            total.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+        if path.is_file() and not path.name.endswith(".crc"):
+            data = path.read_bytes().replace(named[0].encode(), named[1].encode())
+            total.update(str(path.relative_to(folder)).encode() + b"\0" + data)
     return total.hexdigest()
 
 
@@ -69,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from migrainefhir.export import spark as spark_module
-    from migrainefhir.export.job import export
+    from migrainefhir.export.job import Engine, export
     from migrainefhir.export.options import ExportOptions
-    from migrainefhir.export.spark import start_session
+    from migrainefhir.export.spark import export_on_spark, start_session
     from migrainefhir.pipeline import InputOptions
 
     data = make_input(args.work, SIZES[args.size])
@@ -88,7 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     rows.append((f"local engine, --jobs {args.jobs} (command)", local, count))
 
     started = time.perf_counter()
-    spark = start_session(args.master)
+    # viewfs://bench/in and viewfs://bench/out: Hadoop mount points over the local folders, a
+    # file system only Spark reaches (as hdfs:// or s3a://), for the URI route (spark_uris.py)
+    mounts = {
+        "spark.hadoop.fs.viewfs.mounttable.bench.link./in": data.parent.as_uri(),
+        "spark.hadoop.fs.viewfs.mounttable.bench.link./out": out.as_uri(),
+    }
+    spark = start_session(args.master, mounts)
     rows.append(
         (f"Spark {args.master}: session start (JVM, context)", time.perf_counter() - started, None)
     )
@@ -102,20 +115,40 @@ def main(argv: list[str] | None = None) -> int:
     same: list[bool] = []
     job_seconds: list[float] = []
 
-    def timed_runner(*given: Any) -> Any:  # the Spark job alone, without the driver's merge
+    def timed_run(*given: Any) -> Any:  # the Spark job alone, without the driver's merge
         started = time.perf_counter()
-        done = spark_module._run_on_spark(spark, *given)
+        finished = spark_module._run_on_spark(spark, *given)
+        first = next(finished, None)  # the whole job runs before the first shard is handed on
         job_seconds.append(time.perf_counter() - started)
-        return done
+        if first is not None:
+            yield first
+            yield from finished
 
     for label in ("first export (starts the Python workers)", "second export, same session"):
         started = time.perf_counter()
         # export_on_spark's own call, with the Spark job timed apart
-        export([str(data)], InputOptions(), options, runner=timed_runner)
+        export([str(data)], InputOptions(), options, engine=Engine(run=timed_run))
         seconds = time.perf_counter() - started
         rows.append((f"Spark {args.master}: {label}", seconds, count))
         rows.append(("... of which the Spark job (tasks)", job_seconds[-1], None))
         same.append(digest(out / "spark") == expected)
+
+    uri_input = f"viewfs://bench/in/{data.name}"
+    started = time.perf_counter()
+    export_on_spark(
+        spark,
+        [uri_input],
+        InputOptions(),
+        replace(options, out=out / "unused", out_uri="viewfs://bench/out/spark-uri"),
+    )
+    rows.append(
+        (
+            f"Spark {args.master}: viewfs:// input and --out (URI route)",
+            time.perf_counter() - started,
+            count,
+        )
+    )
+    same.append(digest(out / "spark-uri", (str(data), uri_input)) == expected)
     spark.stop()
 
     spark_cli = timed_command(

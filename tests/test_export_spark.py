@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,18 +29,9 @@ from migrainefhir.export.options import ExportOptions
 from migrainefhir.export.spark import FAIL_SHARD_VARIABLE, export_on_spark, start_session
 from migrainefhir.pipeline import InputOptions
 from tests.cli_args import TEST_SOURCE_SYSTEM
+from tests.spark_helpers import modes, require_spark, tree, write_mixed
 
-IN_CI = os.environ.get("CI") == "true"
-if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-    if IN_CI:
-        raise RuntimeError("CI must have Java 17+ for the Spark tests (.ci/run installs it)")
-    pytest.skip("no Java: the Spark tests need Java 17+", allow_module_level=True)
-try:
-    import pyspark  # noqa: F401
-except ImportError:
-    if IN_CI:
-        raise
-    pytest.skip("pyspark is not installed: pip install '.[spark]'", allow_module_level=True)
+require_spark()
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -71,40 +61,11 @@ def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     folder = tmp_path_factory.mktemp("mixed")
-    lines = (EXAMPLES / "ndjson" / "diary-entries.ndjson").read_text().splitlines()[:150]
-    first, bad = json.loads(lines[2]), json.loads(lines[40])
-    bad["severity"] = 11  # input.range
-    lines[40] = json.dumps(bad)
-    lines[60] = "{not json"
-    lines.insert(80, "")
-    lines.insert(81, "   ")
-    lines.append(json.dumps(first))  # a duplicate of line 3, shards later
-    diary = folder / "diary.ndjson"
-    diary.write_text("\n".join(lines) + "\n")
-    again = folder / "again.json"  # a whole-file shard, duplicates of lines 5 and 7
-    again.write_text(f"[\n{lines[4]},\n{lines[6]}\n]\n")
-    return [
-        str(diary),
-        str(EXAMPLES / "json" / "patients.json"),
-        str(EXAMPLES / "csv" / "ketamine-sessions.csv"),
-        str(again),
-    ]
+    return [str(folder / name) for name in write_mixed(folder)]
 
 
 def options(out: Path, **more: Any) -> ExportOptions:
     return ExportOptions(out=out, export_time=EXPORT_TIME, validation="fast", **more)
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
-
-
-def modes(folder: Path) -> dict[str, int]:
-    return {str(path.relative_to(folder)): path.stat().st_mode for path in folder.rglob("*")}
 
 
 @pytest.mark.parametrize("output_format", ["ndjson", "transaction", "collection"])

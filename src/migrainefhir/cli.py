@@ -298,6 +298,18 @@ def _reject_no_effect(ctx: click.Context, output_format: str) -> None:
             )
 
 
+def _location(given: str | None) -> tuple[Path | None, str | None]:
+    """A folder option as (local path, None) or, for a URI only Spark reaches (hdfs://,
+    s3a://, ...), (None, the URI); a file: URI is its local path."""
+    from migrainefhir.export.hadoop import is_hadoop_uri, local_path
+
+    if given is None:
+        return None, None
+    if is_hadoop_uri(given):
+        return None, given
+    return Path(local_path(given)), None
+
+
 def _reject_record_type_without_csv(
     ctx: click.Context, inputs: tuple[str, ...], input_format: str | None
 ) -> None:
@@ -579,6 +591,7 @@ def export(
     their problems, to OUT/rejects.ndjson. OUT/summary.json reconciles read = exported +
     rejected (+ skipped with --since).
     """
+    from migrainefhir.export.hadoop import local_path
     from migrainefhir.pipeline import ExportOptions
     from migrainefhir.pipeline import export as run_export
     from migrainefhir.report import export_report_lines
@@ -591,8 +604,11 @@ def export(
     _reject_record_type_without_csv(ctx, inputs, input_format)
     progress = _progress_printer(quiet)
     try:
+        inputs = tuple(local_path(each) for each in inputs)
+        out_path, out_uri = _location(out)
+        previous_path, previous_uri = _location(previous)
         options = ExportOptions(
-            out=Path(out),
+            out=out_path or Path(out),  # with out_uri, the export picks a private local folder
             export_time=_export_time(timestamp),
             format=output_format,
             source_system=source_system,
@@ -605,9 +621,11 @@ def export(
             base_url=base_url,
             jobs=jobs,
             validation=validation,
-            previous=None if previous is None else Path(previous),
+            previous=previous_path,
             engine=engine,
             spark_master=spark_master,
+            out_uri=out_uri,
+            previous_uri=previous_uri,
         )
         inputs_read = _input_options(
             input_format, record_type, timezone, key_file, options.export_time

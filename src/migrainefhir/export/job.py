@@ -28,10 +28,13 @@ import contextlib
 import shutil
 import sys
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from migrainefhir.errors import UsageError
 from migrainefhir.export.deletions import check_previous, write_deletions
+from migrainefhir.export.hadoop import is_hadoop_uri
 from migrainefhir.export.merge import Merger
 from migrainefhir.export.options import ExportOptions, ExportResult
 from migrainefhir.export.output import (
@@ -40,12 +43,12 @@ from migrainefhir.export.output import (
     staged_directory,
     write_private,
 )
-from migrainefhir.export.shards import Shard, input_files, plan_shards
+from migrainefhir.export.shards import Opener, Shard, input_files, plan_shards
 from migrainefhir.export.sinks import dumps_pretty
 from migrainefhir.export.target import checked_target
 from migrainefhir.export.worker import ShardDone, Task, run_shards
 from migrainefhir.input.intake import InputOptions
-from migrainefhir.input.readers import STDIN
+from migrainefhir.input.readers import STDIN, ReadOptions
 from migrainefhir.problems import Problem, TalliedReport
 from migrainefhir.validate import ResourceValidator
 
@@ -58,6 +61,21 @@ ExtraResources = Callable[[list[str]], tuple[list[tuple[str, list[dict[str, Any]
 ShardRunner = Callable[[list[Shard], Task, ResourceValidator], Generator[ShardDone, None, None]]
 
 
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """Where an export's input files are found, cut into shards and run: this machine's disk
+    and workers (the defaults), or Spark (spark.py; spark_uris.py for file system URIs). The
+    merge and the output are the same whatever the engine."""
+
+    # The input files, checked before anything is written (names as Sources give them).
+    files: Callable[[Sequence[str], ReadOptions], list[str]] = input_files
+    # The shards of those files (the last argument: standard input's private copy).
+    plan: Callable[[list[str], ReadOptions, int, str | None], list[Shard]] = plan_shards
+    run: ShardRunner = run_shards
+    # Opens an input file again (for a duplicate's verbatim text); None: a local file.
+    opener: Opener | None = None
+
+
 class _StrictAbort(Exception):
     """--strict and a record was rejected: discard the staged output."""
 
@@ -68,19 +86,22 @@ def export(
     options: ExportOptions,
     on_record: Callable[[int, int | None], None] | None = None,
     extra_resources: ExtraResources | None = None,
-    runner: ShardRunner | None = None,
+    engine: Engine | None = None,
 ) -> ExportResult:
     """Export every input record; returns what happened. Writes nothing else than options.out.
 
     `extra_resources`, when given, adds validated resources of patients the export holds
     (the export stage does not know what they are; pipeline.py wires in the outcomes).
-    `runner` runs the shards (default: this machine's workers, or Spark for engine "spark").
+    `engine` finds and runs the shards (default: this machine's, or Spark for engine "spark").
     """
-    if runner is None and options.engine == "spark":
+    if engine is None and options.engine == "spark":
         from migrainefhir.export.spark import export_with_spark_engine
 
         return export_with_spark_engine(paths, input_options, options, on_record, extra_resources)
-    files = input_files(paths, input_options.read)  # unreadable paths fail before any output
+    if engine is None:
+        _refuse_uris(paths, options)
+    engine = engine or Engine()
+    files = engine.files(paths, input_options.read)  # unreadable paths fail before any output
     if options.previous is not None:
         check_previous(options.previous, options)
     target = checked_target(options.out, paths)  # never an input's folder, never foreign files
@@ -88,13 +109,24 @@ def export(
     try:
         with staged_directory(target) as staging:
             _export_into(
-                staging, files, input_options, options, result, on_record, extra_resources, runner
+                staging, files, input_options, options, result, on_record, extra_resources, engine
             )
             if options.strict and result.report.counts.total_rejected:
                 raise _StrictAbort
     except _StrictAbort:
         result.written = False
     return result
+
+
+def _refuse_uris(paths: Sequence[str], options: ExportOptions) -> None:
+    """UsageError for a file system URI given to the local engine (only Spark reaches them)."""
+    uris = [path for path in paths if is_hadoop_uri(path)]
+    uris += [uri for uri in (options.out_uri, options.previous_uri) if uri is not None]
+    if uris:
+        raise UsageError(
+            f"{uris[0]}: file system URIs (hdfs://, s3a://, ...) are read and written "
+            "through Spark: add --engine spark"
+        )
 
 
 def _export_into(
@@ -104,24 +136,24 @@ def _export_into(
     options: ExportOptions,
     result: ExportResult,
     on_record: Callable[[int, int | None], None] | None,
-    extra_resources: ExtraResources | None = None,
-    runner: ShardRunner | None = None,
+    extra_resources: ExtraResources | None,
+    engine: Engine,
 ) -> None:
     work = staging / ".work"
     work.mkdir(mode=PRIVATE_DIR)
     stdin_copy = _copy_stdin(work) if STDIN in files else None
-    shards = plan_shards(files, input_options.read, options.jobs, stdin_copy)
+    shards = engine.plan(files, input_options.read, options.jobs, stdin_copy)
     task = Task(input_options, options, work)
     # Every shard's records, or more (its lines): what the duplicate-id table must hold.
     expected_ids = sum(shard.most_records or 0 for shard in shards)
     # The records to come for the progress line: the lines counted, unless a file is JSON.
     known = all(shard.most_records is not None for shard in shards)
-    merger = Merger(staging, task, result, on_record, expected_ids, expected_ids if known else None)
+    expected = expected_ids if known else None
+    merger = Merger(staging, task, result, on_record, expected_ids, expected, engine.opener)
     try:
         # closing: the workers are stopped at once when the merge fails or a signal stops the
         # run (not whenever the generator happens to be collected)
-        run = runner or run_shards
-        with contextlib.closing(run(shards, task, merger.validator)) as finished:
+        with contextlib.closing(engine.run(shards, task, merger.validator)) as finished:
             for done in finished:
                 merger.add(done)
         if extra_resources is not None:

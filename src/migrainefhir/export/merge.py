@@ -29,7 +29,7 @@ from migrainefhir.export.parts import (
     reject_lines,
     rejected_original,
 )
-from migrainefhir.export.shards import Shard, read_whole_file
+from migrainefhir.export.shards import Opener, Shard, read_whole_file
 from migrainefhir.export.sinks import (
     BundleSink,
     NdjsonSink,
@@ -55,7 +55,9 @@ class Merger:
         on_record: Callable[[int, int | None], None] | None,
         expected_ids: int = 0,
         expected: int | None = None,
+        opener: Opener | None = None,
     ) -> None:
+        """`opener` opens the input files that are not local (shards.read_whole_file)."""
         self.options = task.options
         self.input_options = task.input_options
         self.result = result
@@ -75,7 +77,7 @@ class Merger:
             self.sink.close()
             self.rejects.close()
             raise
-        self.originals = _Originals(self.input_options)
+        self.originals = _Originals(self.input_options, opener)
         self.records = 0
         self.file_records: dict[str, int] = {}  # records merged so far, per input file
         self.patients_seen: set[str] = set()
@@ -214,14 +216,15 @@ class _Originals:
     once more, and only when it has a duplicate.
     """
 
-    def __init__(self, input_options: InputOptions) -> None:
+    def __init__(self, input_options: InputOptions, opener: Opener | None) -> None:
         self.read = input_options.read
+        self.opener = opener
         self.readers: dict[str, tuple[Iterator[Any], list[int]]] = {}
 
     def get(self, shard: Shard, ordinal: int) -> object:
         reader, position = self.readers.get(shard.file, (None, [0]))
         if reader is None:
-            reader = read_whole_file(shard.file, shard.name, self.read)
+            reader = read_whole_file(shard.file, shard.name, self.read, self.opener)
             self.readers[shard.file] = (reader, position)
         for raw in reader:
             position[0] += 1

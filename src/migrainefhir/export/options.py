@@ -52,6 +52,10 @@ class ExportOptions:
     engine: str = "local"
     # engine "spark": the master URL; None: the running session's, or spark-submit's, or local[*]
     spark_master: str | None = None
+    # engine "spark": --out / --previous as a file system URI only Spark reaches (hdfs://,
+    # s3a://, abfss://, ...; export/hadoop.py), in place of the local `out` / `previous`.
+    out_uri: str | None = None
+    previous_uri: str | None = None
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:

@@ -12,9 +12,10 @@ single pass would have written, whatever the number of workers.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -40,6 +41,9 @@ MAX_SHARD_BYTES = 8 * 1024 * 1024  # small enough that the merge keeps up with t
 # once the last one has finished is small.
 TAPER = 2
 _CHUNK = 8 * 1024 * 1024
+
+# Opens an input file that is not on this machine's disk, for reading.
+Opener = Callable[[str], BinaryIO]
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,11 +221,54 @@ def read_shard(shard: Shard, options: ReadOptions) -> Iterator[RawRecord]:
             raise InputUnreadable(f"{shard.name}: reading failed ({exc.strerror})") from exc
 
 
-def read_whole_file(file: str, name: str, options: ReadOptions) -> Iterator[RawRecord]:
-    """Every record of one file, named `name` in its Sources."""
+def read_whole_file(
+    file: str, name: str, options: ReadOptions, opener: Opener | None = None
+) -> Iterator[RawRecord]:
+    """Every record of one file, named `name` in its Sources. `opener` opens files that are
+    not local (export/hadoop.py); it raises InputUnreadable."""
     try:
-        handle = open(file, "rb")  # noqa: SIM115 (closed below)
+        handle = opener(file) if opener is not None else open(file, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InputUnreadable(f"{name}: cannot be opened ({exc.strerror})") from exc
     with handle:
         yield from _read_stream(handle, name, file, options)
+
+
+# --- shards whose bytes another reader gives (Spark's file sources: spark_uris.py) ----------
+
+
+def read_given_lines(shard: Shard, lines: Iterable[bytes]) -> Iterator[RawRecord]:
+    """The records of a range of an NDJSON file, given as its lines without their "\n": the
+    records read_shard gives for the same lines."""
+    return read_ndjson(
+        _GivenLines(lines),  # type: ignore[arg-type]
+        shard.name,
+        shard.first_line,
+        whole_file=False,
+    )
+
+
+def read_given_file(shard: Shard, content: bytes, options: ReadOptions) -> Iterator[RawRecord]:
+    """The records of a whole file, given as its bytes."""
+    return _read_stream(io.BytesIO(content), shard.name, shard.file, options)
+
+
+class _GivenLines:
+    """Lines without their line end, as a binary file read only by readline (all read_ndjson
+    uses): each line comes back with "\n", in pieces of at most `limit` bytes."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self.lines = iter(lines)
+        self.rest = b""
+
+    def readline(self, limit: int = -1) -> bytes:
+        if not self.rest:
+            line = next(self.lines, None)
+            if line is None:
+                return b""
+            self.rest = line + b"\n"
+        if 0 <= limit < len(self.rest):
+            piece, self.rest = self.rest[:limit], self.rest[limit:]
+            return piece
+        piece, self.rest = self.rest, b""
+        return piece

@@ -7,14 +7,15 @@ are done, merges them in input order with the same Merger (merge.py: duplicate i
 order, Patient stubs, rejects, summary, manifest) and swaps the output in. Only the running of
 the shards differs: they become a Spark job with one partition per shard, and each task runs
 the local engine's ShardWorker (worker.py: intake -> convert -> validate -> part files) on its
-shard. A task returns only where its part files are (ShardDone), never the resources. So the
-output is the same bytes as the local engine's for the same input and options.
+shard. So the output is the same bytes as the local engine's for the same input and options.
 
-Paths: every executor opens the input files and writes its part files by path, under the
-staging folder beside the output, and the driver reads them there. Input and output must be
-paths every executor and the driver see the same way: a local disk with a local master, or a
-file system mounted on every node (NFS, a Databricks /dbfs or /Volumes FUSE path, EFS,
-Filestore). Paths Spark alone can reach (hdfs://, s3a://, abfss://) are not supported yet.
+Paths. Local paths (and file: URIs) must be seen the same way by every executor and the
+driver: a local disk with a local master, or a file system mounted on every node (NFS, a
+Databricks /dbfs or /Volumes FUSE path, EFS, Filestore). Each task then opens its input by path
+and writes its part files under the staging folder beside the output, where the driver reads
+them, and returns only where they are (ShardDone). When an input, --out or --previous is a URI
+that only Spark reaches (hdfs://, s3a://, abfss://, gs://, ...), spark_uris.py runs the export
+instead: Spark's file sources read the inputs, and the tasks return their part files' bytes.
 
 A task that fails fails the job (after Spark's own retries; each attempt writes its own
 folder, so a retried or speculative attempt never mixes with another): the export stops with
@@ -31,14 +32,15 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrainefhir.errors import ExitCode, MigraineFhirError, UsageError
-from migrainefhir.export.job import ExtraResources, export
+from migrainefhir.export.hadoop import is_hadoop_uri, local_path
+from migrainefhir.export.job import Engine, ExtraResources, export
 from migrainefhir.export.options import ExportOptions, ExportResult
 from migrainefhir.export.output import PRIVATE_DIR
 from migrainefhir.export.shards import Shard, input_files
@@ -86,13 +88,20 @@ def export_on_spark(
     parallelism), whatever `options.jobs` says.
     """
     parallelism = max(1, spark.sparkContext.defaultParallelism)
-    return export(
-        paths,
-        input_options,
-        replace(options, jobs=parallelism, engine="spark"),
-        on_record,
-        extra_resources,
-        runner=partial(_run_on_spark, spark),
+    options = replace(options, jobs=parallelism, engine="spark")
+    paths = [local_path(path) for path in paths]
+    if _any_uri(paths, options):
+        from migrainefhir.export.spark_uris import export_with_uris
+
+        return export_with_uris(spark, paths, input_options, options, on_record, extra_resources)
+    engine = Engine(run=partial(_run_on_spark, spark))
+    return export(paths, input_options, options, on_record, extra_resources, engine)
+
+
+def _any_uri(paths: Sequence[str], options: ExportOptions) -> bool:
+    """Whether a path only Spark reaches is involved (spark_uris.py)."""
+    return any(is_hadoop_uri(path) for path in paths) or (
+        options.out_uri is not None or options.previous_uri is not None
     )
 
 
@@ -113,7 +122,9 @@ def export_with_spark_engine(
             f"--spark-master {master!r} is not a Spark master URL (local[N], local[*], "
             "spark://HOST:PORT, yarn, k8s://URL)"
         )
-    input_files(paths, input_options.read)  # unreadable paths fail before Spark starts
+    paths = [local_path(path) for path in paths]
+    if not _any_uri(paths, options):
+        input_files(paths, input_options.read)  # unreadable paths fail before Spark starts
     spark, started = _session(options.spark_master)
     try:
         return export_on_spark(spark, paths, input_options, options, on_record, extra_resources)
@@ -122,9 +133,12 @@ def export_with_spark_engine(
             spark.stop()
 
 
-def start_session(master: str = DEFAULT_MASTER) -> SparkSession:
+def start_session(
+    master: str = DEFAULT_MASTER, settings: Mapping[str, str] | None = None
+) -> SparkSession:
     """A new SparkSession on `master`, whose Python workers run this Python (and so see the
-    packages installed beside migrainefhir)."""
+    packages installed beside migrainefhir); `settings` are more Spark settings (such as
+    `spark.hadoop.*` for a file system)."""
     if not _java_found():
         raise UsageError(
             "--engine spark needs Java 17 or later: set JAVA_HOME or put java on the PATH"
@@ -134,10 +148,12 @@ def start_session(master: str = DEFAULT_MASTER) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("migrainefhir export").master(master)
     builder = builder.config("spark.ui.showConsoleProgress", "false")  # ours is on stderr
+    for key, value in (settings or {}).items():
+        builder = builder.config(key, value)
     try:
         return builder.getOrCreate()
     except Exception as exc:
-        raise SparkJobFailed(f"Spark could not start: {_reason(exc)}") from exc
+        raise SparkJobFailed(f"Spark could not start: {reason(exc)}") from exc
 
 
 def _session(master: str | None) -> tuple[SparkSession, bool]:
@@ -151,7 +167,7 @@ def _session(master: str | None) -> tuple[SparkSession, bool]:
         try:
             return SparkSession.builder.getOrCreate(), True
         except Exception as exc:
-            raise SparkJobFailed(f"Spark could not start: {_reason(exc)}") from exc
+            raise SparkJobFailed(f"Spark could not start: {reason(exc)}") from exc
     return start_session(master or DEFAULT_MASTER), True
 
 
@@ -173,8 +189,7 @@ def _run_on_spark(
     # Files by absolute path: an executor's working folder is not the driver's. Sources keep
     # the names given (Shard.name), so the output does not change.
     shards = [replace(shard, file=os.path.abspath(shard.file)) for shard in shards]
-    fail = os.environ.get(FAIL_SHARD_VARIABLE)
-    run = partial(_run_partition, task, int(fail) if fail else None)
+    run = partial(_run_partition, task, failing_shard())
     context = spark.sparkContext
     context.setJobDescription(f"migrainefhir export: {len(shards)} shards")
     try:
@@ -182,7 +197,7 @@ def _run_on_spark(
             context.parallelize(shards, len(shards)).mapPartitions(run).collect()
         )
     except Exception as exc:
-        raise SparkJobFailed(f"the Spark job failed, nothing was written: {_reason(exc)}") from exc
+        raise SparkJobFailed(f"the Spark job failed, nothing was written: {reason(exc)}") from exc
     finally:
         context.setJobDescription(None)  # type: ignore[arg-type]
     if [d.shard for d in done] != shards:  # one shard per partition, in order: a Spark promise
@@ -202,15 +217,24 @@ def _run_partition(task: Task, fail: int | None, shards: Iterable[Shard]) -> Ite
     attempt = context.attemptNumber() if context is not None else 0
     for shard in shards:
         if shard.number == fail:
-            raise RuntimeError(
-                f"failure injected into shard {shard.number} ({FAIL_SHARD_VARIABLE})"
-            )
+            raise injected_failure(shard)
         work = task.work / f"attempt-{shard.number:06d}-{attempt}"
         work.mkdir(mode=PRIVATE_DIR)
         yield ShardWorker(replace(task, work=work)).run(shard)
 
 
-def _reason(exc: BaseException) -> str:
+def failing_shard() -> int | None:
+    """For tests: the shard whose task is to raise (FAIL_SHARD_VARIABLE), read by the driver
+    and sent with the tasks."""
+    fail = os.environ.get(FAIL_SHARD_VARIABLE)
+    return int(fail) if fail else None
+
+
+def injected_failure(shard: Shard) -> RuntimeError:
+    return RuntimeError(f"failure injected into shard {shard.number} ({FAIL_SHARD_VARIABLE})")
+
+
+def reason(exc: BaseException) -> str:
     """One line for the error message: the Python exception a task raised, when there is one
     (the last line of its traceback), else the first line of the exception."""
     text = str(exc)

@@ -70,8 +70,16 @@ def listed(folder: Path) -> tuple[list[str], list[str]] | None:
     """(files, folders) a previous export's marker lists, or None: no valid marker."""
     try:
         with open(folder / MARKER, "rb") as handle:
-            document = json.loads(handle.read())
-    except (OSError, ValueError):
+            return parse_marker(handle.read())
+    except OSError:
+        return None
+
+
+def parse_marker(data: bytes) -> tuple[list[str], list[str]] | None:
+    """(files, folders) a marker file's bytes list, or None: not a valid marker."""
+    try:
+        document = json.loads(data)
+    except ValueError:
         return None
     if not isinstance(document, dict) or document.get("format") != MARKER_FORMAT:
         return None
@@ -183,7 +191,12 @@ def check_replaceable(target: Path, shown: Path | None = None) -> None:
         raise OutputUnwritable(f"cannot read the output folder {shown}: {exc.strerror}") from exc
     if empty:
         return
-    unlisted = unlisted_entries(target)
+    refuse_unless_own(str(shown), unlisted_entries(target))
+
+
+def refuse_unless_own(shown: str, unlisted: list[str] | None) -> None:
+    """UsageError for a non-empty --out that is not a previous export (`unlisted` None: no
+    valid marker) or that holds what its marker does not list."""
     if unlisted is None:
         raise UsageError(
             f"--out {shown} is not empty and not a previous migrainefhir export (it has no "

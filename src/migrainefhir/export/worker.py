@@ -6,7 +6,7 @@ hands the finished shards to the merge in input order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -33,6 +33,7 @@ from migrainefhir.export.shards import Shard, read_shard
 from migrainefhir.export.workers import run_in_order
 from migrainefhir.ids import DEFAULT_SOURCE_SYSTEM
 from migrainefhir.input.intake import CheckedRecord, InputOptions, check_each
+from migrainefhir.input.raw import RawRecord
 from migrainefhir.input.records import PatientRecord, Record
 from migrainefhir.problems import Problem, Severity, Source, has_errors, register_code
 from migrainefhir.validate import ResourceValidator
@@ -98,14 +99,16 @@ class ShardWorker:
         self.ctx = ConvertContext(self.options.source_system, self.options.export_time, __version__)
         self.validator = ResourceValidator(self.options.validation)  # type: ignore[arg-type]
 
-    def run(self, shard: Shard) -> ShardDone:
+    def run(self, shard: Shard, raw: Iterator[RawRecord] | None = None) -> ShardDone:
+        """The shard into part files; `raw` gives its records when they are not read from a
+        local file (default: shards.read_shard)."""
         folder = self.task.work / f"shard-{shard.number:06d}"
         folder.mkdir(mode=PRIVATE_DIR)
         parts = PartWriter(folder)
+        if raw is None:
+            raw = read_shard(shard, self.task.input_options.read)
         try:
-            records = enumerate(
-                check_each(read_shard(shard, self.task.input_options.read), self.task.input_options)
-            )
+            records = enumerate(check_each(raw, self.task.input_options))
             with CollectionPacer(every=_BATCHES_PER_COLLECTION) as pacer:
                 while batch := list(islice(records, _BATCH)):
                     self._batch(batch, shard.number, parts)

@@ -198,3 +198,12 @@ def test_a_master_spark_does_not_know_is_a_usage_error_before_spark_starts(
     assert done.exit_code == 2
     assert f"--spark-master {master!r} is not a Spark master URL" in done.output
     assert not (tmp_path / "out").exists()
+
+
+def test_file_uris_are_the_local_paths(
+    spark: SparkSession, mixed: list[str], tmp_path: Path
+) -> None:
+    export(mixed, InputOptions(), options(tmp_path / "local", jobs=2))
+    uris = [Path(path).as_uri() for path in mixed]
+    export_on_spark(spark, uris, InputOptions(), options(Path((tmp_path / "spark").as_uri())))
+    assert tree(tmp_path / "spark") == tree(tmp_path / "local")

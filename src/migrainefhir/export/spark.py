@@ -88,7 +88,13 @@ def export_on_spark(
     parallelism), whatever `options.jobs` says.
     """
     parallelism = max(1, spark.sparkContext.defaultParallelism)
-    options = replace(options, jobs=parallelism, engine="spark")
+    options = replace(
+        options,
+        jobs=parallelism,
+        engine="spark",
+        out=_local(options.out),
+        previous=None if options.previous is None else _local(options.previous),
+    )
     paths = [local_path(path) for path in paths]
     if _any_uri(paths, options):
         from migrainefhir.export.spark_uris import export_with_uris
@@ -96,6 +102,11 @@ def export_on_spark(
         return export_with_uris(spark, paths, input_options, options, on_record, extra_resources)
     engine = Engine(run=partial(_run_on_spark, spark))
     return export(paths, input_options, options, on_record, extra_resources, engine)
+
+
+def _local(folder: Path) -> Path:
+    """A folder given as a file: URI, as its path (Path("file:///x") reads "file:/x")."""
+    return Path(local_path(str(folder)))
 
 
 def _any_uri(paths: Sequence[str], options: ExportOptions) -> bool:

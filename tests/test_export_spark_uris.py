@@ -17,7 +17,11 @@ import itertools
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +38,9 @@ from migrainefhir.export.options import ExportOptions
 from migrainefhir.export.spark import FAIL_SHARD_VARIABLE, export_on_spark, start_session
 from migrainefhir.pipeline import InputOptions
 from tests.cli_args import TEST_SOURCE_SYSTEM
+from tests.process_helpers import children_of, wait_until_gone
 from tests.spark_helpers import modes, require_spark, tree, write_mixed
+from tests.test_export_crash import write_input
 
 require_spark()
 
@@ -293,3 +299,74 @@ def test_file_uris_are_local_paths(tmp_path: Path) -> None:
     done = cli_export(given.as_uri(), "--out", (tmp_path / "uri").as_uri())
     assert done.exit_code == 0, done.output
     assert tree(tmp_path / "uri") == tree(tmp_path / "plain")
+
+
+@pytest.mark.parametrize("name", ["_diary.ndjson", ".diary.ndjson"])
+def test_a_file_spark_would_skip_is_an_error_not_a_loss(
+    spark: SparkSession, roots: tuple[Path, Path], mixed: list[str], name: str
+) -> None:
+    """Spark's file sources skip names starting with '_' or '.' even when named one by one."""
+    folder = roots[0] / f"hidden{name[0]}"  # not in the folder the other tests read
+    folder.mkdir()
+    shutil.copy(roots[0] / "diary.ndjson", folder / name)
+    given = f"{IN}/{folder.name}/{name}"
+    done = cli_export(given, "--out", f"{OUT}/hidden", "--engine", "spark")
+    assert done.exit_code == 3
+    assert f"{given}: Spark does not read files whose names start with '_' or '.'" in done.output
+    assert not (roots[1] / "hidden").exists()
+
+
+def descendants(pid: int) -> set[int]:
+    found, pending = set(), [pid]
+    while pending:
+        for child in children_of(pending.pop()):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def test_sigterm_stops_a_uri_export_cleanly_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The command line's own Spark (JVM, Python workers) stops with it; the previous output
+    at the URI --out is intact; no staging copy beside it, no private folder in TMPDIR."""
+    inside, outside, temporary = tmp_path / "in", tmp_path / "out", tmp_path / "tmp"
+    for folder in (inside, outside, temporary):
+        folder.mkdir()
+    write_input(inside / "large.ndjson", 20_000)
+    write_input(inside / "small.ndjson", 5)
+    assert cli_export(str(inside / "small.ndjson"), "--out", str(outside / "export")).exit_code == 0
+    before = tree(outside / "export")
+    mounts = {"in": inside, "out": outside}
+    settings = [
+        f"--conf spark.hadoop.fs.viewfs.mounttable.k.link./{name}={folder.as_uri()}"
+        for name, folder in mounts.items()
+    ]
+    arguments = ["export", "viewfs://k/in/large.ndjson", "--out", "viewfs://k/out/export"]
+    arguments += ["--engine", "spark", "--spark-master", "local[2]", "--timestamp", TIMESTAMP]
+    arguments += ["--source-system", TEST_SOURCE_SYSTEM, "--quiet"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migrainefhir", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={
+            **os.environ,
+            "TMPDIR": str(temporary),
+            "PYSPARK_SUBMIT_ARGS": " ".join([*settings, "pyspark-shell"]),
+        },
+    )
+    deadline = time.monotonic() + 120
+    while not list(temporary.glob("migrainefhir-spark-*/.out.staging-*/.work/shard-*")):
+        assert process.poll() is None, process.communicate()[1].decode()[-3000:]
+        assert time.monotonic() < deadline, "the Spark job did not start"
+        time.sleep(0.1)
+    spark_processes = descendants(process.pid)
+    assert spark_processes, "no JVM and no Python workers under the export"
+    os.kill(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr.decode()[-3000:]
+    assert "migrainefhir: stopped by SIGTERM: nothing written" in stderr.decode()
+    assert b"Traceback" not in stderr
+    assert wait_until_gone(spark_processes, 30) == set()
+    assert tree(outside / "export") == before
+    assert sorted(p.name for p in outside.iterdir() if not p.name.endswith(".crc")) == ["export"]
+    assert list(temporary.iterdir()) == []

@@ -308,12 +308,15 @@ def _expand_one(files: HadoopFiles, given: str, input_format: str | None) -> lis
                 f"{given}: unsupported file type (expected .json, .ndjson, .jsonl or .csv, "
                 "or give --input-format)"
             )
+        _refuse_hidden_to_spark(given, status.name)
         return [InputFile(given, files.qualified(uri), status.size)]
     inside = [
         child
         for child in files.children(uri)
         if not child.is_dir and not child.name.startswith(".") and _format(child.name)
     ]
+    for child in inside:
+        _refuse_hidden_to_spark(f"{given.rstrip('/')}/{child.name}", child.name)
     if not inside:
         raise InputUnreadable(
             f"{given}: the folder has no .json, .ndjson, .jsonl or .csv files "
@@ -324,6 +327,17 @@ def _expand_one(files: HadoopFiles, given: str, input_format: str | None) -> lis
         InputFile(f"{folder}/{child.name}", files.qualified(child.uri), child.size, qualified)
         for child in inside
     ]
+
+
+def _refuse_hidden_to_spark(given: str, name: str) -> None:
+    """Spark's file sources skip files whose names start with "_" or "." (Hadoop's markers
+    such as _SUCCESS), even when named one by one: their records would be lost without a
+    word, so such a file is an error before any work."""
+    if name.startswith(("_", ".")):
+        raise InputUnreadable(
+            f"{given}: Spark does not read files whose names start with '_' or '.'; rename "
+            "the file to read it"
+        )
 
 
 def _format(name: str) -> str | None:

@@ -204,6 +204,9 @@ class _Route:
             if file not in known:
                 raise SparkJobFailed(f"Spark read {row['file']}, which is not an input")
             found.setdefault(file, []).append((row["start"], row["length"], row["count"]))
+        for each in split:  # every split file has lines: its first one was looked at
+            if each.uri not in found:
+                raise SparkJobFailed(f"Spark read no lines of {each.name}")
         return {uri: sorted(splits) for uri, splits in found.items()}
 
     # --- the run ---------------------------------------------------------------------------
@@ -226,7 +229,10 @@ class _Route:
                 frame = _files_frame(self.spark, list(whole))
                 parts.append(frame.rdd.mapPartitions(partial(_run_files, task, fail, whole)))
             tasks = parts[0] if len(parts) == 1 else parts[0].union(parts[1])
-            yield from _in_order(shards, task.work, _waves(self.spark, tasks))
+            # closing: when the merge stops early (a failure, a signal), the running wave is
+            # cancelled now, while the session is still there, not when it is collected
+            with contextlib.closing(_waves(self.spark, tasks)) as waves:
+                yield from _in_order(shards, task.work, waves)
 
 
 def _in_order(
@@ -257,7 +263,7 @@ def _write_parts(folder: Path, files: list[tuple[str, bytes]]) -> Path:
 
 def _waves(
     spark: SparkSession, tasks: RDD[Any]
-) -> Iterator[list[tuple[int, list[tuple[str, bytes]]]]]:
+) -> Generator[list[tuple[int, list[tuple[str, bytes]]]], None, None]:
     """The tasks' answers, a wave of partitions at a time; a thread runs the next wave while
     the merge works on this one. Closing the iterator cancels the running wave."""
     context = spark.sparkContext

@@ -465,7 +465,12 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 @cli.command()
 @config_option
 @input_options
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Output folder (with --engine spark also a file system URI).",
+)
 @click.option(
     "--format",
     "output_format",
@@ -532,7 +537,8 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     default="local",
     show_default=True,
     help="local: this machine's worker processes (--jobs); spark: the tasks of an Apache Spark "
-    'job (needs migrainefhir[spark] and Java 17+; same output; README "Running on Spark").',
+    "job (needs migrainefhir[spark] and Java 17+; same output; inputs, --out and --previous "
+    'may then be URIs such as hdfs://, s3a://, abfss://; README "Running on Spark").',
 )
 @click.option(
     "--spark-master",

@@ -209,6 +209,15 @@ class HadoopFiles:
         except Exception as exc:
             raise InputUnreadable(f"{uri}: {_reason(exc)}") from exc
 
+    def beside(self, uri: str, name: str) -> str:
+        """The path `name` in the folder that holds `uri` (Hadoop joins it: a folder at the
+        root of a file system has no parent to spell as text)."""
+        path = self._path(uri)
+        return str(self._jvm.org.apache.hadoop.fs.Path(path.getParent(), name).toString())
+
+    def parent(self, uri: str) -> str:
+        return str(self._path(uri).getParent().toString())
+
     def _path(self, uri: str) -> Any:
         try:
             return self._jvm.org.apache.hadoop.fs.Path(uri)
@@ -384,11 +393,12 @@ def publish(files: HadoopFiles, local: Path, uri: str) -> None:
     """
     check_output(files, uri, [])  # nothing was put there while this run worked
     target = uri.rstrip("/")
-    parent, name = target.rsplit("/", 1)
-    staging = f"{parent}/.{name}.staging-{os.getpid()}"
-    previous = f"{parent}/.{name}.previous-{os.getpid()}"
+    name = target.rsplit("/", 1)[1]
+    staging = files.beside(target, f".{name}.staging-{os.getpid()}")
+    previous = files.beside(target, f".{name}.previous-{os.getpid()}")
     try:
         _output(files.delete, staging, True)
+        parent = files.parent(target)
         if _output_status(files, parent) is None:
             _output(files.make_private_folder, parent)
         _output(files.upload, local, staging)

@@ -152,3 +152,20 @@ def test_memory_is_flat_in_the_number_of_rejects(tmp_path: Path) -> None:
         assert summary["records_rejected"] == count
     small, large = peaks
     assert large - small < 12, peaks  # the old way: +45 MiB
+
+
+def test_a_files_notice_is_counted_like_every_warning(tmp_path: Path) -> None:
+    """An empty file's read.no-records warning is shown, counted in the warnings and per
+    code, and never makes the count of problems left out negative."""
+    empty = write(tmp_path / "empty.ndjson", [])
+    sessions = write(tmp_path / "sessions.ndjson", [json.dumps(SESSION)])
+    out = tmp_path / "out"
+    result = run(str(empty), str(sessions), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert f"{empty}:1: warning [read.no-records] $: no records in {empty}" in result.stderr
+    assert "more problems" not in result.stderr
+    summary = json.loads((out / "summary.json").read_text())["problems"]
+    assert summary["by_code"]["read.no-records"] == 1
+    assert summary["by_code"] == {"read.no-records": 1, "input.vitals-implausible": 1}
+    assert (summary["errors"], summary["warnings"]) == (0, 2)
+    assert "problems: 0 errors, 2 warnings" in result.stderr

@@ -105,7 +105,7 @@ class Merger:
         kind, outcome, key, patient, is_patient, counts, contract, more, where = fields
         if outcome == NOTICE:  # a note about a whole file: its warnings, and no record
             self.file_records[shard.file] = self.file_records.get(shard.file, 0) + 1
-            self.result.report.problems.extend(_problems(contract))
+            self.result.report.add(_problems(contract))
             self.result.report.counts.count_notice(kind)
             return
         self.records += 1

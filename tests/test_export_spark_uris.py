@@ -370,3 +370,24 @@ def test_sigterm_stops_a_uri_export_cleanly_and_leaves_nothing_behind(tmp_path: 
     assert tree(outside / "export") == before
     assert sorted(p.name for p in outside.iterdir() if not p.name.endswith(".crc")) == ["export"]
     assert list(temporary.iterdir()) == []
+
+
+def test_empty_files_give_their_notices_as_locally(
+    spark: SparkSession, roots: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Spark's file sources skip files of 0 bytes; they are read here, as the local reader
+    does (a notice each), between the other files in input order."""
+    folder = roots[0] / "empty"
+    folder.mkdir()
+    (folder / "a.ndjson").write_bytes(b"")
+    shutil.copy(EXAMPLES / "json" / "patients.json", folder / "b.json")
+    (folder / "c.csv").write_bytes(b"")
+    export([str(folder)], InputOptions(), options(tmp_path / "local"))
+    export_on_spark(spark, [f"{IN}/empty"], InputOptions(), options(tmp_path / "spark"))
+    expected = {
+        name: data.replace(str(folder).encode(), f"{IN}/empty".encode())
+        for name, data in tree(tmp_path / "local").items()
+    }
+    assert tree(tmp_path / "spark") == expected
+    first = json.loads(expected["summary.json"])["problems"]["first"]
+    assert [problem["code"] for problem in first] == ["read.no-records", "read.csv-header"]

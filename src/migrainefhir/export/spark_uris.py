@@ -215,10 +215,10 @@ class _Route:
         self, shards: list[Shard], task: Task, _validator: ResourceValidator
     ) -> Generator[ShardDone, None, None]:
         """Every shard run by a Spark task; the finished shards in input order."""
-        if not shards:
-            return
+        empty = {each.uri for each in self.inputs if each.size == 0}
+        done = self._run_empty([shard for shard in shards if shard.file in empty], task)
         split = {(shard.file, shard.start): shard for shard in shards if not shard.whole_file}
-        whole = {shard.file: shard for shard in shards if shard.whole_file}
+        whole = {s.file: s for s in shards if s.whole_file and s.file not in empty}
         fail = failing_shard()
         parts: list[RDD[Any]] = []
         with _split_settings(self.spark):
@@ -228,20 +228,35 @@ class _Route:
             if whole:
                 frame = _files_frame(self.spark, list(whole))
                 parts.append(frame.rdd.mapPartitions(partial(_run_files, task, fail, whole)))
+            if not parts:  # only empty files
+                yield from _in_order(shards, task.work, iter(()), done)
+                return
             tasks = parts[0] if len(parts) == 1 else parts[0].union(parts[1])
             # closing: when the merge stops early (a failure, a signal), the running wave is
             # cancelled now, while the session is still there, not when it is collected
             with contextlib.closing(_waves(self.spark, tasks)) as waves:
-                yield from _in_order(shards, task.work, waves)
+                yield from _in_order(shards, task.work, waves, done)
+
+    def _run_empty(self, shards: list[Shard], task: Task) -> dict[int, Path]:
+        """Empty files, run here: Spark's file sources skip files of 0 bytes, and an empty
+        file still gives its notice (read.no-records) or its reject, as locally."""
+        if not shards:
+            return {}
+        worker = ShardWorker(task)
+        read = task.input_options.read
+        return {s.number: worker.run(s, read_given_file(s, b"", read)).folder for s in shards}
 
 
 def _in_order(
-    shards: list[Shard], work: Path, waves: Iterator[list[tuple[int, list[tuple[str, bytes]]]]]
+    shards: list[Shard],
+    work: Path,
+    waves: Iterator[list[tuple[int, list[tuple[str, bytes]]]]],
+    done: dict[int, Path],
 ) -> Iterator[ShardDone]:
-    """Each wave's answers written into the staging folder; the shards done so far, in order."""
-    done: dict[int, Path] = {}
+    """Each wave's answers written into the staging folder; the shards done so far (`done`:
+    those already there), in order."""
     position = 0
-    for answers in waves:
+    for answers in itertools.chain([[]], waves):  # first, the shards already done
         for number, files in answers:
             done[number] = _write_parts(work / f"shard-{number:06d}", files)
         while position < len(shards) and shards[position].number in done:
@@ -290,9 +305,11 @@ def _waves(
 
     thread = InheritableThread(target=run_waves, name="migrainefhir-spark-waves", daemon=True)
     thread.start()
+    over = False  # every wave answered, or the job failed: nothing left to cancel
     try:
         while True:
             kind, value = answers.get()
+            over = kind != "wave"
             if kind == "end":
                 return
             if kind == "failed":
@@ -302,7 +319,8 @@ def _waves(
             yield value
     finally:
         stop.set()
-        context.cancelJobGroup(group)
+        if not over:
+            context.cancelJobGroup(group)
         while thread.is_alive():  # let a blocked put finish, so the thread can end
             with contextlib.suppress(queue.Empty):
                 answers.get(timeout=0.1)

@@ -181,12 +181,15 @@ class _Route:
         form = read.input_format or FORMAT_BY_EXTENSION.get(suffix)
         if form != "ndjson" or suffix in _COMPRESSED or each.size <= 2 * SPLIT_BYTES:
             return False
-        start = self.files.read_start(each.uri, MAX_LINE_BYTES + 1)
-        if _wide_bom(start[:4]) is not None:
-            return False
-        complete = start.split(b"\n")[:-1]  # the last piece may be cut short
-        first = next((line for line in complete if line.strip()), None)
-        return first is not None and _export_ndjson(io.BytesIO(first + b"\n")) is None
+        for size in (64 * 1024, MAX_LINE_BYTES + 1):  # a record's line is rarely long
+            start = self.files.read_start(each.uri, size)
+            if _wide_bom(start[:4]) is not None:
+                return False
+            complete = start.split(b"\n")[:-1]  # the last piece may be cut short
+            first = next((line for line in complete if line.strip()), None)
+            if first is not None:
+                return _export_ndjson(io.BytesIO(first + b"\n")) is None
+        return False
 
     def _lines_per_split(self, split: list[InputFile]) -> dict[str, list[tuple[int, int, int]]]:
         """(start, length, lines) of every split of each file, in file order."""

@@ -172,7 +172,7 @@ class HadoopFiles:
     def download(self, uri: str, local: Path) -> None:
         """Copy the remote folder `uri` to the new local folder `local`."""
         path = self._path(uri)
-        self._fs(path).copyToLocalFile(False, path, self._path(local.as_uri()), True)
+        self._fs(path).copyToLocalFile(False, path, self._path(str(local)), True)
 
     def rename(self, source: str, target: str) -> None:
         path = self._path(source)

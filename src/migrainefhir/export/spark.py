@@ -85,7 +85,9 @@ def export_on_spark(
 
     The same output (byte for byte) and ExportResult as `export` with the local engine.
     NDJSON inputs are cut into about as many ranges as Spark has cores (its default
-    parallelism), whatever `options.jobs` says.
+    parallelism), whatever `options.jobs` says. Inputs may be file system URIs (hdfs://,
+    s3a://, abfss://, ...), and so may the output and the previous export
+    (`options.out_uri`, `options.previous_uri`): spark_uris.py runs those exports.
     """
     parallelism = max(1, spark.sparkContext.defaultParallelism)
     options = replace(

@@ -209,6 +209,32 @@ def _and(clauses: list[str | None] | list[str]) -> str | None:
     return "(" + " and ".join(kept) + ")"
 
 
+# The JSON Schema combinators as FHIRPath, for an element's own schema and for an array's
+# (the two compilers give the subschemas' expressions; these say how they combine).
+
+
+def _if_then_else(condition: str, then: str | None, otherwise: str | None) -> str | None:
+    """`then` where the condition holds, `otherwise` where it does not."""
+    clauses = []
+    if then:
+        clauses.append(f"(({condition}).not() or {then})")
+    if otherwise:
+        clauses.append(f"({condition} or {otherwise})")
+    return _and(clauses)
+
+
+def _any_of(options: list[str]) -> str:
+    return "(" + " or ".join(options) + ")"
+
+
+def _one_of(options: list[str]) -> str:
+    return "(" + " + ".join(f"iif({option}, 1, 0)" for option in options) + ") = 1"
+
+
+def _not(inner: str) -> str:
+    return f"({inner}).not()"
+
+
 @dataclass
 class Part:
     schema: Mapping[str, Any]
@@ -579,10 +605,7 @@ class Compiler:
         if key == "maxLength":
             return f"$this.length() <= {value}"
         if key == "oneOf":
-            counted = " + ".join(
-                f"iif({self.fhirpath(sub, context) or 'true'}, 1, 0)" for sub in value
-            )
-            return f"({counted}) = 1"
+            return _one_of([self.fhirpath(sub, context) or "true" for sub in value])
         if key == "pattern":
             return f"$this.matches({_literal(full_match(value))})"
         if key == "minimum":
@@ -611,20 +634,13 @@ class Compiler:
             condition = self.fhirpath(value, context) or "true"
             then = self.fhirpath(schema.get("then", {}), context)
             otherwise = self.fhirpath(schema["else"], context) if "else" in schema else None
-            clauses = []
-            if then:
-                clauses.append(f"({condition}).not() or {then}")
-            if otherwise:
-                clauses.append(f"{condition} or {otherwise}")
-            return _and([f"({clause})" for clause in clauses])
+            return _if_then_else(condition, then, otherwise)
         if key == "then":
             return None  # with its if
         if key == "anyOf":
-            options = [self.fhirpath(sub, context) or "true" for sub in value]
-            return "(" + " or ".join(options) + ")"
+            return _any_of([self.fhirpath(sub, context) or "true" for sub in value])
         if key == "not":
-            inner = self.fhirpath(value, context) or "true"
-            return f"({inner}).not()"
+            return _not(self.fhirpath(value, context) or "true")
         if key == "dependentSchemas":
             clauses = []
             for name, sub in value.items():
@@ -716,19 +732,11 @@ class Compiler:
             otherwise = (
                 self.collection(rules["else"], expression, context) if "else" in rules else None
             )
-            clauses = []
-            if then:
-                clauses.append(f"({condition}).not() or {then}")
-            if otherwise:
-                clauses.append(f"{condition} or {otherwise}")
-            return _and([f"({clause})" for clause in clauses])
+            return _if_then_else(condition, then, otherwise)
         if key == "not":
-            inner = self.collection(value, expression, context) or "true"
-            return f"({inner}).not()"
+            return _not(self.collection(value, expression, context) or "true")
         options = [self.collection(sub, expression, context) or "true" for sub in value]
-        if key == "anyOf":
-            return "(" + " or ".join(options) + ")"
-        return "(" + " + ".join(f"iif({option}, 1, 0)" for option in options) + ") = 1"
+        return _any_of(options) if key == "anyOf" else _one_of(options)
 
 
 def _describe(rules: Mapping[str, Any]) -> str:

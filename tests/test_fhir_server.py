@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,18 +22,6 @@ OBS_SYSTEM = "https://example.org/migrainefhir/source/diary-entry"
 PATIENT_URN = "urn:uuid:11111111-1111-4111-8111-111111111111"
 OBS_URN = "urn:uuid:22222222-2222-4222-8222-222222222222"
 NEW_OBS_URN = "urn:uuid:33333333-3333-4333-8333-333333333333"
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[FhirServer]:
-    with FhirServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(running: FhirServer) -> FhirServer:
-    running.reset()
-    return running
 
 
 def patient(pid: str | None = None, value: str = "pt-1", family: str = "A") -> dict[str, Any]:

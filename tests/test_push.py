@@ -46,18 +46,6 @@ SERVER_META = ("versionId", "lastUpdated")
 # -- fixtures and helpers -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[FhirServer]:
-    with FhirServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(running: FhirServer) -> FhirServer:
-    running.reset()
-    return running
-
-
 def _lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 

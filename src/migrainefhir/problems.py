@@ -9,7 +9,7 @@ the place in the input it came from.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -123,6 +123,18 @@ def error(code: str, message: str, path: str = "$") -> Problem:
 
 def warning(code: str, message: str, path: str = "$") -> Problem:
     return Problem(code, Severity.WARNING, message, path)
+
+
+def first_of_each(problems: Iterable[Problem], key: Callable[[Problem], Hashable]) -> list[Problem]:
+    """The problems in order, each kept only the first time its `key` is seen."""
+    seen: set[Hashable] = set()
+    out = []
+    for problem in problems:
+        found = key(problem)
+        if found not in seen:
+            seen.add(found)
+            out.append(problem)
+    return out
 
 
 def has_errors(problems: Iterable[Problem]) -> bool:

@@ -46,7 +46,14 @@ from importlib import resources as package_files
 from typing import Any
 
 from migrainefhir import codes as project_codes
-from migrainefhir.problems import PROBLEM_CODES, Problem, Severity, json_path, register_code
+from migrainefhir.problems import (
+    PROBLEM_CODES,
+    Problem,
+    Severity,
+    first_of_each,
+    json_path,
+    register_code,
+)
 from migrainefhir.validate import fhirtime, ucum
 from migrainefhir.validate.structure import REQUIRED
 
@@ -1331,14 +1338,8 @@ def _quantity_slice(
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for problem in problems:
-        key = (problem.message, problem.path)
-        if key not in seen:
-            seen.add(key)
-            out.append(problem)
-    return out
+    """One problem per message and place (several invariants can say the same thing)."""
+    return first_of_each(problems, lambda problem: (problem.message, problem.path))
 
 
 def _list(value: Json) -> list[Json]:

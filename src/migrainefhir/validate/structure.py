@@ -28,6 +28,7 @@ from migrainefhir.problems import (
     Problem,
     Severity,
     error,
+    first_of_each,
     json_path,
     register_code,
     shown_name,
@@ -272,14 +273,8 @@ def _printable(text: str) -> str:
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for problem in problems:
-        key = (problem.code, problem.path)
-        if key not in seen:
-            seen.add(key)
-            out.append(problem)
-    return out
+    """One problem per code and place."""
+    return first_of_each(problems, lambda problem: (problem.code, problem.path))
 
 
 # --- the JSON-type walk -------------------------------------------------------------------
